@@ -1,0 +1,101 @@
+"""Everything batchstore raises, rooted in one class.
+
+The tree::
+
+    BatchStoreError
+    ├── TaskNotFoundError       (also LookupError)   no task has that id
+    ├── InvalidTaskError        (also ValueError)    a field value, key or select name is refused
+    │   ├── ReadOnlyFieldError                       an update or patch changes a field outside the whitelist
+    │   └── InvalidTransitionError                   a lifecycle step the task's state does not allow
+    ├── PatchError              (also ValueError)    a JSON Patch document is malformed or cannot apply
+    │   └── PatchConflictError                       a patch ``test`` operation failed
+    ├── ClaimLostError                               a worker acts on a task it no longer holds
+    ├── StoreClosedError                             the store was used after ``close()``
+    └── StorageError                                 the database itself refused: locked too long,
+                                                     read-only, full, corrupt, or not a batchstore file
+
+Errors of the layers below (sqlite3, SQLAlchemy, msgpack, jsonpatch) are translated where those layers
+are called and chained with ``raise ... from exc``, so the original stays reachable as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = [
+    "BatchStoreError",
+    "ClaimLostError",
+    "InvalidTaskError",
+    "InvalidTransitionError",
+    "PatchConflictError",
+    "PatchError",
+    "ReadOnlyFieldError",
+    "StorageError",
+    "StoreClosedError",
+    "TaskNotFoundError",
+]
+
+
+class BatchStoreError(Exception):
+    """The root of every error batchstore raises."""
+
+
+class TaskNotFoundError(BatchStoreError, LookupError):
+    """No task has the given id.
+
+    >>> TaskNotFoundError(42).task_id
+    42
+    """
+
+    def __init__(self, task_id: int, operation: str = "get") -> None:
+        self.task_id = task_id
+        self.operation = operation
+        super().__init__(f"{operation}: no batch task has Id {task_id}")
+
+
+class InvalidTaskError(BatchStoreError, ValueError):
+    """A value, key or name given to batchstore is refused.
+
+    ``field`` holds the wire name of the field at fault (``"ProgressPercent"``), or None when the
+    fault is not one field's (a mapping that is not a mapping, say).
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}" if field else message)
+
+
+class ReadOnlyFieldError(InvalidTaskError):
+    """An update or patch would change fields that are not writable; ``fields`` names them (wire names)."""
+
+    def __init__(self, fields: Iterable[str], *, writable: Iterable[str]) -> None:
+        self.fields = tuple(fields)
+        allowed = ", ".join(writable)
+        super().__init__(
+            f"read-only field(s) {', '.join(self.fields)} cannot be changed; only {allowed} may change",
+            field=self.fields[0] if len(self.fields) == 1 else None,
+        )
+
+
+class InvalidTransitionError(InvalidTaskError):
+    """A lifecycle step was asked of a task whose state does not allow it."""
+
+
+class PatchError(BatchStoreError, ValueError):
+    """A JSON Patch document is malformed or one of its operations cannot be applied."""
+
+
+class PatchConflictError(PatchError):
+    """A ``test`` operation of a JSON Patch did not match the task; nothing was written."""
+
+
+class ClaimLostError(BatchStoreError):
+    """A worker acted on a task that it no longer holds (its lease expired and the task moved on)."""
+
+
+class StoreClosedError(BatchStoreError):
+    """The store was used after ``close()``."""
+
+
+class StorageError(BatchStoreError):
+    """The database refused the operation: busy for too long, read-only, full, corrupt or foreign."""

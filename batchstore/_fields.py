@@ -1,0 +1,236 @@
+"""The 24 fields of a BatchTaskInfo: names on the wire and in Python, kinds, limits, and value rules.
+
+Every input value passes through :func:`coerce`, whatever door it came in by (constructor, attribute,
+mapping, update, patch, command line), so a rule lives in one place.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Final
+
+from ._enums import BatchTaskState, CancellationBehaviour, coerce_enum
+from ._exceptions import InvalidTaskError
+
+__all__ = ["FIELDS", "Field", "coerce", "resolve", "resolve_select", "to_wire_value"]
+
+INT32_MIN: Final = -(2**31)
+INT32_MAX: Final = 2**31 - 1
+UTC: Final = dt.UTC
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    wire: str  # PascalCase, as SuperOffice writes it
+    attr: str  # snake_case attribute of BatchTaskInfo and column of the batchtask table
+    kind: str  # one of the keys of _COERCERS
+    net_type: str  # FieldType in FieldProperties, as SuperOffice names .NET types
+    max_length: int = 0  # SuperOffice column length for strings; 0 for other kinds
+    column: bool = True  # stored as a column of batchtask (ParameterObject lives in binaryobject)
+
+
+FIELDS: Final[tuple[Field, ...]] = (
+    Field("Id", "id", "int32", "System.Int32"),
+    Field("Name", "name", "str", "System.String", 254),
+    Field("AssociateId", "associate_id", "int32", "System.Int32"),
+    Field("DetailsTable", "details_table", "int32", "System.Int32"),
+    Field("DetailsRecord", "details_record", "int32", "System.Int32"),
+    Field("IsSystemTask", "is_system_task", "bool", "System.Boolean"),
+    Field("IsInternalTask", "is_internal_task", "bool", "System.Boolean"),
+    Field("ParameterObject", "parameter_object", "object", "System.Object", column=False),
+    Field("LastStarted", "last_started", "datetime", "System.DateTime"),
+    Field("Created", "created", "datetime", "System.DateTime"),
+    Field("StartCount", "start_count", "int32", "System.Int32"),
+    Field("DatabaseSerialNumber", "database_serial_number", "str", "System.String", 254),
+    Field("Context", "context", "str", "System.String", 254),
+    Field("Result", "result", "str", "System.String", 254),
+    Field("State", "state", "state", "BatchTaskState"),
+    Field("Description", "description", "str", "System.String", 254),
+    Field("Response", "response", "str", "System.String", 254),
+    Field("Request", "request", "str", "System.String", 254),
+    Field("ProgressDescription", "progress_description", "str", "System.String", 254),
+    Field("ProgressPercent", "progress_percent", "percent", "System.Int32"),
+    Field("FileName", "file_name", "str", "System.String", 260),
+    Field("CancellationBehaviour", "cancellation_behaviour", "behaviour", "CancellationBehaviour"),
+    Field("TableRight", "table_right", "carrier", "TableRight", column=False),
+    Field("FieldProperties", "field_properties", "carrier", "FieldProperties", column=False),
+)
+
+#: Fields whose values are kept: all but the carrier's rights, which are computed on output.
+DATA_FIELDS: Final = tuple(f for f in FIELDS if f.kind != "carrier")
+COLUMN_FIELDS: Final = tuple(f for f in FIELDS if f.column)
+BY_ATTR: Final = MappingProxyType({f.attr: f for f in FIELDS})
+BY_WIRE: Final = MappingProxyType({f.wire: f for f in FIELDS})
+
+
+def _key(name: str) -> str:
+    return name.replace("_", "").lower()
+
+
+_BY_KEY: Final = {_key(f.wire): f for f in FIELDS}
+
+
+def resolve(name: object, *, where: str = "key") -> Field:
+    """The field a name means: its wire name or attribute name, in any case.
+
+    >>> resolve("progress_percent").wire, resolve("PROGRESSPERCENT").attr
+    ('ProgressPercent', 'progress_percent')
+    """
+    field = _BY_KEY.get(_key(name)) if isinstance(name, str) else None
+    if field is None:
+        raise InvalidTaskError(f"unknown {where} {name!r}; known fields are {', '.join(BY_WIRE)}")
+    return field
+
+
+def resolve_select(select: str | Iterable[str] | None) -> frozenset[str] | None:
+    """The attribute names a ``$select`` asks for, Id always among them; None means every field.
+
+    >>> sorted(resolve_select("Name, state"))
+    ['id', 'name', 'state']
+    """
+    if select is None:
+        return None
+    names: Iterable[object]
+    if isinstance(select, str):
+        names = select.split(",")
+    elif isinstance(select, Iterable):
+        names = select
+    else:
+        raise InvalidTaskError(f"select must be a comma-separated string or names, got {type(select).__name__}")
+    attrs = {"id"}
+    for name in names:
+        if isinstance(name, str) and not name.strip():
+            continue
+        attrs.add(resolve(name.strip() if isinstance(name, str) else name, where="select name").attr)
+    return frozenset(attrs)
+
+
+# --- input values -------------------------------------------------------------------------------
+
+
+def _int32(value: object, lo: int = INT32_MIN, hi: int = INT32_MAX) -> int:
+    # bool is an int in Python, never in JSON: True is not a StartCount.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"expected an integer, got {type(value).__name__}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{value} is outside {lo}..{hi}")
+    return int(value)
+
+
+def _percent(value: object) -> int:
+    return _int32(value, 0, 100)
+
+
+def _bool(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {type(value).__name__}")
+    return value
+
+
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """An aware UTC datetime; a naive one is taken to be UTC already."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _datetime(value: object) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return as_utc(value)
+    if not isinstance(value, str):
+        raise ValueError(f"expected an ISO 8601 date-time string, got {type(value).__name__}")
+    try:
+        # fromisoformat reads 'Z', offsets, and 7 fractional digits (kept to the microsecond).
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an ISO 8601 date-time") from None
+    if parsed.tzinfo is None:
+        raise ValueError(f"{value!r} has no UTC offset; add 'Z' or one like '+01:00'")
+    return parsed.astimezone(UTC)
+
+
+def _str(value: object, max_length: int) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {type(value).__name__}")
+    if len(value) > max_length:
+        raise ValueError(f"is {len(value)} characters long; at most {max_length} fit")
+    return value
+
+
+def _state(value: object) -> BatchTaskState:
+    state = coerce_enum(BatchTaskState, value)
+    if state is BatchTaskState.All:
+        raise ValueError("All is a filter for listing, not a state a task can have")
+    return state
+
+
+def _behaviour(value: object) -> CancellationBehaviour:
+    return coerce_enum(CancellationBehaviour, value)
+
+
+def _anything(value: object) -> object:
+    return value
+
+
+def coerce(field: Field, value: object) -> Any:
+    """The stored form of ``value`` for ``field``, or InvalidTaskError naming the field.
+
+    >>> coerce(BY_WIRE["State"], "succeeded")
+    <BatchTaskState.Succeeded: 4>
+    """
+    if value is None:
+        return None
+    try:
+        kind = field.kind
+        if kind == "str":
+            return _str(value, field.max_length)
+        return _COERCERS[kind](value)
+    except ValueError as exc:
+        raise InvalidTaskError(str(exc), field=field.wire) from None
+
+
+_COERCERS: Final = {
+    "int32": _int32,
+    "percent": _percent,
+    "bool": _bool,
+    "datetime": _datetime,
+    "state": _state,
+    "behaviour": _behaviour,
+    "object": _anything,  # checked when packed: see _blob.py
+    "carrier": _anything,  # accepted and ignored on input
+}
+
+
+# --- output values ------------------------------------------------------------------------------
+
+
+def to_json_value(value: object) -> Any:
+    """A JSON-ready copy of a ParameterObject value: datetimes as ISO 8601, bytes as base64."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, Mapping):
+        return {k if isinstance(k, str) else str(to_json_value(k)): to_json_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json_value(v) for v in value]
+    return str(value)
+
+
+def to_wire_value(field: Field, value: object) -> Any:
+    """The JSON form of a stored value: enums by name, date-times as ISO 8601 with offset."""
+    if value is None:
+        return None
+    if field.kind in ("state", "behaviour"):
+        return value.name  # type: ignore[attr-defined]
+    if field.kind == "datetime":
+        return value.isoformat()  # type: ignore[attr-defined]
+    if field.kind in ("object", "carrier"):
+        return to_json_value(value)
+    return value

@@ -1,0 +1,167 @@
+"""BatchTaskInfo: one batch task, with snake_case attributes and a PascalCase wire form."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any, ClassVar, TypedDict, Unpack
+
+from ._enums import BatchTaskState, CancellationBehaviour
+from ._exceptions import InvalidTaskError
+from ._fields import BY_ATTR, FIELDS, coerce, resolve, to_wire_value
+
+__all__ = ["BatchTaskInfo", "TaskFields"]
+
+_ATTRS = tuple(f.attr for f in FIELDS)
+_ALL_NONE = dict.fromkeys(_ATTRS)
+_CARRIER = ("table_right", "field_properties")
+
+
+class TaskFields(TypedDict, total=False):
+    """The keyword arguments of :class:`BatchTaskInfo`, with every form each accepts."""
+
+    id: int | None
+    name: str | None
+    associate_id: int | None
+    details_table: int | None
+    details_record: int | None
+    is_system_task: bool | None
+    is_internal_task: bool | None
+    parameter_object: Any
+    last_started: dt.datetime | str | None
+    created: dt.datetime | str | None
+    start_count: int | None
+    database_serial_number: str | None
+    context: str | None
+    result: str | None
+    state: BatchTaskState | str | int | None
+    description: str | None
+    response: str | None
+    request: str | None
+    progress_description: str | None
+    progress_percent: int | None
+    file_name: str | None
+    cancellation_behaviour: CancellationBehaviour | str | int | None
+    table_right: Any
+    field_properties: Any
+
+
+class BatchTaskInfo:
+    """One batch task. Every value is checked when set; unset fields are None.
+
+    The fields you set are remembered (:attr:`fields_set`): :meth:`BatchStore.update` compares only
+    those, so ``BatchTaskInfo(id=7, state="Succeeded")`` changes the State of task 7 and nothing else.
+
+    >>> task = BatchTaskInfo(name="ERPSync", state="new", created="2024-11-27T14:00:00+01:00")
+    >>> task.state, task.created.isoformat()
+    (<BatchTaskState.New: 1>, '2024-11-27T13:00:00+00:00')
+    >>> task.to_wire()["State"], sorted(task.fields_set)
+    ('New', ['created', 'name', 'state'])
+    """
+
+    __slots__ = ("__dict__", "_fields_set")
+
+    id: int | None
+    name: str | None
+    associate_id: int | None
+    details_table: int | None
+    details_record: int | None
+    is_system_task: bool | None
+    is_internal_task: bool | None
+    parameter_object: Any
+    last_started: dt.datetime | None
+    created: dt.datetime | None
+    start_count: int | None
+    database_serial_number: str | None
+    context: str | None
+    result: str | None
+    state: BatchTaskState | None
+    description: str | None
+    response: str | None
+    request: str | None
+    progress_description: str | None
+    progress_percent: int | None
+    file_name: str | None
+    cancellation_behaviour: CancellationBehaviour | None
+    table_right: Any
+    field_properties: Any
+
+    _fields_set: frozenset[str]
+    __hash__: ClassVar[None]  # type: ignore[assignment]  # mutable, so unhashable
+
+    def __init__(self, **fields: Unpack[TaskFields]) -> None:
+        values = dict(_ALL_NONE)
+        for name, value in fields.items():
+            field = BY_ATTR.get(name)
+            if field is None:
+                raise InvalidTaskError(f"unknown field {name!r}; known fields are {', '.join(_ATTRS)}")
+            values[name] = coerce(field, value)
+        self.__dict__.update(values)
+        object.__setattr__(self, "_fields_set", frozenset(fields))
+
+    @classmethod
+    def _trusted(cls, values: dict[str, Any], fields_set: frozenset[str]) -> BatchTaskInfo:
+        # Rows read back from batchstore's own tables were checked on the way in: skip the checks.
+        task = cls.__new__(cls)
+        task.__dict__.update(values)
+        object.__setattr__(task, "_fields_set", fields_set)
+        return task
+
+    def __getstate__(self) -> tuple[dict[str, Any], frozenset[str]]:
+        return dict(self.__dict__), self._fields_set
+
+    def __setstate__(self, state: tuple[dict[str, Any], frozenset[str]]) -> None:
+        self.__dict__.update(state[0])
+        object.__setattr__(self, "_fields_set", state[1])
+
+    def __setattr__(self, name: str, value: object) -> None:
+        field = BY_ATTR.get(name)
+        if field is None:
+            raise InvalidTaskError(f"unknown field {name!r}; known fields are {', '.join(_ATTRS)}")
+        self.__dict__[name] = coerce(field, value)
+        object.__setattr__(self, "_fields_set", self._fields_set | {name})
+
+    @property
+    def fields_set(self) -> frozenset[str]:
+        """The attribute names given to the constructor, assigned since, or read from the store."""
+        return self._fields_set
+
+    @classmethod
+    def from_wire(cls, mapping: Mapping[str, Any]) -> BatchTaskInfo:
+        """Read a task from its wire form; keys are wire or attribute names, in any case.
+
+        >>> BatchTaskInfo.from_wire({"Name": "ContactExport", "ProgressPercent": 100}).progress_percent
+        100
+        """
+        if isinstance(mapping, BatchTaskInfo):
+            return mapping
+        if not isinstance(mapping, Mapping):
+            raise InvalidTaskError(f"a task is a BatchTaskInfo or a mapping, not {type(mapping).__name__}")
+        fields: dict[str, Any] = {}
+        for key, value in mapping.items():
+            field = resolve(key)
+            if field.attr in fields:
+                raise InvalidTaskError(f"given twice (as {key!r} too)", field=field.wire)
+            fields[field.attr] = value
+        return cls(**fields)
+
+    def to_wire(self) -> dict[str, Any]:
+        """The wire form: the 24 PascalCase keys in SuperOffice's order, ready for ``json.dumps``.
+
+        >>> list(BatchTaskInfo(id=1).to_wire())[:3]
+        ['Id', 'Name', 'AssociateId']
+        """
+        values = self.__dict__
+        return {f.wire: to_wire_value(f, values[f.attr]) for f in FIELDS}
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, BatchTaskInfo):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    def __repr__(self) -> str:
+        # The carrier's rights are the same on every task read from a store: noise in a repr.
+        shown = ", ".join(
+            f"{k}={v!r}" for k, v in self.__dict__.items() if v is not None and k not in _CARRIER
+        )
+        return f"BatchTaskInfo({shown})"

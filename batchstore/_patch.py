@@ -1,0 +1,102 @@
+"""RFC 6902 JSON Patch over a task's wire document.
+
+jsonpatch applies add, remove, replace, move and copy. ``test`` is checked here, by JSON value and
+type, because jsonpatch compares with Python's ``==`` (so ``1`` would match ``true``). The caller's
+operations are copied first: jsonpatch inserts values by reference.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import jsonpatch
+import jsonpointer
+
+from ._exceptions import InvalidTaskError, PatchConflictError, PatchError
+from ._fields import resolve
+
+__all__ = ["apply_patch", "json_equal", "parse_operations"]
+
+_OPS = ("add", "remove", "replace", "move", "copy", "test")
+
+
+def json_equal(a: object, b: object) -> bool:
+    """Equality as JSON sees it: ``true`` is not ``1``, ``"1"`` is not ``1``, ``1`` is ``1.0``.
+
+    >>> json_equal(True, 1), json_equal(1, 1.0), json_equal({"a": [1]}, {"a": [1]})
+    (False, True, True)
+    """
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(json_equal(v, b[k]) for k, v in a.items())
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and a == b
+
+
+def _wire_path(path: object, where: str) -> str:
+    # Top-level names match in any case (and as attribute names); deeper segments are exact.
+    if not isinstance(path, str) or (path and not path.startswith("/")):
+        raise PatchError(f"{where}: a JSON Pointer starting with '/' is required, got {path!r}")
+    if not path:
+        return path
+    head, sep, rest = path[1:].partition("/")
+    try:
+        field = resolve(jsonpointer.unescape(head), where="path")
+    except InvalidTaskError:
+        raise PatchError(f"{where}: {path!r} names no field of a batch task") from None
+    return f"/{field.wire}{sep}{rest}"
+
+
+def parse_operations(operations: object) -> list[dict[str, Any]]:
+    """Checked, private copies of the operations: a list of dicts, or the same as a JSON string."""
+    if isinstance(operations, (str, bytes, bytearray)):
+        try:
+            operations = json.loads(operations)
+        except ValueError as exc:
+            raise PatchError(f"the patch is not valid JSON: {exc}") from None
+    if not isinstance(operations, Sequence) or isinstance(operations, (str, bytes, bytearray)):
+        raise PatchError(f"a JSON Patch is a list of operations, not {type(operations).__name__}")
+    parsed = []
+    for index, op in enumerate(operations):
+        where = f"operation {index}"
+        if not isinstance(op, dict):
+            raise PatchError(f"{where}: an operation is an object, not {type(op).__name__}")
+        name = op.get("op")
+        if name not in _OPS:
+            raise PatchError(f"{where}: 'op' must be one of {', '.join(_OPS)}, got {name!r}")
+        clean: dict[str, Any] = {"op": name, "path": _wire_path(op.get("path"), where)}
+        if name in ("add", "replace", "test"):
+            if "value" not in op:
+                raise PatchError(f"{where}: {name} needs a 'value'")
+            clean["value"] = copy.deepcopy(op["value"])
+        if name in ("move", "copy"):
+            clean["from"] = _wire_path(op.get("from"), where)
+        parsed.append(clean)
+    return parsed
+
+
+def apply_patch(document: dict[str, Any], operations: list[dict[str, Any]]) -> dict[str, Any]:
+    """Apply checked operations to ``document`` (changed in place: pass a copy) and return it."""
+    for index, op in enumerate(operations):
+        try:
+            if op["op"] == "test":
+                actual = jsonpointer.resolve_pointer(document, op["path"])
+                if not json_equal(actual, op["value"]):
+                    raise PatchConflictError(
+                        f"operation {index}: test of {op['path']} failed: "
+                        f"expected {json.dumps(op['value'])}, found {json.dumps(actual, default=str)}"
+                    )
+            else:
+                document = jsonpatch.apply_patch(document, [op], in_place=True)
+        except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
+            raise PatchError(f"operation {index} ({op['op']} {op['path']}): {exc}") from exc
+    if not isinstance(document, dict):
+        raise PatchError("the patch replaced the whole task with something that is not an object")
+    return document

@@ -1,0 +1,124 @@
+"""Between BatchTaskInfo values and batchtask rows: the SQL text, and the conversions of each column.
+
+The SQL is plain text built from the field table, so that a command that only reads needs neither
+SQLAlchemy nor SQLModel (half a second to import); ``tests/test_schema.py`` checks it against the
+SQLModel tables in ``_schema.py``, which stay the one source of the schema.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Final
+
+from ._blob import unpack
+from ._enums import BatchTaskState, CancellationBehaviour
+from ._fields import COLUMN_FIELDS, FIELDS, Field
+from ._model import BatchTaskInfo
+
+__all__ = ["INSERT_BLOB", "INSERT_TASK", "ReadPlan", "read_plan", "to_column", "update_sql"]
+
+#: SuperOffice's table number of BinaryObject: DetailsTable of a task whose ParameterObject we stored.
+BINARY_OBJECT_TABLE: Final = 205
+
+#: Columns of batchtask, in table order (the wire order, less ParameterObject, plus the blob link).
+COLUMNS: Final = (*(f.attr for f in COLUMN_FIELDS), "parameter_blob")
+_INSERT_COLUMNS: Final = COLUMNS[1:]  # the id comes from AUTOINCREMENT
+
+INSERT_TASK: Final = (
+    f"INSERT INTO batchtask ({', '.join(_INSERT_COLUMNS)}) VALUES ({', '.join('?' * len(_INSERT_COLUMNS))})"
+)
+INSERT_BLOB: Final = "INSERT INTO binaryobject (mime_type, data) VALUES (?, ?)"
+SELECT_BLOB_LINK: Final = "SELECT parameter_blob FROM batchtask WHERE id = ?"
+DELETE_TASK: Final = "DELETE FROM batchtask WHERE id = ?"
+DELETE_BLOB: Final = "DELETE FROM binaryobject WHERE id = ?"
+
+_STATES: Final = {m.value: m for m in BatchTaskState}
+_BEHAVIOURS: Final = {m.value: m for m in CancellationBehaviour}
+
+
+def _timestamp(value: dt.datetime) -> str:
+    # Fixed width, always UTC: text order is time order.
+    return value.isoformat(timespec="microseconds")
+
+
+def to_column(field: Field, value: Any) -> Any:
+    """The column value of an already checked field value."""
+    if value is None:
+        return None
+    if field.kind == "datetime":
+        return _timestamp(value)
+    if field.kind in ("state", "behaviour"):
+        return int(value)
+    return value
+
+
+_FROM_COLUMN: Final[dict[str, Callable[[Any], Any]]] = {
+    "datetime": dt.datetime.fromisoformat,
+    "bool": bool,
+    "state": _STATES.__getitem__,
+    "behaviour": _BEHAVIOURS.__getitem__,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ReadPlan:
+    """How to read one projection (``$select``) of tasks: which columns, and how to turn them back."""
+
+    columns_sql: str  # the SELECT list and FROM clause
+    converters: tuple[tuple[str, Callable[[Any], Any] | None], ...]
+    with_blob: bool
+    with_rights: tuple[str, ...]  # "table_right", "field_properties" when selected
+    fields_set: frozenset[str]
+
+    @property
+    def by_id(self) -> str:
+        return f"{self.columns_sql} WHERE t.id = ?"
+
+    def page(self, *, by_state: bool) -> str:
+        where = "t.state = ? AND t.id > ?" if by_state else "t.id > ?"
+        return f"{self.columns_sql} WHERE {where} ORDER BY t.id LIMIT ?"
+
+    def build(self, row: tuple[Any, ...], rights: Mapping[str, Any]) -> BatchTaskInfo:
+        values: dict[str, Any] = dict.fromkeys(_ATTRS)
+        for (attr, convert), value in zip(self.converters, row):
+            values[attr] = value if convert is None or value is None else convert(value)
+        for attr in self.with_rights:
+            values[attr] = rights[attr]
+        return BatchTaskInfo._trusted(values, self.fields_set)
+
+
+_ATTRS: Final = tuple(f.attr for f in FIELDS)
+
+
+@lru_cache(maxsize=256)
+def read_plan(attrs: frozenset[str] | None) -> ReadPlan:
+    """The plan for reading ``attrs`` (None: every field). Only the columns asked for are read."""
+    wanted = [f for f in FIELDS if attrs is None or f.attr in attrs]
+    converters: list[tuple[str, Callable[[Any], Any] | None]] = []
+    select_list = []
+    for field in wanted:
+        if field.column:
+            select_list.append(f"t.{field.attr}")
+            converters.append((field.attr, _FROM_COLUMN.get(field.kind)))
+    with_blob = any(f.attr == "parameter_object" for f in wanted)
+    source = "batchtask t"
+    if with_blob:
+        select_list.append("b.data")
+        converters.append(("parameter_object", unpack))
+        source += " LEFT JOIN binaryobject b ON b.id = t.parameter_blob"
+    return ReadPlan(
+        columns_sql=f"SELECT {', '.join(select_list)} FROM {source}",
+        converters=tuple(converters),
+        with_blob=with_blob,
+        with_rights=tuple(f.attr for f in wanted if f.kind == "carrier"),
+        fields_set=frozenset(f.attr for f in wanted),
+    )
+
+
+@lru_cache(maxsize=256)
+def update_sql(attrs: tuple[str, ...]) -> str:
+    """UPDATE of the given columns of one task, by id."""
+    return f"UPDATE batchtask SET {', '.join(f'{a} = ?' for a in attrs)} WHERE id = ?"

@@ -1,0 +1,85 @@
+"""The tables, defined with SQLModel: the one source of batchstore's schema.
+
+Importing SQLModel and SQLAlchemy costs about half a second, so nothing on the hot path imports this
+module: it is loaded to create the tables of a new database, and by the tests that check the SQL in
+``_sql.py`` against these models.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+
+from sqlalchemy import Column, DateTime, Index, LargeBinary
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.schema import CreateIndex, CreateTable
+from sqlmodel import Field, SQLModel
+
+__all__ = ["BatchTask", "BinaryObject", "sqlite_ddl"]
+
+# SQLModel's global metadata would mix our tables with an application's own models.
+_metadata = SQLModel.metadata.__class__()
+
+
+class _Base(SQLModel):
+    metadata = _metadata
+
+
+class BinaryObject(_Base, table=True):
+    """A ParameterObject as msgpack bytes (SuperOffice's BinaryObject table, table number 205)."""
+
+    __tablename__ = "binaryobject"
+    # AUTOINCREMENT: a deleted row's id is never handed out again, so a stale link never finds new data.
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: int | None = Field(default=None, primary_key=True)
+    mime_type: str = Field(max_length=254)
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class BatchTask(_Base, table=True):
+    """One batch task (SuperOffice's batchtask table). Column order is the wire order."""
+
+    __tablename__ = "batchtask"
+    __table_args__ = (
+        # Listing one state walks this index in Id order and touches no other state's rows.
+        Index("ix_batchtask_state_id", "state", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str | None = Field(default=None, max_length=254)
+    associate_id: int | None = None
+    details_table: int | None = None
+    details_record: int | None = None
+    is_system_task: bool = False
+    is_internal_task: bool = False
+    last_started: dt.datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    created: dt.datetime = Field(sa_type=DateTime(timezone=True))
+    start_count: int = 0
+    database_serial_number: str | None = Field(default=None, max_length=254)
+    context: str | None = Field(default=None, max_length=254)
+    result: str | None = Field(default=None, max_length=254)
+    state: int = Field(default=1)
+    description: str | None = Field(default=None, max_length=254)
+    response: str | None = Field(default=None, max_length=254)
+    request: str | None = Field(default=None, max_length=254)
+    progress_description: str | None = Field(default=None, max_length=254)
+    progress_percent: int = 0
+    file_name: str | None = Field(default=None, max_length=260)
+    cancellation_behaviour: int = 0
+    # The binaryobject row batchstore wrote for this task's ParameterObject, and so owns and deletes.
+    # DetailsTable/DetailsRecord are the caller's to set, and may point at a row another task owns.
+    parameter_blob: int | None = Field(default=None, foreign_key="binaryobject.id")
+
+
+@lru_cache(maxsize=1)
+def sqlite_ddl() -> tuple[str, ...]:
+    """CREATE statements for SQLite, compiled from the models above."""
+    dialect = sqlite.dialect()
+    tables = [BinaryObject.__table__, BatchTask.__table__]  # type: ignore[attr-defined]
+    statements = [str(CreateTable(t, if_not_exists=True).compile(dialect=dialect)).strip() for t in tables]
+    for table in tables:
+        for index in sorted(table.indexes, key=lambda i: str(i.name)):
+            statements.append(str(CreateIndex(index, if_not_exists=True).compile(dialect=dialect)).strip())
+    return tuple(statements)
