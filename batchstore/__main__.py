@@ -1,0 +1,7 @@
+"""``python -m batchstore``: the same as the ``batchstore`` command."""
+
+import sys
+
+from ._cli import main
+
+sys.exit(main())
