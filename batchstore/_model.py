@@ -59,7 +59,7 @@ class BatchTaskInfo:
     ('New', ['created', 'name', 'state'])
     """
 
-    __slots__ = ("__dict__", "_fields_set")
+    __slots__ = ("__dict__", "_fields_set", "_stop_requested")
 
     id: int | None
     name: str | None
@@ -120,6 +120,11 @@ class BatchTaskInfo:
             raise InvalidTaskError(f"unknown field {name!r}; known fields are {', '.join(_ATTRS)}")
         self.__dict__[name] = coerce(field, value)
         object.__setattr__(self, "_fields_set", self._fields_set | {name})
+
+    @property
+    def stop_requested(self) -> bool | None:
+        """On the result of a lifecycle step: whether someone asked this task to stop. None elsewhere."""
+        return getattr(self, "_stop_requested", None)
 
     @property
     def fields_set(self) -> frozenset[str]:

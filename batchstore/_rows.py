@@ -23,23 +23,26 @@ __all__ = ["INSERT_BLOB", "INSERT_TASK", "ReadPlan", "read_plan", "to_column", "
 #: SuperOffice's table number of BinaryObject: DetailsTable of a task whose ParameterObject we stored.
 BINARY_OBJECT_TABLE: Final = 205
 
-#: Columns of batchtask, in table order (the wire order, less ParameterObject, plus the blob link).
-COLUMNS: Final = (*(f.attr for f in COLUMN_FIELDS), "parameter_blob")
-_INSERT_COLUMNS: Final = COLUMNS[1:]  # the id comes from AUTOINCREMENT
+#: Columns of batchtask, in table order: the wire order less ParameterObject, then batchstore's own.
+INTERNAL_COLUMNS: Final = ("parameter_blob", "worker", "lease_expires", "stop_requested", "state_changed")
+COLUMNS: Final = (*(f.attr for f in COLUMN_FIELDS), *INTERNAL_COLUMNS)
+INSERT_COLUMNS: Final = COLUMNS[1:]  # the id comes from AUTOINCREMENT
 
 INSERT_TASK: Final = (
-    f"INSERT INTO batchtask ({', '.join(_INSERT_COLUMNS)}) VALUES ({', '.join('?' * len(_INSERT_COLUMNS))})"
+    f"INSERT INTO batchtask ({', '.join(INSERT_COLUMNS)}) VALUES ({', '.join('?' * len(INSERT_COLUMNS))})"
 )
 INSERT_BLOB: Final = "INSERT INTO binaryobject (mime_type, data) VALUES (?, ?)"
+SELECT_CLAIM: Final = "SELECT worker, stop_requested FROM batchtask WHERE id = ?"
 SELECT_BLOB_LINK: Final = "SELECT parameter_blob FROM batchtask WHERE id = ?"
 DELETE_TASK: Final = "DELETE FROM batchtask WHERE id = ?"
 DELETE_BLOB: Final = "DELETE FROM binaryobject WHERE id = ?"
+DELETE_TRACE: Final = "DELETE FROM batchtasktrace WHERE task_id = ?"
 
 _STATES: Final = {m.value: m for m in BatchTaskState}
 _BEHAVIOURS: Final = {m.value: m for m in CancellationBehaviour}
 
 
-def _timestamp(value: dt.datetime) -> str:
+def timestamp(value: dt.datetime) -> str:
     # Fixed width, always UTC: text order is time order.
     return value.isoformat(timespec="microseconds")
 
@@ -49,7 +52,7 @@ def to_column(field: Field, value: Any) -> Any:
     if value is None:
         return None
     if field.kind == "datetime":
-        return _timestamp(value)
+        return timestamp(value)
     if field.kind in ("state", "behaviour"):
         return int(value)
     return value
@@ -77,17 +80,29 @@ class ReadPlan:
     def by_id(self) -> str:
         return f"{self.columns_sql} WHERE t.id = ?"
 
-    def page(self, *, by_state: bool) -> str:
-        where = "t.state = ? AND t.id > ?" if by_state else "t.id > ?"
-        return f"{self.columns_sql} WHERE {where} ORDER BY t.id LIMIT ?"
+    def page(self, where: str) -> str:
+        """One page of the tasks matching ``where`` (SQL over ``t.``), after an id, in Id order."""
+        return f"{self.columns_sql} WHERE {where} AND t.id > ? ORDER BY t.id LIMIT ?"
 
-    def build(self, row: tuple[Any, ...], rights: Mapping[str, Any]) -> BatchTaskInfo:
+    def values(self, row: tuple[Any, ...], rights: Mapping[str, Any]) -> dict[str, Any]:
+        """Every attribute of a task (None where not selected) from one row read by this plan."""
         values: dict[str, Any] = dict.fromkeys(_ATTRS)
         for (attr, convert), value in zip(self.converters, row):
             values[attr] = value if convert is None or value is None else convert(value)
         for attr in self.with_rights:
             values[attr] = rights[attr]
-        return BatchTaskInfo._trusted(values, self.fields_set)
+        return values
+
+    def build(self, row: tuple[Any, ...], rights: Mapping[str, Any]) -> BatchTaskInfo:
+        return BatchTaskInfo._trusted(self.values(row, rights), self.fields_set)
+
+    def project(self, values: dict[str, Any], rights: Mapping[str, Any]) -> BatchTaskInfo:
+        """The task this plan would read, from all of its values already at hand."""
+        selected = self.fields_set
+        projected = {a: (v if a in selected else None) for a, v in values.items()}
+        for attr in self.with_rights:
+            projected[attr] = rights[attr]
+        return BatchTaskInfo._trusted(projected, selected)
 
 
 _ATTRS: Final = tuple(f.attr for f in FIELDS)

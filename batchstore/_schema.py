@@ -15,7 +15,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.schema import CreateIndex, CreateTable
 from sqlmodel import Field, SQLModel
 
-__all__ = ["BatchTask", "BinaryObject", "sqlite_ddl"]
+__all__ = ["BatchTask", "BatchTaskTrace", "BinaryObject", "sqlite_ddl"]
 
 # SQLModel's global metadata would mix our tables with an application's own models.
 _metadata = SQLModel.metadata.__class__()
@@ -44,6 +44,9 @@ class BatchTask(_Base, table=True):
     __table_args__ = (
         # Listing one state walks this index in Id order and touches no other state's rows.
         Index("ix_batchtask_state_id", "state", "id"),
+        # The agent queries: by name (and state), by associate (and state), system tasks by name.
+        Index("ix_batchtask_name_state", "name", "state", "id"),
+        Index("ix_batchtask_associate_state", "associate_id", "state", "id"),
         {"sqlite_autoincrement": True},
     )
 
@@ -71,13 +74,34 @@ class BatchTask(_Base, table=True):
     # The binaryobject row batchstore wrote for this task's ParameterObject, and so owns and deletes.
     # DetailsTable/DetailsRecord are the caller's to set, and may point at a row another task owns.
     parameter_blob: int | None = Field(default=None, foreign_key="binaryobject.id")
+    # The lifecycle's own columns, not part of the wire form: who holds the claim and until when,
+    # whether a stop was asked of a running task, and when the State last changed (for pruning).
+    worker: str | None = Field(default=None, max_length=254)
+    lease_expires: dt.datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    stop_requested: bool = False
+    state_changed: dt.datetime = Field(sa_type=DateTime(timezone=True))
+
+
+class BatchTaskTrace(_Base, table=True):
+    """One change to a task whose IsInternalTask is false: when, which operation, by whom, what changed."""
+
+    __tablename__ = "batchtasktrace"
+    __table_args__ = (Index("ix_batchtasktrace_task", "task_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int
+    at: dt.datetime = Field(sa_type=DateTime(timezone=True))
+    operation: str = Field(max_length=32)
+    worker: str | None = Field(default=None, max_length=254)
+    # {"State": ["New", "Aquired"], ...}: wire names, old and new wire values, as JSON text.
+    changes: str
 
 
 @lru_cache(maxsize=1)
 def sqlite_ddl() -> tuple[str, ...]:
     """CREATE statements for SQLite, compiled from the models above."""
     dialect = sqlite.dialect()
-    tables = [BinaryObject.__table__, BatchTask.__table__]  # type: ignore[attr-defined]
+    tables = [BinaryObject.__table__, BatchTask.__table__, BatchTaskTrace.__table__]  # type: ignore[attr-defined]
     statements = [str(CreateTable(t, if_not_exists=True).compile(dialect=dialect)).strip() for t in tables]
     for table in tables:
         for index in sorted(table.indexes, key=lambda i: str(i.name)):

@@ -1,31 +1,53 @@
-"""BatchStore: create, read, list, update, patch and delete batch tasks."""
+"""BatchStore: create, read, list, update, patch and delete batch tasks, and run them through their lifecycle."""
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
+import os
+import socket
+import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType, TracebackType
 from typing import Any, Final
 
 from ._blob import DEFAULT_MAX_BLOB_BYTES, MIME_TYPE, pack, unpack
 from ._enums import BatchTaskState, CancellationBehaviour, coerce_enum
-from ._exceptions import InvalidTaskError, ReadOnlyFieldError, StorageError, TaskNotFoundError
-from ._fields import BY_ATTR, BY_WIRE, COLUMN_FIELDS, DATA_FIELDS, FIELDS, UTC, Field, coerce, resolve, resolve_select
+from ._exceptions import ClaimLostError, InvalidTaskError, ReadOnlyFieldError, StorageError, TaskNotFoundError
+from ._fields import (
+    BY_ATTR,
+    BY_WIRE,
+    COLUMN_FIELDS,
+    DATA_FIELDS,
+    FIELDS,
+    UTC,
+    Field,
+    coerce,
+    resolve,
+    resolve_select,
+    to_wire_value,
+)
+from ._lifecycle import CLAIMED, FINISHED, check_transition
 from ._model import BatchTaskInfo
 from ._patch import apply_patch, json_equal, parse_operations
 from ._rows import (
     BINARY_OBJECT_TABLE,
     DELETE_BLOB,
     DELETE_TASK,
+    DELETE_TRACE,
     INSERT_BLOB,
+    INSERT_COLUMNS,
     INSERT_TASK,
     SELECT_BLOB_LINK,
+    SELECT_CLAIM,
     ReadPlan,
     read_plan,
+    timestamp,
     to_column,
     update_sql,
 )
 from ._sqlite import SQLiteDatabase
+from ._trace import TraceEntry, read_history, write_trace
 
 __all__ = ["DEFAULT_WRITABLE", "BatchStore"]
 
@@ -36,14 +58,37 @@ _NEVER_WRITABLE: Final = frozenset({"id", "parameter_object", "details_table", "
 _CARRIER: Final = frozenset({"table_right", "field_properties"})
 _FULL: Final = read_plan(None)
 _PAGE_SIZE: Final = 500
+_PRUNE_BATCH: Final = 500
+_STOPPED: Final = "Stopped by request"
+_WARNED: Final = "Stopped by request; CancelWithWarning: a warning applied"
+_COLUMN_INDEX: Final = {name: i for i, name in enumerate(INSERT_COLUMNS)}
+_CREATE_DEFAULTS: Final = {
+    "is_system_task": False,
+    "is_internal_task": False,
+    "start_count": 0,
+    "state": BatchTaskState.New,
+    "progress_percent": 0,
+    "cancellation_behaviour": CancellationBehaviour.CanCancel,
+}
 
 Select = str | Iterable[str] | None
+TaskLike = BatchTaskInfo | Mapping[str, Any]
 
 
 def _task_id(value: object, operation: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise InvalidTaskError(f"{operation} needs an integer task id, got {value!r}", field="Id")
     return value
+
+
+def _state(value: object, *, allow_all: bool = False) -> BatchTaskState:
+    try:
+        state = coerce_enum(BatchTaskState, value)
+    except ValueError as exc:
+        raise InvalidTaskError(str(exc), field="State") from None
+    if state is BatchTaskState.All and not allow_all:
+        raise InvalidTaskError("All is a filter for listing, not a state", field="State")
+    return state
 
 
 def _sqlite_path(target: str) -> str:
@@ -61,6 +106,15 @@ def _sqlite_path(target: str) -> str:
     return url.database or ":memory:"
 
 
+def _now() -> dt.datetime:
+    return dt.datetime.now(UTC)
+
+
+def default_worker() -> str:
+    """The worker name acquire uses when given none: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 class BatchStore:
     """Batch tasks in a SQLite database: a private in-memory one, a file, or a ``sqlite://`` URL.
 
@@ -71,17 +125,21 @@ class BatchStore:
     ...     store.patch(task_id, [{"op": "replace", "path": "/State", "value": "Started"}]).state
     <BatchTaskState.Started: 3>
 
-    ``writable`` names the fields update and patch may change (SuperOffice's four by default);
-    ``max_blob_bytes`` caps a serialized ParameterObject; ``timeout`` is how long a writer waits for
-    another connection's write lock, in seconds; ``synchronous`` is SQLite's PRAGMA.
+    Options: ``writable`` names the fields update and patch may change (SuperOffice's four by default);
+    ``max_blob_bytes`` caps a serialized ParameterObject; ``lease_seconds`` is how long a worker's claim
+    lasts without a start or progress report; ``max_starts`` is how many starts a task gets before an
+    expired claim fails it; ``timeout`` is how long a writer waits for another connection's write lock,
+    in seconds; ``synchronous`` is SQLite's PRAGMA of that name.
     """
 
     def __init__(
         self,
-        database: str | None = None,
+        database: str | os.PathLike[str] | None = None,
         *,
         writable: Iterable[str] = DEFAULT_WRITABLE,
         max_blob_bytes: int = DEFAULT_MAX_BLOB_BYTES,
+        lease_seconds: float = 300.0,
+        max_starts: int = 3,
         timeout: float = 30.0,
         synchronous: str = "NORMAL",
     ) -> None:
@@ -92,11 +150,13 @@ class BatchStore:
         self._writable = frozenset(f.attr for f in fields)
         self._writable_wire = tuple(f.wire for f in FIELDS if f.attr in self._writable)
         self._max_blob_bytes = max_blob_bytes
+        self._lease_length = dt.timedelta(seconds=lease_seconds)
+        self._max_starts = max_starts
         self._rights = self._carrier_rights()
-        path = ":memory:" if database is None else _sqlite_path(str(database))
+        path = ":memory:" if database is None else _sqlite_path(os.fspath(database))
         self._db = SQLiteDatabase(path, timeout=timeout, synchronous=synchronous)
 
-    # --- lifecycle of the store itself ---------------------------------------------------------
+    # --- the store itself ------------------------------------------------------------------------
 
     def close(self) -> None:
         """Close the database; using the store afterwards raises StoreClosedError."""
@@ -136,45 +196,78 @@ class BatchStore:
             "field_properties": MappingProxyType({f.wire: field_info(f) for f in DATA_FIELDS}),
         }
 
-    # --- create ----------------------------------------------------------------------------------
+    # --- writing, in one place -------------------------------------------------------------------
 
-    def _as_task(self, task: BatchTaskInfo | Mapping[str, Any]) -> BatchTaskInfo:
-        return task if isinstance(task, BatchTaskInfo) else BatchTaskInfo.from_wire(task)
-
-    def _new_row(self, task: BatchTaskInfo | Mapping[str, Any]) -> tuple[list[Any], bytes | None]:
+    def _new_row(self, task: TaskLike, now: dt.datetime) -> tuple[list[Any], bytes | None]:
         """The column values (less id) and ParameterObject bytes of a new task, defaults filled in."""
-        info = self._as_task(task)
+        info = task if isinstance(task, BatchTaskInfo) else BatchTaskInfo.from_wire(task)
         values = info.__dict__
         blob = None
         if values["parameter_object"] is not None:
             blob = pack(values["parameter_object"], max_bytes=self._max_blob_bytes)
-        defaults = {
-            "is_system_task": False,
-            "is_internal_task": False,
-            "created": dt.datetime.now(UTC),
-            "start_count": 0,
-            "state": BatchTaskState.New,
-            "progress_percent": 0,
-            "cancellation_behaviour": CancellationBehaviour.CanCancel,
-        }
         row = []
         for field in COLUMN_FIELDS[1:]:
             value = values[field.attr]
             if value is None:
-                value = defaults.get(field.attr)
+                value = now if field.attr == "created" else _CREATE_DEFAULTS.get(field.attr)
             row.append(to_column(field, value))
-        row.append(None)  # parameter_blob, set when the blob is written
+        stamp = timestamp(now)
+        row += (None, None, None, False, stamp)  # parameter_blob, worker, lease_expires, stop_requested, state_changed
         return row, blob
 
-    def _insert(self, conn: Any, row: list[Any], blob: bytes | None) -> int:
+    def _insert(self, conn: sqlite3.Connection, row: list[Any], blob: bytes | None) -> int:
         if blob is not None:
             blob_id = conn.execute(INSERT_BLOB, (MIME_TYPE, blob)).lastrowid
             # DetailsTable/DetailsRecord point at the blob, as in SuperOffice; the task owns it.
-            row[2], row[3], row[-1] = BINARY_OBJECT_TABLE, blob_id, blob_id
-        task_id: int = conn.execute(INSERT_TASK, row).lastrowid
+            row[_COLUMN_INDEX["details_table"]] = BINARY_OBJECT_TABLE
+            row[_COLUMN_INDEX["details_record"]] = row[_COLUMN_INDEX["parameter_blob"]] = blob_id
+        task_id = conn.execute(INSERT_TASK, row).lastrowid
+        assert task_id is not None
+        if not row[_COLUMN_INDEX["is_internal_task"]]:
+            created = {
+                BY_ATTR[name].wire: (None, _wire_column(name, value))
+                for name, value in zip(INSERT_COLUMNS, row)
+                if name in BY_ATTR and value is not None
+            }
+            write_trace(conn, task_id, row[_COLUMN_INDEX["state_changed"]], "create", None, created)
         return task_id
 
-    def create(self, task: BatchTaskInfo | Mapping[str, Any]) -> int:
+    def _change(
+        self,
+        conn: sqlite3.Connection,
+        current: dict[str, Any],
+        changes: Mapping[str, Any],
+        operation: str,
+        *,
+        worker: str | None = None,
+        internal: Mapping[str, Any] | None = None,
+        now: dt.datetime | None = None,
+    ) -> dict[str, Any]:
+        """Write ``changes`` (attribute: checked value) to the task in ``current``; trace them; return new values.
+
+        ``internal`` sets batchstore's own columns (worker, lease_expires, stop_requested).
+        Every write to an existing task goes through here, so none escapes the trace.
+        """
+        effective = {a: v for a, v in changes.items() if current[a] != v}
+        columns = {a: to_column(BY_ATTR[a], v) for a, v in effective.items()}
+        if internal:
+            columns.update(internal)
+        now = now or _now()
+        if "state" in effective:
+            columns["state_changed"] = timestamp(now)
+        if columns:
+            names = tuple(columns)
+            conn.execute(update_sql(names), (*columns.values(), current["id"]))
+        if not current["is_internal_task"] and (effective or internal):
+            traced = {BY_ATTR[a].wire: (_wire(a, current[a]), _wire(a, v)) for a, v in effective.items()}
+            if internal and "stop_requested" in internal:
+                traced["StopRequested"] = (False, bool(internal["stop_requested"]))
+            write_trace(conn, current["id"], timestamp(now), operation, worker, traced)
+        return {**current, **effective}
+
+    # --- create ----------------------------------------------------------------------------------
+
+    def create(self, task: TaskLike) -> int:
         """Store a new task and return its id; the Id given, if any, is ignored.
 
         Created defaults to now (UTC), State to New, StartCount and ProgressPercent to 0,
@@ -184,21 +277,22 @@ class BatchStore:
         ...     store.create({"Name": "ContactExport", "State": "New"})
         1
         """
-        row, blob = self._new_row(task)
+        row, blob = self._new_row(task, _now())
         with self._db.write("create") as conn:
             return self._insert(conn, row, blob)
 
-    def create_many(self, tasks: Iterable[BatchTaskInfo | Mapping[str, Any]]) -> list[int]:
+    def create_many(self, tasks: Iterable[TaskLike]) -> builtins.list[int]:
         """Store several tasks in one transaction, all or none, and return their ids in order.
 
         >>> with BatchStore() as store:
         ...     store.create_many([{"Name": "a"}, {"Name": "b"}])
         [1, 2]
         """
+        now = _now()
         prepared = []
         for index, task in enumerate(tasks):
             try:
-                prepared.append(self._new_row(task))
+                prepared.append(self._new_row(task, now))
             except InvalidTaskError as exc:
                 raise InvalidTaskError(f"task {index}: {exc}", field=exc.field) from exc
         with self._db.write("create_many") as conn:
@@ -206,11 +300,11 @@ class BatchStore:
 
     # --- read ------------------------------------------------------------------------------------
 
-    def _read(self, conn: Any, task_id: int, plan: ReadPlan, operation: str) -> BatchTaskInfo:
+    def _values(self, conn: sqlite3.Connection, task_id: int, plan: ReadPlan, operation: str) -> dict[str, Any]:
         row = conn.execute(plan.by_id, (task_id,)).fetchone()
         if row is None:
             raise TaskNotFoundError(task_id, operation)
-        return plan.build(row, self._rights)
+        return plan.values(row, self._rights)
 
     def get(self, task_id: int, *, select: Select = None) -> BatchTaskInfo:
         """The task with this id; with ``select``, only those fields (and Id) are read, the rest None.
@@ -223,7 +317,10 @@ class BatchStore:
         task_id = _task_id(task_id, "get")
         plan = read_plan(resolve_select(select))
         with self._db.read("get") as conn:
-            return self._read(conn, task_id, plan, "get")
+            row = conn.execute(plan.by_id, (task_id,)).fetchone()
+        if row is None:
+            raise TaskNotFoundError(task_id, "get")
+        return plan.build(row, self._rights)
 
     def list(self, state: BatchTaskState | str | int = "All", *, select: Select = None) -> Iterator[BatchTaskInfo]:
         """The tasks in ``state`` (``"All"``: every task), ordered by Id, read a page at a time.
@@ -236,49 +333,91 @@ class BatchStore:
         ...     [t.name for t in store.list("failed")]
         ['b']
         """
-        try:
-            wanted = coerce_enum(BatchTaskState, state)
-        except ValueError as exc:
-            raise InvalidTaskError(str(exc), field="State") from None
-        plan = read_plan(resolve_select(select))
-        return self._pages(plan, None if wanted is BatchTaskState.All else int(wanted))
+        wanted = _state(state, allow_all=True)
+        if wanted is BatchTaskState.All:
+            return self._query("1 = 1", (), select)
+        return self._query("t.state = ?", (int(wanted),), select)
 
-    def _pages(self, plan: ReadPlan, state: int | None) -> Iterator[BatchTaskInfo]:
-        sql = plan.page(by_state=state is not None)
-        prefix = () if state is None else (state,)
+    def list_by_name(self, name: str, *, select: Select = None) -> Iterator[BatchTaskInfo]:
+        """The tasks with this Name, by Id (SuperOffice's GetBatchTaskInfosByName)."""
+        return self._query("t.name = ?", (coerce(BY_WIRE["Name"], name),), select)
+
+    def list_by_name_and_state(
+        self, name: str, state: BatchTaskState | str | int, *, select: Select = None
+    ) -> Iterator[BatchTaskInfo]:
+        """The tasks with this Name in this State (``"All"``: any), by Id."""
+        wanted = _state(state, allow_all=True)
+        if wanted is BatchTaskState.All:
+            return self.list_by_name(name, select=select)
+        return self._query("t.name = ? AND t.state = ?", (coerce(BY_WIRE["Name"], name), int(wanted)), select)
+
+    def list_by_associate(self, associate_id: int, *, select: Select = None) -> Iterator[BatchTaskInfo]:
+        """The tasks owned by this associate, by Id."""
+        return self._query("t.associate_id = ?", (coerce(BY_WIRE["AssociateId"], associate_id),), select)
+
+    def list_by_associates_and_state(
+        self, associate_ids: Iterable[int], state: BatchTaskState | str | int, *, select: Select = None
+    ) -> Iterator[BatchTaskInfo]:
+        """The tasks owned by any of these associates, in this State (``"All"``: any), by Id."""
+        ids = sorted({coerce(BY_WIRE["AssociateId"], i) for i in associate_ids})
+        if not ids:
+            return iter(())
+        marks = ", ".join("?" * len(ids))
+        wanted = _state(state, allow_all=True)
+        if wanted is BatchTaskState.All:
+            return self._query(f"t.associate_id IN ({marks})", tuple(ids), select)
+        return self._query(f"t.associate_id IN ({marks}) AND t.state = ?", (*ids, int(wanted)), select)
+
+    def list_system_tasks_by_name(self, name: str, *, select: Select = None) -> Iterator[BatchTaskInfo]:
+        """The system tasks (IsSystemTask true) with this Name, by Id."""
+        return self._query("t.name = ? AND t.is_system_task = 1", (coerce(BY_WIRE["Name"], name),), select)
+
+    def _query(self, where: str, params: tuple[Any, ...], select: Select) -> Iterator[BatchTaskInfo]:
+        # Checked now, so a bad select fails at the call, not at the first next().
+        plan = read_plan(resolve_select(select))
+        return self._pages(plan.page(where), params, plan)
+
+    def _pages(self, sql: str, params: tuple[Any, ...], plan: ReadPlan) -> Iterator[BatchTaskInfo]:
+        # Keyset pages: each is one short read, so no lock or snapshot is held between them.
         last_id = 0
         while True:
             with self._db.read("list") as conn:
-                rows = conn.execute(sql, (*prefix, last_id, _PAGE_SIZE)).fetchall()
+                rows = conn.execute(sql, (*params, last_id, _PAGE_SIZE)).fetchall()
             for row in rows:
                 yield plan.build(row, self._rights)
             if len(rows) < _PAGE_SIZE:
                 return
             last_id = rows[-1][0]
 
+    def history(self, task_id: int) -> builtins.list[TraceEntry]:
+        """The trace of a task, oldest first; empty for an internal task (IsInternalTask true).
+
+        >>> with BatchStore() as store:
+        ...     [e.operation for e in store.history(store.create({"Name": "ERPSync"}))]
+        ['create']
+        """
+        task_id = _task_id(task_id, "history")
+        with self._db.read("history") as conn:
+            if conn.execute(SELECT_BLOB_LINK, (task_id,)).fetchone() is None:
+                raise TaskNotFoundError(task_id, "history")
+            return read_history(conn, task_id)
+
     # --- update and patch ------------------------------------------------------------------------
 
-    def _check_unchanged(self, stored: BatchTaskInfo, given: Mapping[str, Any]) -> None:
+    def _check_unchanged(self, stored: dict[str, Any], given: Mapping[str, Any]) -> None:
         """ReadOnlyFieldError naming every non-writable field whose given value differs from the stored one."""
         changed = []
         for attr, value in given.items():
-            if attr in self._writable or attr in _CARRIER or attr == "id":
+            if attr in self._writable or attr in _CARRIER:
                 continue
-            old = stored.__dict__[attr]
             if attr == "parameter_object" and value is not None:
                 value = unpack(pack(value, max_bytes=self._max_blob_bytes))  # compare as it would be stored
-            if old != value:
+            if stored[attr] != value:
                 changed.append(BY_ATTR[attr].wire)
         if changed:
             raise ReadOnlyFieldError(changed, writable=self._writable_wire)
 
-    def _write_changes(self, conn: Any, task_id: int, changes: Mapping[str, Any]) -> None:
-        if changes:
-            attrs = tuple(changes)
-            params = [to_column(BY_ATTR[a], changes[a]) for a in attrs]
-            conn.execute(update_sql(attrs), (*params, task_id))
-
-    def update(self, task: BatchTaskInfo | Mapping[str, Any], *, select: Select = None) -> BatchTaskInfo:
+    def update(self, task: TaskLike, *, select: Select = None) -> BatchTaskInfo:
         """Change State, Description, Response and Request (the store's writable fields) of a task.
 
         Other fields may be given only with their stored values, so a task read with :meth:`get`,
@@ -290,7 +429,7 @@ class BatchStore:
         ...     store.update(task).state
         <BatchTaskState.Started: 3>
         """
-        info = self._as_task(task)
+        info = task if isinstance(task, BatchTaskInfo) else BatchTaskInfo.from_wire(task)
         given = {a: info.__dict__[a] for a in info.fields_set}
         task_id = given.pop("id", None)
         if task_id is None:
@@ -299,13 +438,11 @@ class BatchStore:
             raise InvalidTaskError("a task's State cannot be null", field="State")
         changes = {a: v for a, v in given.items() if a in self._writable}
         plan = read_plan(resolve_select(select))
-        needs_check = any(a not in self._writable and a not in _CARRIER for a in given)
         with self._db.write("update") as conn:
-            if needs_check:
-                self._check_unchanged(self._read(conn, task_id, _FULL, "update"), given)
-            self._write_changes(conn, task_id, changes)
-            # Reading back also tells an unknown id: an UPDATE of no row is no error to SQLite.
-            return self._read(conn, task_id, plan, "update")
+            current = self._values(conn, task_id, _FULL, "update")
+            self._check_unchanged(current, given)
+            values = self._change(conn, current, changes, "update")
+        return plan.project(values, self._rights)
 
     def patch(self, task_id: int, operations: Any, *, select: Select = None) -> BatchTaskInfo:
         """Apply an RFC 6902 JSON Patch to a task's wire document, atomically.
@@ -325,15 +462,12 @@ class BatchStore:
         ops = parse_operations(operations)
         plan = read_plan(resolve_select(select))
         with self._db.write("patch") as conn:
-            current = self._read(conn, task_id, _FULL, "patch")
-            document = current.to_wire()
-            patched = apply_patch(current.to_wire(), ops)
+            current = self._values(conn, task_id, _FULL, "patch")
+            document = BatchTaskInfo._trusted(current, _FULL.fields_set).to_wire()
+            patched = apply_patch(dict(document), ops)
             changes = self._patched_changes(document, patched)
-            self._write_changes(conn, task_id, changes)
-        values = {**current.__dict__, **changes}
-        return BatchTaskInfo._trusted(
-            {a: (v if a in plan.fields_set else None) for a, v in values.items()}, plan.fields_set
-        )
+            values = self._change(conn, current, changes, "patch")
+        return plan.project(values, self._rights)
 
     def _patched_changes(self, before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
         unknown = [k for k in after if k not in BY_WIRE]
@@ -364,16 +498,267 @@ class BatchStore:
 
     # --- delete ----------------------------------------------------------------------------------
 
+    def _delete(self, conn: sqlite3.Connection, task_id: int) -> bool:
+        row = conn.execute(SELECT_BLOB_LINK, (task_id,)).fetchone()
+        if row is None:
+            return False
+        conn.execute(DELETE_TASK, (task_id,))
+        conn.execute(DELETE_TRACE, (task_id,))
+        if row[0] is not None:
+            conn.execute(DELETE_BLOB, (row[0],))
+        return True
+
     def delete(self, task_id: int) -> None:
-        """Delete a task and the ParameterObject blob batchstore stored for it.
+        """Delete a task, its trace, and the ParameterObject blob batchstore stored for it.
 
         A DetailsTable/DetailsRecord link the caller set is never followed: it may be another's row.
         """
         task_id = _task_id(task_id, "delete")
         with self._db.write("delete") as conn:
-            row = conn.execute(SELECT_BLOB_LINK, (task_id,)).fetchone()
-            if row is None:
+            if not self._delete(conn, task_id):
                 raise TaskNotFoundError(task_id, "delete")
-            conn.execute(DELETE_TASK, (task_id,))
-            if row[0] is not None:
-                conn.execute(DELETE_BLOB, (row[0],))
+
+    def delete_many(self, task_ids: Iterable[int]) -> int:
+        """Delete these tasks in one transaction; returns how many existed. Unknown ids are skipped."""
+        ids = [_task_id(i, "delete_many") for i in task_ids]
+        with self._db.write("delete_many") as conn:
+            return sum(self._delete(conn, i) for i in ids)
+
+    def prune(
+        self,
+        older_than: dt.timedelta,
+        states: Iterable[BatchTaskState | str | int] = tuple(FINISHED),
+    ) -> int:
+        """Delete finished tasks whose State last changed more than ``older_than`` ago; returns how many.
+
+        Works in batches of a few hundred tasks, each its own short transaction, so other writers are
+        never kept waiting long.
+        """
+        if not isinstance(older_than, dt.timedelta):
+            raise InvalidTaskError(f"prune needs a datetime.timedelta, got {type(older_than).__name__}")
+        wanted = sorted({int(_state(s)) for s in states})
+        unfinished = [BatchTaskState(s).name for s in wanted if s not in FINISHED]
+        if unfinished or not wanted:
+            raise InvalidTaskError(f"prune removes finished tasks only, not {', '.join(unfinished) or 'none'}",
+                                   field="State")
+        cutoff = timestamp(_now() - older_than)
+        marks = ", ".join("?" * len(wanted))
+        sql = f"SELECT id FROM batchtask WHERE state IN ({marks}) AND state_changed < ? ORDER BY id LIMIT ?"
+        removed = 0
+        while True:
+            with self._db.write("prune") as conn:
+                ids = [r[0] for r in conn.execute(sql, (*wanted, cutoff, _PRUNE_BATCH))]
+                for task_id in ids:
+                    self._delete(conn, task_id)
+            removed += len(ids)
+            if len(ids) < _PRUNE_BATCH:
+                return removed
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def _claimed(
+        self, conn: sqlite3.Connection, task_id: int, step: str, worker: str | None
+    ) -> tuple[dict[str, Any], bool]:
+        """The task's values and stop flag, once the worker's claim and the step's transition are checked."""
+        current = self._values(conn, task_id, _FULL, step)
+        holder, stop = conn.execute(SELECT_CLAIM, (task_id,)).fetchone()
+        if worker is not None and (holder != worker or current["state"] not in CLAIMED):
+            raise ClaimLostError(
+                f"{step} of task {task_id}: worker {worker!r} no longer holds it "
+                f"(State {current['state'].name}, held by {holder!r}); nothing was changed"
+            )
+        check_transition(step, task_id, current["state"])
+        return current, bool(stop)
+
+    def _lease_until(self, now: dt.datetime) -> str:
+        return timestamp(now + self._lease_length)
+
+    def _result(self, values: dict[str, Any], stop: bool | None = None) -> BatchTaskInfo:
+        task = _FULL.project(values, self._rights)
+        object.__setattr__(task, "_stop_requested", stop)
+        return task
+
+    def recover_stale(self) -> builtins.list[int]:
+        """Return tasks whose worker's lease expired to New (Failed after ``max_starts`` starts); their ids.
+
+        acquire runs this first, so a worker killed mid-task never leaves its task stuck.
+        """
+        with self._db.write("recover_stale") as conn:
+            return self._recover(conn, _now())
+
+    def _recover(self, conn: sqlite3.Connection, now: dt.datetime) -> builtins.list[int]:
+        stale = [r[0] for r in conn.execute(
+            "SELECT id FROM batchtask WHERE state IN (2, 3) AND lease_expires < ? ORDER BY id", (timestamp(now),)
+        )]
+        for task_id in stale:
+            current = self._values(conn, task_id, _FULL, "recover_stale")
+            clear = {"worker": None, "lease_expires": None}
+            if current["start_count"] >= self._max_starts:
+                result = f"Failed: its worker's lease expired after {current['start_count']} starts"
+                changes = {"state": BatchTaskState.Failed, "result": coerce(BY_WIRE["Result"], result[:254])}
+            else:
+                changes = {"state": BatchTaskState.New}
+            self._change(conn, current, changes, "recover_stale", internal=clear, now=now)
+        return stale
+
+    def acquire(self, *, name: str | None = None, worker: str | None = None) -> BatchTaskInfo | None:
+        """Claim the oldest New task (with this Name, if given) for ``worker``; None when there is none.
+
+        The task becomes Aquired and belongs to the worker (``host:pid`` by default) until its lease
+        ends; exactly one caller gets each task, across threads and processes.
+
+        >>> with BatchStore() as store:
+        ...     _ = store.create({"Name": "ERPSync"})
+        ...     store.acquire(worker="w1").state, store.acquire(worker="w2")
+        (<BatchTaskState.Aquired: 2>, None)
+        """
+        worker = default_worker() if worker is None else str(worker)
+        where: str = "state = 1"
+        params: tuple[Any, ...] = ()
+        if name is not None:
+            where, params = "name = ? AND state = 1", (coerce(BY_WIRE["Name"], name),)
+        now = _now()
+        with self._db.write("acquire") as conn:
+            self._recover(conn, now)
+            row = conn.execute(f"SELECT id FROM batchtask WHERE {where} ORDER BY id LIMIT 1", params).fetchone()
+            if row is None:
+                return None
+            current = self._values(conn, row[0], _FULL, "acquire")
+            values = self._change(
+                conn, current, {"state": BatchTaskState.Aquired}, "acquire",
+                worker=worker, internal={"worker": worker, "lease_expires": self._lease_until(now)}, now=now,
+            )
+        return self._result(values, False)
+
+    def start(self, task_id: int, *, worker: str | None = None) -> BatchTaskInfo:
+        """Aquired -> Started: StartCount + 1, LastStarted now, the lease renewed."""
+        task_id = _task_id(task_id, "start")
+        now = _now()
+        with self._db.write("start") as conn:
+            current, stop = self._claimed(conn, task_id, "start", worker)
+            changes = {"state": BatchTaskState.Started, "start_count": current["start_count"] + 1,
+                       "last_started": now}
+            values = self._change(conn, current, changes, "start", worker=worker,
+                                  internal={"lease_expires": self._lease_until(now)}, now=now)
+        return self._result(values, stop)
+
+    def report_progress(
+        self, task_id: int, percent: int, description: str | None = None, *, worker: str | None = None
+    ) -> BatchTaskInfo:
+        """Record progress of a Started task (never lower than the last report) and renew the lease.
+
+        The result's ``stop_requested`` tells the worker whether someone asked the task to stop.
+        """
+        task_id = _task_id(task_id, "report_progress")
+        percent = coerce(BY_WIRE["ProgressPercent"], percent)
+        if percent is None:
+            raise InvalidTaskError("report_progress needs a percentage", field="ProgressPercent")
+        changes: dict[str, Any] = {"progress_percent": percent}
+        if description is not None:
+            changes["progress_description"] = coerce(BY_WIRE["ProgressDescription"], description)
+        now = _now()
+        with self._db.write("report_progress") as conn:
+            current, stop = self._claimed(conn, task_id, "report_progress", worker)
+            if percent < (current["progress_percent"] or 0):
+                raise InvalidTaskError(
+                    f"progress never goes back: the last report was {current['progress_percent']}, not {percent}",
+                    field="ProgressPercent",
+                )
+            values = self._change(conn, current, changes, "report_progress", worker=worker,
+                                  internal={"lease_expires": self._lease_until(now)}, now=now)
+        return self._result(values, stop)
+
+    def succeed(
+        self,
+        task_id: int,
+        *,
+        result: str | None = None,
+        response: str | None = None,
+        file_name: str | None = None,
+        cleanup: bool = False,
+        worker: str | None = None,
+    ) -> BatchTaskInfo:
+        """Started -> Succeeded (SucceededManualCleanup with ``cleanup=True``); ProgressPercent becomes 100."""
+        task_id = _task_id(task_id, "succeed")
+        state = BatchTaskState.SucceededManualCleanup if cleanup else BatchTaskState.Succeeded
+        changes = self._outcome(state, result=result, response=response, file_name=file_name)
+        changes["progress_percent"] = 100
+        with self._db.write("succeed") as conn:
+            current, stop = self._claimed(conn, task_id, "succeed", worker)
+            values = self._change(conn, current, changes, "succeed", worker=worker,
+                                  internal={"lease_expires": None})
+        return self._result(values, stop)
+
+    def fail(
+        self, task_id: int, *, result: str | None = None, response: str | None = None, worker: str | None = None
+    ) -> BatchTaskInfo:
+        """Aquired or Started -> Failed. A task asked to stop gets a Result saying so unless one is given."""
+        task_id = _task_id(task_id, "fail")
+        changes = self._outcome(BatchTaskState.Failed, result=result, response=response)
+        with self._db.write("fail") as conn:
+            current, stop = self._claimed(conn, task_id, "fail", worker)
+            if stop and result is None:
+                warned = current["cancellation_behaviour"] is CancellationBehaviour.CancelWithWarning
+                changes["result"] = _WARNED if warned else _STOPPED
+            values = self._change(conn, current, changes, "fail", worker=worker, internal={"lease_expires": None})
+        return self._result(values, stop)
+
+    @staticmethod
+    def _outcome(state: BatchTaskState, **fields: str | None) -> dict[str, Any]:
+        changes: dict[str, Any] = {"state": state}
+        for attr, value in fields.items():
+            if value is not None:
+                changes[attr] = coerce(BY_ATTR[attr], value)
+        return changes
+
+    def stop(self, task_id: int) -> bool:
+        """Ask a task to stop, as its CancellationBehaviour allows (SuperOffice's StopBatchJob).
+
+        A New or Aquired task fails at once, with a Result saying it was stopped (and that a warning
+        applied, for CancelWithWarning). A Started task is asked to stop: its worker sees
+        :meth:`stop_requested` (or ``stop_requested`` on the result of report_progress) and acts.
+        Returns False, changing nothing, for CannotCancel and for finished tasks.
+        """
+        task_id = _task_id(task_id, "stop")
+        with self._db.write("stop") as conn:
+            current = self._values(conn, task_id, _FULL, "stop")
+            behaviour, state = current["cancellation_behaviour"], current["state"]
+            if behaviour is CancellationBehaviour.CannotCancel or state not in (
+                BatchTaskState.New, *CLAIMED
+            ):
+                return False
+            if state is BatchTaskState.Started:
+                _, already = conn.execute(SELECT_CLAIM, (task_id,)).fetchone()
+                if not already:
+                    self._change(conn, current, {}, "stop", internal={"stop_requested": True})
+                return True
+            warned = behaviour is CancellationBehaviour.CancelWithWarning
+            changes = {"state": BatchTaskState.Failed, "result": _WARNED if warned else _STOPPED}
+            self._change(conn, current, changes, "stop", internal={"lease_expires": None})
+            return True
+
+    def stop_requested(self, task_id: int) -> bool:
+        """Whether someone asked this (Started) task to stop."""
+        task_id = _task_id(task_id, "stop_requested")
+        with self._db.read("stop_requested") as conn:
+            row = conn.execute(SELECT_CLAIM, (task_id,)).fetchone()
+        if row is None:
+            raise TaskNotFoundError(task_id, "stop_requested")
+        return bool(row[1])
+
+
+def _wire(attr: str, value: Any) -> Any:
+    return to_wire_value(BY_ATTR[attr], value)
+
+
+def _wire_column(attr: str, column_value: Any) -> Any:
+    # A column value as the trace shows it: enums by name, booleans as booleans.
+    field = BY_ATTR[attr]
+    if field.kind == "state":
+        return BatchTaskState(column_value).name
+    if field.kind == "behaviour":
+        return CancellationBehaviour(column_value).name
+    if field.kind == "bool":
+        return bool(column_value)
+    return column_value
+
