@@ -91,7 +91,7 @@ def apply_patch(document: dict[str, Any], operations: list[dict[str, Any]]) -> d
                 if not json_equal(actual, op["value"]):
                     raise PatchConflictError(
                         f"operation {index}: test of {op['path']} failed: "
-                        f"expected {json.dumps(op['value'])}, found {json.dumps(actual, default=str)}"
+                        f"expected {json.dumps(op['value'], default=repr)}, found {json.dumps(actual, default=repr)}"
                     )
             else:
                 document = jsonpatch.apply_patch(document, [op], in_place=True)
