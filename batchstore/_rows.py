@@ -8,17 +8,17 @@ SQLModel tables in ``_schema.py``, which stay the one source of the schema.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Final
 
 from ._blob import unpack
 from ._enums import BatchTaskState, CancellationBehaviour
-from ._fields import COLUMN_FIELDS, FIELDS, Field
+from ._fields import COLUMN_FIELDS, FIELDS, Field, resolve_select
 from ._model import BatchTaskInfo
 
-__all__ = ["INSERT_BLOB", "INSERT_TASK", "ReadPlan", "read_plan", "to_column", "update_sql"]
+__all__ = ["INSERT_BLOB", "INSERT_TASK", "ReadPlan", "plan_for", "read_plan", "to_column", "update_sql"]
 
 #: SuperOffice's table number of BinaryObject: DetailsTable of a task whose ParameterObject we stored.
 BINARY_OBJECT_TABLE: Final = 205
@@ -71,14 +71,13 @@ class ReadPlan:
     """How to read one projection (``$select``) of tasks: which columns, and how to turn them back."""
 
     columns_sql: str  # the SELECT list and FROM clause
-    converters: tuple[tuple[str, Callable[[Any], Any] | None], ...]
+    by_id: str  # the task with one id
+    attrs: tuple[str, ...]  # the attribute each column of a row holds
+    converters: tuple[tuple[str, Callable[[Any], Any]], ...]  # those whose column needs converting
     with_blob: bool
     with_rights: tuple[str, ...]  # "table_right", "field_properties" when selected
     fields_set: frozenset[str]
 
-    @property
-    def by_id(self) -> str:
-        return f"{self.columns_sql} WHERE t.id = ?"
 
     def page(self, where: str) -> str:
         """One page of the tasks matching ``where`` (SQL over ``t.``), after an id, in Id order."""
@@ -86,9 +85,12 @@ class ReadPlan:
 
     def values(self, row: tuple[Any, ...], rights: Mapping[str, Any]) -> dict[str, Any]:
         """Every attribute of a task (None where not selected) from one row read by this plan."""
-        values: dict[str, Any] = dict.fromkeys(_ATTRS)
-        for (attr, convert), value in zip(self.converters, row):
-            values[attr] = value if convert is None or value is None else convert(value)
+        values = _ALL_NONE.copy()
+        values.update(zip(self.attrs, row))
+        for attr, convert in self.converters:
+            value = values[attr]
+            if value is not None:
+                values[attr] = convert(value)
         for attr in self.with_rights:
             values[attr] = rights[attr]
         return values
@@ -105,19 +107,16 @@ class ReadPlan:
         return BatchTaskInfo._trusted(projected, selected)
 
 
-_ATTRS: Final = tuple(f.attr for f in FIELDS)
+_ALL_NONE: Final = dict.fromkeys(f.attr for f in FIELDS)
 
 
 @lru_cache(maxsize=256)
 def read_plan(attrs: frozenset[str] | None) -> ReadPlan:
     """The plan for reading ``attrs`` (None: every field). Only the columns asked for are read."""
     wanted = [f for f in FIELDS if attrs is None or f.attr in attrs]
-    converters: list[tuple[str, Callable[[Any], Any] | None]] = []
-    select_list = []
-    for field in wanted:
-        if field.column:
-            select_list.append(f"t.{field.attr}")
-            converters.append((field.attr, _FROM_COLUMN.get(field.kind)))
+    columns = [f for f in wanted if f.column]
+    converters = [(f.attr, _FROM_COLUMN[f.kind]) for f in columns if f.kind in _FROM_COLUMN]
+    select_list = [f"t.{f.attr}" for f in columns]
     with_blob = any(f.attr == "parameter_object" for f in wanted)
     source = "batchtask t"
     if with_blob:
@@ -126,11 +125,30 @@ def read_plan(attrs: frozenset[str] | None) -> ReadPlan:
         source += " LEFT JOIN binaryobject b ON b.id = t.parameter_blob"
     return ReadPlan(
         columns_sql=f"SELECT {', '.join(select_list)} FROM {source}",
+        by_id=f"SELECT {', '.join(select_list)} FROM {source} WHERE t.id = ?",
+        attrs=(*(f.attr for f in columns), *(("parameter_object",) if with_blob else ())),
         converters=tuple(converters),
         with_blob=with_blob,
         with_rights=tuple(f.attr for f in wanted if f.kind == "carrier"),
         fields_set=frozenset(f.attr for f in wanted),
     )
+
+
+_BY_SELECT: dict[str, ReadPlan] = {}
+
+
+def plan_for(select: str | Iterable[str] | None) -> ReadPlan:
+    """The read plan of a ``$select`` as the caller spelled it; string spellings are remembered."""
+    if select is None:
+        return read_plan(None)
+    if isinstance(select, str):
+        plan = _BY_SELECT.get(select)
+        if plan is None:
+            plan = read_plan(resolve_select(select))
+            if len(_BY_SELECT) < 1024:  # bounded: callers may build select strings on the fly
+                _BY_SELECT[select] = plan
+        return plan
+    return read_plan(resolve_select(select))
 
 
 @lru_cache(maxsize=256)

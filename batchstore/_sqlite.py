@@ -16,9 +16,10 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Final
+from typing import Any, Final
 
 from ._exceptions import StorageError, StoreClosedError
 
@@ -45,6 +46,18 @@ def translate(exc: sqlite3.Error, operation: str) -> StorageError:
     return StorageError(f"{operation}: {message} ({hint}); nothing was written")
 
 
+_OPEN: weakref.WeakSet[SQLiteDatabase] = weakref.WeakSet()
+_INHERITED: list[sqlite3.Connection] = []
+
+
+def _mark_forked() -> None:
+    for database in list(_OPEN):
+        database._after_fork()
+
+
+os.register_at_fork(after_in_child=_mark_forked)
+
+
 class SQLiteDatabase:
     """A SQLite database file (or a private in-memory one) with batchstore's tables.
 
@@ -60,9 +73,10 @@ class SQLiteDatabase:
         self.in_memory = path in ("", ":memory:") or "mode=memory" in path
         self._timeout = timeout
         self._synchronous = synchronous.upper()
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = self._connect()
-        self._pid = os.getpid()
+        self._forked = False
+        _OPEN.add(self)
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -116,13 +130,20 @@ class SQLiteDatabase:
         conn = self._conn
         if conn is None:
             raise StoreClosedError("the store is closed; open a new BatchStore")
-        if self._pid != os.getpid():
+        if self._forked:
             # A connection inherited through fork() must not be used by the child: open its own.
+            # Nor closed: SQLite would take the parent's open files for its own and could, on the last
+            # close, checkpoint or unlink the parent's WAL. It is kept referenced for the child's life.
             if self.in_memory:
                 raise StorageError("an in-memory store cannot be shared with a forked process")
+            _INHERITED.append(conn)
             self._conn = conn = self._connect()
-            self._pid = os.getpid()
+            self._forked = False
         return conn
+
+    def _after_fork(self) -> None:
+        self._forked = True
+        self._lock = threading.Lock()  # another thread may have held it at the fork
 
     @contextmanager
     def write(self, operation: str) -> Iterator[sqlite3.Connection]:
@@ -145,11 +166,31 @@ class SQLiteDatabase:
 
     @contextmanager
     def read(self, operation: str) -> Iterator[sqlite3.Connection]:
-        """The connection for reads; each statement sees one consistent snapshot."""
+        """The connection for reads of several statements; each statement sees one consistent snapshot."""
         with self._lock:
             conn = self._connection()
             try:
                 yield conn
+            except sqlite3.Error as exc:
+                raise translate(exc, operation) from exc
+
+    # One-statement reads are the hot path: plain methods, without a generator-based context manager.
+
+    def fetchone(self, sql: str, params: tuple[Any, ...], operation: str) -> Any:
+        """The first row of one read statement, or None."""
+        with self._lock:
+            conn = self._conn if self._conn is not None and not self._forked else self._connection()
+            try:
+                return conn.execute(sql, params).fetchone()
+            except sqlite3.Error as exc:
+                raise translate(exc, operation) from exc
+
+    def fetchall(self, sql: str, params: tuple[Any, ...], operation: str) -> list[Any]:
+        """Every row of one read statement."""
+        with self._lock:
+            conn = self._conn if self._conn is not None and not self._forked else self._connection()
+            try:
+                return conn.execute(sql, params).fetchall()
             except sqlite3.Error as exc:
                 raise translate(exc, operation) from exc
 
@@ -163,3 +204,4 @@ class SQLiteDatabase:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+            _OPEN.discard(self)

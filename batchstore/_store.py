@@ -24,7 +24,6 @@ from ._fields import (
     Field,
     coerce,
     resolve,
-    resolve_select,
     to_wire_value,
 )
 from ._lifecycle import CLAIMED, FINISHED, check_transition
@@ -41,6 +40,7 @@ from ._rows import (
     SELECT_BLOB_LINK,
     SELECT_CLAIM,
     ReadPlan,
+    plan_for,
     read_plan,
     timestamp,
     to_column,
@@ -314,10 +314,10 @@ class BatchStore:
         ...     store.get(task_id, select="name").name
         'ERPSync'
         """
-        task_id = _task_id(task_id, "get")
-        plan = read_plan(resolve_select(select))
-        with self._db.read("get") as conn:
-            row = conn.execute(plan.by_id, (task_id,)).fetchone()
+        if task_id.__class__ is not int:
+            task_id = _task_id(task_id, "get")
+        plan = plan_for(select)
+        row = self._db.fetchone(plan.by_id, (task_id,), "get")
         if row is None:
             raise TaskNotFoundError(task_id, "get")
         return plan.build(row, self._rights)
@@ -374,15 +374,14 @@ class BatchStore:
 
     def _query(self, where: str, params: tuple[Any, ...], select: Select) -> Iterator[BatchTaskInfo]:
         # Checked now, so a bad select fails at the call, not at the first next().
-        plan = read_plan(resolve_select(select))
+        plan = plan_for(select)
         return self._pages(plan.page(where), params, plan)
 
     def _pages(self, sql: str, params: tuple[Any, ...], plan: ReadPlan) -> Iterator[BatchTaskInfo]:
         # Keyset pages: each is one short read, so no lock or snapshot is held between them.
         last_id = 0
         while True:
-            with self._db.read("list") as conn:
-                rows = conn.execute(sql, (*params, last_id, _PAGE_SIZE)).fetchall()
+            rows = self._db.fetchall(sql, (*params, last_id, _PAGE_SIZE), "list")
             for row in rows:
                 yield plan.build(row, self._rights)
             if len(rows) < _PAGE_SIZE:
@@ -437,7 +436,7 @@ class BatchStore:
         if "state" in given and given["state"] is None:
             raise InvalidTaskError("a task's State cannot be null", field="State")
         changes = {a: v for a, v in given.items() if a in self._writable}
-        plan = read_plan(resolve_select(select))
+        plan = plan_for(select)
         with self._db.write("update") as conn:
             current = self._values(conn, task_id, _FULL, "update")
             self._check_unchanged(current, given)
@@ -460,7 +459,7 @@ class BatchStore:
         """
         task_id = _task_id(task_id, "patch")
         ops = parse_operations(operations)
-        plan = read_plan(resolve_select(select))
+        plan = plan_for(select)
         with self._db.write("patch") as conn:
             current = self._values(conn, task_id, _FULL, "patch")
             document = BatchTaskInfo._trusted(current, _FULL.fields_set).to_wire()
