@@ -202,6 +202,9 @@ class SQLiteDatabase:
         """Close the connection; further use raises StoreClosedError. Closing twice is harmless."""
         with self._lock:
             if self._conn is not None:
-                self._conn.close()
+                if self._forked:
+                    _INHERITED.append(self._conn)  # the parent's to close, not ours
+                else:
+                    self._conn.close()
                 self._conn = None
             _OPEN.discard(self)
