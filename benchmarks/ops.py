@@ -1,0 +1,431 @@
+"""batchstore against raw ``sqlite3``, one operation at a time, on the same data in the same run.
+
+For each operation, batchstore's throughput is compared with hand-written ``sqlite3`` code doing the
+same work: ratio = batchstore ops/s / raw ops/s (1.0: batchstore costs nothing over raw SQL; the target
+is >= 0.7). Rounds alternate (batchstore, raw, raw, batchstore, ...); the ratio is the median over
+rounds of each round pair's ratio, the ops/s columns the medians of each side's rounds.
+
+Both sides use a file in a temp dir with the same durability (WAL, ``synchronous=NORMAL``) and the
+same schema: BatchStore creates both files, the raw side then opens the second with ``sqlite3``
+(``isolation_level=None``, explicit ``BEGIN IMMEDIATE``/``COMMIT`` around writes) and packs
+ParameterObjects with msgpack as batchstore does. Both files hold the same 100,000 tasks (100 of them
+Failed) before the first round. What the raw side does:
+
+- create: insert the blob row and the task row in one transaction
+- create_many: the same 1,000 times in one transaction
+- get: one SELECT joining the blob, msgpack decode, build a dict
+- get select=Name,State: one SELECT of the two columns (and the id), build a dict
+- list one state: indexed SELECT of the 100 Failed tasks with their blobs, decode, build dicts
+- update: in one BEGIN IMMEDIATE transaction, check the task exists, UPDATE State and
+  Description, read the task back with its blob
+- patch (test State, replace State): in one BEGIN IMMEDIATE transaction, read the State, compare,
+  UPDATE, read the task back with its blob
+
+For each operation below the target, a cProfile summary of batchstore's side follows the table:
+the batchstore functions that take the most time of their own, per operation.
+
+Run: ``python -m benchmarks.ops [--rounds N] [--only NAME]``. Timings are reported, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import datetime as dt
+import os
+import pstats
+import sqlite3
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a file: python benchmarks/ops.py
+    sys.path.append(str(Path(__file__).resolve().parent.parent))
+
+import msgpack
+
+import batchstore
+from batchstore import BatchStore
+from benchmarks._common import (
+    fmt_rate,
+    fmt_ratio,
+    interleaved,
+    markdown_table,
+    median,
+    paired_ratio,
+    sample_task,
+    temp_dir,
+)
+
+TARGET = 0.7
+POPULATION = 100_000
+LISTED = 100  # Failed tasks among the population
+ROUND_SECONDS = 0.2  # each side's round lasts about this long
+BATCH = 1_000  # tasks per create_many
+
+_UTC = dt.UTC
+_STATE = {"Unknown": 0, "New": 1, "Aquired": 2, "Started": 3, "Succeeded": 4, "Failed": 5}
+
+# --- the raw side: the SQL one would write by hand against batchstore's schema --------------------
+
+_COLUMNS = (
+    "id", "name", "associate_id", "details_table", "details_record", "is_system_task", "is_internal_task",
+    "last_started", "created", "start_count", "database_serial_number", "context", "result", "state",
+    "description", "response", "request", "progress_description", "progress_percent", "file_name",
+    "cancellation_behaviour",
+)  # fmt: skip
+_SELECT_FULL = (
+    f"SELECT {', '.join('t.' + c for c in _COLUMNS)}, b.data "
+    "FROM batchtask t LEFT JOIN binaryobject b ON b.id = t.parameter_blob"
+)
+RAW_GET = f"{_SELECT_FULL} WHERE t.id = ?"
+RAW_GET_NAME_STATE = "SELECT id, name, state FROM batchtask WHERE id = ?"
+RAW_LIST = f"{_SELECT_FULL} WHERE t.state = ? ORDER BY t.id"
+RAW_INSERT_BLOB = "INSERT INTO binaryobject (mime_type, data) VALUES (?, ?)"
+_INSERT_COLUMNS = (
+    "name", "associate_id", "details_table", "details_record", "is_system_task", "is_internal_task",
+    "created", "start_count", "database_serial_number", "context", "state", "description", "request",
+    "progress_percent", "cancellation_behaviour", "parameter_blob",
+)  # fmt: skip
+RAW_EXISTS = "SELECT 1 FROM batchtask WHERE id = ?"
+RAW_STATE = "SELECT state FROM batchtask WHERE id = ?"
+RAW_UPDATE = "UPDATE batchtask SET state = ?, description = ? WHERE id = ?"
+RAW_SET_STATE = "UPDATE batchtask SET state = ? WHERE id = ?"
+
+
+def _unpack(data: bytes) -> Any:
+    return msgpack.unpackb(data, timestamp=3, strict_map_key=False, raw=False)
+
+
+def _raw_task(row: tuple[Any, ...]) -> dict[str, Any]:
+    task = dict(zip(_COLUMNS, row))
+    data = row[-1]
+    task["parameter_object"] = None if data is None else _unpack(data)
+    return task
+
+
+def raw_insert_sql(conn: sqlite3.Connection) -> tuple[str, int]:
+    """The raw INSERT of a task, and how many times it repeats the created timestamp at its end.
+
+    The columns are the ones a caller's task fills, plus any other NOT NULL column without a default
+    that the schema has grown (a timestamp for date-times, 0 otherwise), so the raw side keeps
+    inserting valid rows as batchstore's table evolves.
+    """
+    fixed = {"details_table": "205", "is_system_task": "0", "is_internal_task": "0", "start_count": "0",
+             "progress_percent": "0", "cancellation_behaviour": "0"}  # fmt: skip
+    names, values = list(_INSERT_COLUMNS), [fixed.get(c, "?") for c in _INSERT_COLUMNS]
+    stamps = 0
+    for _cid, name, decl, notnull, default, pk in conn.execute("PRAGMA table_info(batchtask)"):
+        if notnull and default is None and not pk and name not in names:
+            names.append(name)
+            if "DATE" in decl.upper() or "TIME" in decl.upper():
+                values.append("?")
+                stamps += 1
+            else:
+                values.append("0")
+    sql = f"INSERT INTO batchtask ({', '.join(names)}) VALUES ({', '.join(values)})"
+    return sql, stamps
+
+
+class RawSide:
+    """The raw side's connection and its hand-written insert."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.insert_sql, self.stamps = raw_insert_sql(conn)
+
+    def insert(self, task: dict[str, Any]) -> int:
+        conn = self.conn
+        blob = msgpack.packb(task["ParameterObject"], use_bin_type=True)
+        blob_id = conn.execute(RAW_INSERT_BLOB, ("application/msgpack", blob)).lastrowid
+        created = dt.datetime.now(_UTC).isoformat(timespec="microseconds")
+        cursor = conn.execute(
+            self.insert_sql,
+            (
+                task["Name"], task["AssociateId"], blob_id, created, task["DatabaseSerialNumber"], task["Context"],
+                _STATE[task["State"]], task["Description"], task["Request"], blob_id, *[created] * self.stamps,
+            ),
+        )  # fmt: skip
+        return cursor.lastrowid  # type: ignore[return-value]
+
+
+def open_raw(path: Path) -> sqlite3.Connection:
+    """The raw side's connection: what batchstore sets up, by hand."""
+    conn = sqlite3.connect(str(path), isolation_level=None, cached_statements=256)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+# --- the benchmark ------------------------------------------------------------------------------
+
+
+@dataclass
+class Op:
+    name: str
+    store: Callable[[int], None]  # does n operations with batchstore
+    raw: Callable[[int], None]  # does n operations with sqlite3
+    prepare: Callable[[], None] | None = None  # untimed set-up, run just before the operation's rounds
+
+
+@dataclass
+class Result:
+    name: str
+    store_rate: float
+    raw_rate: float
+    ratio: float
+
+
+def populate(path: Path) -> None:
+    """POPULATION tasks, LISTED of them Failed (evenly spread), the rest New, Started or Succeeded."""
+    states = ("New", "Started", "Succeeded")
+    step = POPULATION // LISTED
+    with BatchStore(str(path)) as store:
+        for start in range(0, POPULATION, 10_000):
+            store.create_many(
+                sample_task(i, "Failed" if i % step == step // 2 else states[i % 3])
+                for i in range(start, min(start + 10_000, POPULATION))
+            )
+
+
+def build_ops(store: BatchStore, conn: sqlite3.Connection) -> list[Op]:
+    raw = RawSide(conn)
+    task = sample_task(0)
+    batch = [sample_task(i) for i in range(BATCH)]
+    ids = [(i * 7919) % POPULATION + 1 for i in range(4096)]  # spread over the whole table
+
+    def store_create(n: int) -> None:
+        for _ in range(n):
+            store.create(task)
+
+    def raw_create(n: int) -> None:
+        for _ in range(n):
+            conn.execute("BEGIN IMMEDIATE")
+            raw.insert(task)
+            conn.execute("COMMIT")
+
+    def store_create_many(n: int) -> None:
+        for _ in range(n):
+            store.create_many(batch)
+
+    def raw_create_many(n: int) -> None:
+        for _ in range(n):
+            conn.execute("BEGIN IMMEDIATE")
+            [raw.insert(t) for t in batch]
+            conn.execute("COMMIT")
+
+    def store_get(n: int) -> None:
+        for i in range(n):
+            store.get(ids[i & 4095])
+
+    def raw_get(n: int) -> None:
+        for i in range(n):
+            _raw_task(conn.execute(RAW_GET, (ids[i & 4095],)).fetchone())
+
+    def store_get_select(n: int) -> None:
+        for i in range(n):
+            store.get(ids[i & 4095], select="Name,State")
+
+    def raw_get_select(n: int) -> None:
+        for i in range(n):
+            task_id, name, state = conn.execute(RAW_GET_NAME_STATE, (ids[i & 4095],)).fetchone()
+            {"id": task_id, "name": name, "state": state}  # noqa: B018  # building it is the point
+
+    def store_list(n: int) -> None:
+        for _ in range(n):
+            tasks = list(store.list("Failed"))
+        assert len(tasks) == LISTED, len(tasks)
+
+    def raw_list(n: int) -> None:
+        for _ in range(n):
+            tasks = [_raw_task(row) for row in conn.execute(RAW_LIST, (_STATE["Failed"],)).fetchall()]
+        assert len(tasks) == LISTED, len(tasks)
+
+    # update and patch work on 1,000 tasks (none of the Failed ones listed), flipping their State.
+    step = POPULATION // LISTED
+    targets = [i for i in ids if (i - 1) % step != step // 2][:1000]
+    flips = {"store": 0, "raw": 0}
+
+    def store_update(n: int) -> None:
+        flip = flips["store"]
+        for i in range(n):
+            state = "Started" if (flip + i) & 1 else "Succeeded"
+            store.update({"Id": targets[i % 1000], "State": state, "Description": f"step {i}"})
+        flips["store"] = flip + n
+
+    def raw_update(n: int) -> None:
+        flip = flips["raw"]
+        for i in range(n):
+            task_id = targets[i % 1000]
+            state = 3 if (flip + i) & 1 else 4
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if conn.execute(RAW_EXISTS, (task_id,)).fetchone() is None:
+                    raise LookupError(task_id)
+                conn.execute(RAW_UPDATE, (state, f"step {i}", task_id))
+                _raw_task(conn.execute(RAW_GET, (task_id,)).fetchone())
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        flips["raw"] = flip + n
+
+    store_states: dict[int, str] = {}
+    raw_states: dict[int, int] = {}
+
+    def store_patch(n: int) -> None:
+        for i in range(n):
+            task_id = targets[i % 1000]
+            old = store_states[task_id]
+            new = "Aquired" if old != "Aquired" else "Started"
+            store.patch(task_id, [
+                {"op": "test", "path": "/State", "value": old},
+                {"op": "replace", "path": "/State", "value": new},
+            ])  # fmt: skip
+            store_states[task_id] = new
+
+    def raw_patch(n: int) -> None:
+        for i in range(n):
+            task_id = targets[i % 1000]
+            old = raw_states[task_id]
+            new = 2 if old != 2 else 3
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = conn.execute(RAW_STATE, (task_id,)).fetchone()
+                if row is None or row[0] != old:
+                    raise ValueError(f"test of /State failed on task {task_id}")
+                conn.execute(RAW_SET_STATE, (new, task_id))
+                _raw_task(conn.execute(RAW_GET, (task_id,)).fetchone())
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            raw_states[task_id] = new
+
+    def prepare_patch() -> None:
+        # Each side remembers the State it last wrote, to test it; start from what update left.
+        for task_id in targets:
+            store_states[task_id] = store.get(task_id, select="State").state.name  # type: ignore[union-attr]
+            raw_states[task_id] = conn.execute(RAW_STATE, (task_id,)).fetchone()[0]
+
+    return [
+        Op("create", store_create, raw_create),
+        Op(f"create_many ({BATCH:,} tasks)", store_create_many, raw_create_many),
+        Op("get by id", store_get, raw_get),
+        Op('get select="Name,State"', store_get_select, raw_get_select),
+        Op(f"list one state ({LISTED} of {POPULATION:,})", store_list, raw_list),
+        Op("update (State, Description)", store_update, raw_update),
+        Op("patch (test + replace State)", store_patch, raw_patch, prepare_patch),
+    ]
+
+
+def _calibrate(fn: Callable[[int], None]) -> int:
+    """How many operations make a round of about ROUND_SECONDS (after a warm-up)."""
+    n = 1
+    while True:
+        start = time.perf_counter()
+        fn(n)
+        elapsed = time.perf_counter() - start
+        if elapsed > ROUND_SECONDS / 8 or n >= 1 << 20:
+            return max(1, round(n * ROUND_SECONDS / elapsed))
+        n *= 4
+
+
+def measure(op: Op, rounds: int) -> Result:
+    if op.prepare is not None:
+        op.prepare()
+    n = _calibrate(op.store)
+    op.raw(n)  # warm the raw side too
+
+    def store_round() -> int:
+        op.store(n)
+        return n
+
+    def raw_round() -> int:
+        op.raw(n)
+        return n
+
+    store_rates, raw_rates = interleaved([store_round, raw_round], rounds)
+    return Result(op.name, median(store_rates), median(raw_rates), paired_ratio(store_rates, raw_rates))
+
+
+def profile_summary(op: Op, n: int, top: int = 10) -> str:
+    """batchstore's functions that take the most time of their own during n operations, per operation."""
+    if op.prepare is not None:
+        op.prepare()
+    profiler = cProfile.Profile()
+    profiler.enable()
+    op.store(n)
+    profiler.disable()
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    package = os.path.dirname(batchstore.__file__) + os.sep
+    total = sum(entry[2] for entry in stats.values())
+    mine: list[tuple[float, float, int, str]] = []
+    other: list[tuple[float, float, int, str]] = []
+    for (file, line, func), (_cc, calls, tottime, cumtime, _callers) in stats.items():
+        where = f"{os.path.basename(file)}:{line}({func})" if file != "~" else func
+        (mine if file.startswith(package) else other).append((tottime, cumtime, calls, where))
+    mine.sort(reverse=True)
+    other.sort(reverse=True)
+    rows = [
+        (where, f"{calls / n:.1f}", f"{tottime / n * 1e6:.1f}", f"{cumtime / n * 1e6:.1f}")
+        for tottime, cumtime, calls, where in mine[:top]
+    ]
+    in_package = sum(t for t, *_ in mine)
+    lines = [
+        f"**{op.name}**: {total / n * 1e6:.1f} µs/op under cProfile, "
+        f"{in_package / total:.0%} of it in batchstore's own code",
+        "",
+        markdown_table(["batchstore function", "calls/op", "tottime µs/op", "cumtime µs/op"], rows),
+        "",
+        "Outside batchstore: "
+        + "; ".join(f"{where} {tottime / n * 1e6:.1f} µs/op" for tottime, _c, _n, where in other[:4]),
+    ]
+    return "\n".join(lines)
+
+
+def run(*, rounds: int = 7, only: str | None = None) -> str:
+    """Populate, measure every operation, and return the Markdown report."""
+    with temp_dir("ops") as tmp:
+        store_path, raw_path = tmp / "batchstore.db", tmp / "raw.db"
+        start = time.perf_counter()
+        populate(store_path)
+        populate(raw_path)  # BatchStore creates the raw side's file too: the schemas match exactly
+        setup = time.perf_counter() - start
+        with BatchStore(str(store_path)) as store:
+            conn = open_raw(raw_path)
+            try:
+                ops = [op for op in build_ops(store, conn) if only is None or only.lower() in op.name.lower()]
+                results = [measure(op, rounds) for op in ops]
+                rows = [(r.name, fmt_rate(r.store_rate), fmt_rate(r.raw_rate), fmt_ratio(r.ratio)) for r in results]
+                parts = [
+                    f"batchstore vs raw sqlite3 (median of {rounds} interleaved rounds; "
+                    f"two files of {POPULATION:,} tasks, populated in {setup:.1f} s; target ratio >= {TARGET})",
+                    "",
+                    markdown_table(["operation", "batchstore ops/s", "raw sqlite3 ops/s", "ratio"], rows),
+                ]
+                slow = [(op, r) for op, r in zip(ops, results) if r.ratio < TARGET]
+                if slow:
+                    parts += ["", f"Where the time goes in operations below {TARGET} (cProfile, batchstore side):"]
+                    for op, r in slow:
+                        n = max(1, round(r.store_rate * ROUND_SECONDS * 2))
+                        parts += ["", profile_summary(op, n)]
+            finally:
+                conn.close()
+    return "\n".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds per operation (at least 5)")
+    parser.add_argument("--only", help="run the operations whose name contains this text")
+    args = parser.parse_args(argv)
+    print(run(rounds=max(5, args.rounds), only=args.only))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

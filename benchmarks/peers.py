@@ -1,0 +1,195 @@
+"""batchstore against other SQLite-backed task stores, on one tracking cycle, in the same run.
+
+The cycle: create a task with its parameters, read it back by id, mark it finished. Each system does it
+with its own API, on a file in a temp dir, WAL and ``synchronous=NORMAL`` everywhere (persist-queue
+and huey default to ``FULL``; the benchmark sets ``NORMAL`` on their connections so that no one pays
+for fsyncs the others skip):
+
+- batchstore, update: ``create`` (with a ParameterObject), ``get``, ``update`` State -> Succeeded
+- batchstore, patch: ``create``, ``get``, ``patch`` (test State New, replace it with Succeeded)
+- litequeue: ``put`` (JSON text), ``get`` by message id, ``pop``, ``done``
+- persist-queue ``SQLiteAckQueue`` with its msgpack serializer: ``put``, ``get(id=...)``, ``ack``
+- huey ``SqliteHuey``: ``enqueue`` a task call, ``dequeue``, ``execute``, read the ``result``
+
+The peers are queues: they keep less per task than batchstore's 24 fields, and their "read back"
+is part of taking the work. Rounds rotate over the systems; cycles/s is the median of each
+system's rounds, the ratio the median over rounds of batchstore (update) / peer in the same round.
+
+A peer that is not installed is skipped with a note (``pip install -e .[bench]`` installs them).
+Run: ``python -m benchmarks.peers [--rounds N]``. Timings are reported, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a file: python benchmarks/peers.py
+    sys.path.append(str(Path(__file__).resolve().parent.parent))
+
+from batchstore import BatchStore
+from benchmarks._common import (
+    PARAMS,
+    fmt_rate,
+    fmt_ratio,
+    interleaved,
+    markdown_table,
+    median,
+    paired_ratio,
+    sample_task,
+    temp_dir,
+)
+
+CYCLES = 300  # per round
+
+Cycle = Callable[[int], int]  # runs n cycles, returns n
+
+
+def batchstore_update(path: Path) -> tuple[Cycle, Callable[[], None]]:
+    store = BatchStore(str(path))
+    task = sample_task(0)
+
+    def cycles(n: int) -> int:
+        for _ in range(n):
+            task_id = store.create(task)
+            assert store.get(task_id).parameter_object == PARAMS
+            store.update({"Id": task_id, "State": "Succeeded"})
+        return n
+
+    return cycles, store.close
+
+
+def batchstore_patch(path: Path) -> tuple[Cycle, Callable[[], None]]:
+    store = BatchStore(str(path))
+    task = sample_task(0)
+    finish = [
+        {"op": "test", "path": "/State", "value": "New"},
+        {"op": "replace", "path": "/State", "value": "Succeeded"},
+    ]
+
+    def cycles(n: int) -> int:
+        for _ in range(n):
+            task_id = store.create(task)
+            assert store.get(task_id).parameter_object == PARAMS
+            store.patch(task_id, finish)
+        return n
+
+    return cycles, store.close
+
+
+def litequeue(path: Path) -> tuple[Cycle, Callable[[], None]]:
+    from litequeue import LiteQueue
+
+    queue = LiteQueue(str(path))  # WAL, synchronous=NORMAL by default
+
+    def cycles(n: int) -> int:
+        for _ in range(n):
+            message = queue.put(json.dumps(PARAMS))
+            assert json.loads(queue.get(message.message_id).data) == PARAMS
+            taken = queue.pop()
+            queue.done(taken.message_id)
+        return n
+
+    return cycles, queue.conn.close
+
+
+def persist_queue(path: Path) -> tuple[Cycle, Callable[[], None]]:
+    from persistqueue import SQLiteAckQueue
+    from persistqueue.serializers import msgpack as msgpack_serializer
+
+    queue = SQLiteAckQueue(str(path), serializer=msgpack_serializer, auto_commit=True)
+    for conn in {id(queue._getter): queue._getter, id(queue._putter): queue._putter}.values():
+        conn.execute("PRAGMA synchronous=NORMAL")  # WAL already; its default is FULL
+
+    def cycles(n: int) -> int:
+        for _ in range(n):
+            task_id = queue.put(PARAMS)
+            item = queue.get(id=task_id, raw=True)
+            assert item["data"]["ParameterObject1"] == PARAMS["ParameterObject1"]  # lists come back as tuples
+            queue.ack(id=item["pqid"])
+        return n
+
+    return cycles, queue.close
+
+
+def huey(path: Path) -> tuple[Cycle, Callable[[], None]]:
+    from huey import SqliteHuey
+
+    app = SqliteHuey("bench", filename=str(path))  # WAL by default
+    app.storage.conn.execute("PRAGMA synchronous=NORMAL")  # its default is FULL
+
+    @app.task()
+    def track(params: dict[str, Any]) -> str:
+        return "Succeeded"
+
+    def cycles(n: int) -> int:
+        for _ in range(n):
+            result = track(PARAMS)
+            task = app.dequeue()
+            assert task.args[0] == PARAMS
+            app.execute(task)
+            assert result.get() == "Succeeded"
+        return n
+
+    return cycles, app.storage.close
+
+
+SYSTEMS: list[tuple[str, str | None, Callable[[Path], tuple[Cycle, Callable[[], None]]]]] = [
+    ("batchstore (create, get, update)", None, batchstore_update),
+    ("batchstore (create, get, patch)", None, batchstore_patch),
+    ("litequeue (put, get, pop, done)", "litequeue", litequeue),
+    ("persist-queue SQLiteAckQueue (put, get, ack)", "persistqueue", persist_queue),
+    ("huey SqliteHuey (enqueue, dequeue, execute, result)", "huey", huey),
+]
+
+
+def run(*, rounds: int = 7, cycles: int = CYCLES) -> str:
+    notes = []
+    names, sides, closers = [], [], []
+    with temp_dir("peers") as tmp:
+        try:
+            for index, (name, module, factory) in enumerate(SYSTEMS):
+                if module is not None and importlib.util.find_spec(module) is None:
+                    notes.append(f"- {name}: skipped, `{module}` is not installed")
+                    continue
+                folder = tmp / str(index)
+                folder.mkdir()
+                # persist-queue takes a folder; the others a file.
+                cycle, close = factory(folder if module == "persistqueue" else folder / "tasks.db")
+                closers.append(close)
+                cycle(max(1, cycles // 5))  # warm up: first inserts, statement caches
+                names.append(name)
+                sides.append(lambda c=cycle: c(cycles))
+            rates = interleaved(sides, rounds)
+        finally:
+            for close in closers:
+                close()
+    base = rates[0]
+    rows = [(name, fmt_rate(median(r)), fmt_ratio(paired_ratio(base, r))) for name, r in zip(names, rates)]
+    parts = [
+        f"Tracking cycle: create with parameters, read back by id, mark finished "
+        f"({cycles} cycles a round, median of {rounds} rounds)",
+        "",
+        markdown_table(["system", "cycles/s", "batchstore (update) / system"], rows),
+    ]
+    if notes:
+        parts += ["", *notes]
+    return "\n".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--cycles", type=int, default=CYCLES, help="cycles per round")
+    args = parser.parse_args(argv)
+    print(run(rounds=max(5, args.rounds), cycles=args.cycles))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
