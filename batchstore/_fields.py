@@ -234,3 +234,16 @@ def to_wire_value(field: Field, value: object) -> Any:
     if field.kind in ("object", "carrier"):
         return to_json_value(value)
     return value
+
+
+_WIRE_CONVERTERS: Final = tuple(
+    (f.wire, f.attr, f.kind in ("state", "behaviour", "datetime", "object")) for f in DATA_FIELDS
+)
+
+
+def wire_document(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The wire form of a task's data fields (not the carrier's rights): the document a JSON Patch works on."""
+    return {
+        wire: to_wire_value(BY_ATTR[attr], values[attr]) if convert else values[attr]
+        for wire, attr, convert in _WIRE_CONVERTERS
+    }

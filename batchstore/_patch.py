@@ -18,7 +18,7 @@ import jsonpointer
 from ._exceptions import InvalidTaskError, PatchConflictError, PatchError
 from ._fields import resolve
 
-__all__ = ["apply_patch", "json_equal", "parse_operations"]
+__all__ = ["apply_patch", "json_equal", "parse_operations", "touched_fields"]
 
 _OPS = ("add", "remove", "replace", "move", "copy", "test")
 
@@ -82,21 +82,48 @@ def parse_operations(operations: object) -> list[dict[str, Any]]:
     return parsed
 
 
+def touched_fields(operations: list[dict[str, Any]]) -> set[str] | None:
+    """The top-level wire names the operations may change; None when one of them replaces the whole document."""
+    touched = set()
+    for op in operations:
+        if op["op"] == "test":
+            continue
+        for key in ("path", "from"):
+            path = op.get(key)
+            if path is None:
+                continue
+            if path == "":
+                return None
+            touched.add(path[1:].partition("/")[0])
+    return touched
+
+
 def apply_patch(document: dict[str, Any], operations: list[dict[str, Any]]) -> dict[str, Any]:
     """Apply checked operations to ``document`` (changed in place: pass a copy) and return it."""
     for index, op in enumerate(operations):
+        name, path = op["op"], op["path"]
+        # A top-level member (one token, no escapes: wire names have none) is a plain dict operation;
+        # deeper paths, move and copy go to jsonpatch.
+        top = path[1:] if path.count("/") == 1 else None
         try:
-            if op["op"] == "test":
-                actual = jsonpointer.resolve_pointer(document, op["path"])
+            if name == "test":
+                actual = document[top] if top in document else jsonpointer.resolve_pointer(document, path)
                 if not json_equal(actual, op["value"]):
                     raise PatchConflictError(
-                        f"operation {index}: test of {op['path']} failed: "
+                        f"operation {index}: test of {path} failed: "
                         f"expected {json.dumps(op['value'], default=repr)}, found {json.dumps(actual, default=repr)}"
                     )
+            elif top is not None and name in ("add", "replace", "remove"):
+                if name != "add" and top not in document:
+                    raise PatchError(f"operation {index} ({name} {path}): the document has no member {top!r}")
+                if name == "remove":
+                    del document[top]
+                else:
+                    document[top] = op["value"]
             else:
                 document = jsonpatch.apply_patch(document, [op], in_place=True)
         except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
-            raise PatchError(f"operation {index} ({op['op']} {op['path']}): {exc}") from exc
+            raise PatchError(f"operation {index} ({name} {path}): {exc}") from exc
     if not isinstance(document, dict):
         raise PatchError("the patch replaced the whole task with something that is not an object")
     return document

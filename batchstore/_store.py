@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import copy
 import datetime as dt
 import os
 import socket
@@ -25,10 +26,11 @@ from ._fields import (
     coerce,
     resolve,
     to_wire_value,
+    wire_document,
 )
 from ._lifecycle import CLAIMED, FINISHED, check_transition
 from ._model import BatchTaskInfo
-from ._patch import apply_patch, json_equal, parse_operations
+from ._patch import apply_patch, json_equal, parse_operations, touched_fields
 from ._rows import (
     BINARY_OBJECT_TABLE,
     DELETE_BLOB,
@@ -57,6 +59,7 @@ DEFAULT_WRITABLE: Final = ("State", "Description", "Response", "Request")
 _NEVER_WRITABLE: Final = frozenset({"id", "parameter_object", "details_table", "details_record"})
 _CARRIER: Final = frozenset({"table_right", "field_properties"})
 _FULL: Final = read_plan(None)
+_NO_BLOB: Final = read_plan(frozenset(f.attr for f in FIELDS if f.attr != "parameter_object"))
 _PAGE_SIZE: Final = 500
 _PRUNE_BATCH: Final = 500
 _STOPPED: Final = "Stopped by request"
@@ -437,8 +440,10 @@ class BatchStore:
             raise InvalidTaskError("a task's State cannot be null", field="State")
         changes = {a: v for a, v in given.items() if a in self._writable}
         plan = plan_for(select)
+        # Read what the check, the trace and the result need: the blob only when one of them does.
+        needed = read_plan(frozenset({*plan.fields_set, *given, "id", "state", "is_internal_task"}))
         with self._db.write("update") as conn:
-            current = self._values(conn, task_id, _FULL, "update")
+            current = self._values(conn, task_id, needed, "update")
             self._check_unchanged(current, given)
             values = self._change(conn, current, changes, "update")
         return plan.project(values, self._rights)
@@ -459,22 +464,35 @@ class BatchStore:
         """
         task_id = _task_id(task_id, "patch")
         ops = parse_operations(operations)
+        touched = touched_fields(ops)
         plan = plan_for(select)
+        reads_blob = plan.with_blob or any(
+            op["path"] == "" or op["path"].startswith("/ParameterObject") or op.get("from", "/") == ""
+            or op.get("from", "").startswith("/ParameterObject")
+            for op in ops
+        )
         with self._db.write("patch") as conn:
-            current = self._values(conn, task_id, _FULL, "patch")
-            document = BatchTaskInfo._trusted(current, _FULL.fields_set).to_wire()
-            patched = apply_patch(dict(document), ops)
-            changes = self._patched_changes(document, patched)
+            current = self._values(conn, task_id, _FULL if reads_blob else _NO_BLOB, "patch")
+            document = wire_document(current)
+            # Only ParameterObject nests: a deep copy of it keeps `document` as it was, to compare with.
+            patched = {**document, "ParameterObject": copy.deepcopy(document["ParameterObject"])}
+            patched = apply_patch(patched, ops)
+            changes = self._patched_changes(document, patched, touched)
             values = self._change(conn, current, changes, "patch")
         return plan.project(values, self._rights)
 
-    def _patched_changes(self, before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    def _patched_changes(
+        self, before: dict[str, Any], after: dict[str, Any], touched: set[str] | None
+    ) -> dict[str, Any]:
+        """The checked changes a patch made, given the fields its operations touched (None: any)."""
         unknown = [k for k in after if k not in BY_WIRE]
         if unknown:
             raise InvalidTaskError(f"the patch adds unknown field(s) {', '.join(map(repr, unknown))}")
         changes: dict[str, Any] = {}
         read_only = []
         for field in DATA_FIELDS:
+            if touched is not None and field.wire not in touched:
+                continue
             old, new = before[field.wire], after.get(field.wire)
             if json_equal(old, new):
                 continue
