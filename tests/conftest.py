@@ -1,0 +1,251 @@
+"""Shared fixtures: a SQLite file per test, stores on it, and a plain-sqlite3 view of what is stored.
+
+Every check of "what was written" opens the database file with the standard ``sqlite3`` module, never
+through batchstore: :func:`snapshot` dumps every table, and ``refuses`` asserts that a call raised the
+expected error, that the message names the field or operation, and that the dump did not change.
+"""
+
+from __future__ import annotations
+
+import copy
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from batchstore import BatchStore
+
+#: The 24 keys of the wire form, in the order of the seed pages (SuperOffice's BatchTaskInfo).
+WIRE_ORDER = (
+    "Id", "Name", "AssociateId", "DetailsTable", "DetailsRecord", "IsSystemTask", "IsInternalTask",
+    "ParameterObject", "LastStarted", "Created", "StartCount", "DatabaseSerialNumber", "Context", "Result",
+    "State", "Description", "Response", "Request", "ProgressDescription", "ProgressPercent", "FileName",
+    "CancellationBehaviour", "TableRight", "FieldProperties",
+)  # fmt: skip
+
+#: Sample request body of POST /api/v1/BatchTask (seed 001): State "All" and ProgressPercent 762 are invalid.
+SEED_CREATE_001: dict[str, Any] = {
+    "Id": 254,
+    "Name": "Lubowitz, Balistreri and Hermann",
+    "AssociateId": 602,
+    "DetailsTable": 239,
+    "DetailsRecord": 63,
+    "IsSystemTask": True,
+    "IsInternalTask": False,
+    "ParameterObject": {"ParameterObject1": "iusto", "ParameterObject2": "dolorem"},
+    "LastStarted": "2018-06-01T14:34:02.7132229+02:00",
+    "Created": "2014-07-15T14:34:02.7132229+02:00",
+    "StartCount": 475,
+    "DatabaseSerialNumber": "706323",
+    "Context": "quia",
+    "Result": "ratione",
+    "State": "All",
+    "Description": "Mandatory asynchronous capacity",
+    "Response": "vero",
+    "Request": "aperiam",
+    "ProgressDescription": "Quality-focused encompassing synergy",
+    "ProgressPercent": 762,
+    "FileName": "Hodkiewicz, Green and Klein",
+    "CancellationBehaviour": "CanCancel",
+}
+
+#: Sample response of UpdateBatchTask (seed 000): State "InProgress" is no BatchTaskState.
+SEED_UPDATE_000: dict[str, Any] = {
+    "Id": 226,
+    "Name": "ERPSync",
+    "AssociateId": 820,
+    "DetailsTable": 220,
+    "DetailsRecord": 751,
+    "IsSystemTask": False,
+    "IsInternalTask": True,
+    "ParameterObject": {"ParameterObject1": "source=SAP", "ParameterObject2": "syncType=incremental"},
+    "LastStarted": "2024-11-27T14:00:00+01:00",
+    "Created": "2024-11-27T14:00:00+01:00",
+    "StartCount": 1,
+    "DatabaseSerialNumber": "374817",
+    "Context": "ERP Integration",
+    "Result": "In Progress",
+    "State": "InProgress",
+    "Description": "Synchronize customer and order data from SAP ERP system",
+    "Response": "Syncing data from ERP",
+    "Request": "Sync updated customer records from SAP",
+    "ProgressDescription": "Synchronizing records: 450 of 650 processed",
+    "ProgressPercent": 69,
+    "FileName": "erp_sync_2024-11-27.log",
+    "CancellationBehaviour": "CanCancel",
+    "TableRight": None,
+    "FieldProperties": {"fieldName": {"FieldRight": None, "FieldType": "System.Int32", "FieldLength": 323}},
+}
+
+#: Sample response of GetBatchTaskInfo (seed 002): a valid task.
+SEED_GET_002: dict[str, Any] = {
+    "Id": 547,
+    "Name": "ContactExport",
+    "AssociateId": 426,
+    "DetailsTable": 202,
+    "DetailsRecord": 91,
+    "IsSystemTask": False,
+    "IsInternalTask": False,
+    "ParameterObject": {"ParameterObject1": "format=xlsx", "ParameterObject2": "includePersons=true"},
+    "LastStarted": "2024-11-27T09:15:00+01:00",
+    "Created": "2024-11-27T09:00:00+01:00",
+    "StartCount": 1,
+    "DatabaseSerialNumber": "459952",
+    "Context": "User Export Request",
+    "Result": "Success",
+    "State": "Succeeded",
+    "Description": "Export contact list to Excel with related person records",
+    "Response": "Successfully exported 1,245 contacts",
+    "Request": "Export all active contacts from North region",
+    "ProgressDescription": "Export completed - file ready for download",
+    "ProgressPercent": 100,
+    "FileName": "ContactExport_2024-11-27.xlsx",
+    "CancellationBehaviour": "CanCancel",
+    "TableRight": None,
+    "FieldProperties": {"fieldName": {"FieldRight": None, "FieldType": "System.Int32", "FieldLength": 300}},
+}
+
+#: One element of the sample response of GET /api/v1/BatchTask/{state} (seed 003): State "All", 416 percent.
+SEED_LIST_003: dict[str, Any] = {
+    "Id": 878,
+    "Name": "Grimes-Jacobi",
+    "AssociateId": 53,
+    "DetailsTable": 574,
+    "DetailsRecord": 546,
+    "IsSystemTask": False,
+    "IsInternalTask": True,
+    "ParameterObject": {"ParameterObject1": "quia", "ParameterObject2": "et"},
+    "LastStarted": "2020-01-22T17:54:08.6793184+01:00",
+    "Created": "2016-10-29T17:54:08.6793184+02:00",
+    "StartCount": 859,
+    "DatabaseSerialNumber": "146286",
+    "Context": "sapiente",
+    "Result": "sint",
+    "State": "All",
+    "Description": "Multi-tiered clear-thinking service-desk",
+    "Response": "a",
+    "Request": "rerum",
+    "ProgressDescription": "Distributed context-sensitive implementation",
+    "ProgressPercent": 416,
+    "FileName": "Mayert, Roob and Corkery",
+    "CancellationBehaviour": "CanCancel",
+    "TableRight": None,
+    "FieldProperties": {"fieldName": {"FieldRight": None, "FieldType": "System.Int32", "FieldLength": 57}},
+}
+
+SEEDS = {"001": SEED_CREATE_001, "000": SEED_UPDATE_000, "002": SEED_GET_002, "003": SEED_LIST_003}
+
+
+def snapshot(db_path: Path | str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table (batchtask, binaryobject, sqlite_sequence, ...), read with plain sqlite3.
+
+    Two snapshots compare equal when nothing was written in between.
+    """
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        tables = [name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        dump = {name: sorted(conn.execute(f'SELECT * FROM "{name}"').fetchall(), key=repr) for name in tables}
+        dump["PRAGMA user_version"] = conn.execute("PRAGMA user_version").fetchall()
+        return dump
+    finally:
+        conn.close()
+
+
+def rows(db_path: Path | str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """The rows of one query on the database file, read with plain sqlite3."""
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+# --- fixtures -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "tasks.db"
+
+
+@pytest.fixture
+def store(db_path: Path) -> Iterator[BatchStore]:
+    """A BatchStore on a real SQLite file, closed after the test.
+
+    ``synchronous="OFF"`` skips the fsyncs (a test's file need not survive a power cut), which makes a
+    test ten times faster; tests that open their own store use the default, NORMAL.
+    """
+    with BatchStore(str(db_path), synchronous="OFF") as opened:
+        yield opened
+
+
+@pytest.fixture
+def memory_store() -> Iterator[BatchStore]:
+    """A BatchStore on a private in-memory database."""
+    with BatchStore() as opened:
+        yield opened
+
+
+@pytest.fixture
+def seed() -> Callable[[str], dict[str, Any]]:
+    """A fresh deep copy of a seed page's sample body, by page number ("000".."003")."""
+    return lambda number: copy.deepcopy(SEEDS[number])
+
+
+@pytest.fixture
+def wire_order() -> tuple[str, ...]:
+    return WIRE_ORDER
+
+
+@pytest.fixture
+def dump() -> Callable[[Path | str], dict[str, list[tuple[Any, ...]]]]:
+    """:func:`snapshot`, for tests that compare dumps themselves."""
+    return snapshot
+
+
+@pytest.fixture
+def query(db_path: Path) -> Callable[..., list[tuple[Any, ...]]]:
+    """Run one SQL query on the test's database file with plain sqlite3: ``query(sql, *params)``."""
+    return lambda sql, *params: rows(db_path, sql, params)
+
+
+Refuses = Callable[..., AbstractContextManager[pytest.ExceptionInfo[BaseException]]]
+
+
+@pytest.fixture
+def refuses(db_path: Path) -> Refuses:
+    """``with refuses(ErrorClass, "Field", ...):`` -- the block raises ErrorClass (exactly that class or a
+    subclass), its message names every given word, and the database file is byte-for-byte unchanged.
+    """
+
+    @contextmanager
+    def check(
+        error: type[BaseException], *names: str, path: Path | str = db_path
+    ) -> Iterator[pytest.ExceptionInfo[BaseException]]:
+        before = snapshot(path)
+        with pytest.raises(error) as info:
+            yield info
+        message = str(info.value)
+        for name in names:
+            assert name in message, f"{name!r} not named in {message!r}"
+        assert snapshot(path) == before, "a refused call wrote to the database"
+
+    return check
+
+
+@pytest.fixture
+def sql_trace(store: BatchStore) -> Iterator[list[str]]:
+    """The SQL statements the ``store`` fixture runs from now on, with their parameters filled in.
+
+    Observes the store's own connection through sqlite3's trace hook; it changes nothing it runs.
+    """
+    statements: list[str] = []
+    conn = store._db._conn  # the one connection the store holds (batchstore/_sqlite.py)
+    assert isinstance(conn, sqlite3.Connection)
+    conn.set_trace_callback(statements.append)
+    yield statements
+    if store._db._conn is conn:
+        conn.set_trace_callback(None)
