@@ -11,7 +11,7 @@ from typing import Any
 
 import msgpack
 
-from ._exceptions import InvalidTaskError
+from ._exceptions import InvalidTaskError, StorageError
 
 __all__ = ["DEFAULT_MAX_BLOB_BYTES", "MIME_TYPE", "pack", "unpack"]
 
@@ -44,9 +44,22 @@ def pack(value: object, *, max_bytes: int = DEFAULT_MAX_BLOB_BYTES) -> bytes:
         raise InvalidTaskError(
             f"serializes to {len(data)} bytes; the store's limit is {max_bytes}", field="ParameterObject"
         )
+    # Some values pack but cannot be read back (a tuple as a map key, a date-time before year 1 in
+    # UTC): reading it once here keeps them from being stored, where every later read would fail.
+    try:
+        _unpack(data)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InvalidTaskError(f"would be stored but could not be read back: {exc}", field="ParameterObject") from None
     return data
 
 
-def unpack(data: bytes) -> Any:
-    """The ParameterObject stored as ``data``."""
+def _unpack(data: bytes) -> Any:
     return msgpack.unpackb(data, timestamp=3, strict_map_key=False, raw=False)
+
+
+def unpack(data: bytes) -> Any:
+    """The ParameterObject stored as ``data``; StorageError if the stored bytes are damaged."""
+    try:
+        return _unpack(data)
+    except (TypeError, ValueError, OverflowError) as exc:  # msgpack's FormatError and ExtraData are ValueErrors
+        raise StorageError(f"{exc or type(exc).__name__} (its binaryobject row is damaged)") from exc

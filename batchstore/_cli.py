@@ -113,14 +113,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if args.verb != "create" and not Path(args.db).exists() and "://" not in args.db:
             raise BatchStoreError(f"no database at {args.db}")
+        if args.verb == "create":
+            from ._model import BatchTaskInfo
+
+            # Checked before the database is opened, so a refused task leaves no new empty file behind.
+            task = BatchTaskInfo.from_wire(_read_json(args.task, "the task"))
         with BatchStore(args.db) as store:
             if args.verb == "create":
-                print(store.create(_read_json(args.task, "the task")))
+                print(store.create(task))
             elif args.verb == "get":
                 _print(store.get(args.id, select=args.select).to_wire())
             elif args.verb == "list":
+                tasks = store.list(args.state, select=args.select)  # refuses a bad state before any output
                 sys.stdout.write("[")
-                for index, task in enumerate(store.list(args.state, select=args.select)):
+                for index, task in enumerate(tasks):
                     sys.stdout.write(("," if index else "") + "\n" + json.dumps(task.to_wire(), ensure_ascii=False))
                 sys.stdout.write("\n]\n")
             elif args.verb == "update":

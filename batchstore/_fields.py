@@ -31,6 +31,7 @@ class Field:
     net_type: str  # FieldType in FieldProperties, as SuperOffice names .NET types
     max_length: int = 0  # SuperOffice column length for strings; 0 for other kinds
     column: bool = True  # stored as a column of batchtask (ParameterObject lives in binaryobject)
+    nullable: bool = True  # False: the column is NOT NULL, so the value may be left out but never null
 
 
 FIELDS: Final[tuple[Field, ...]] = (
@@ -39,29 +40,30 @@ FIELDS: Final[tuple[Field, ...]] = (
     Field("AssociateId", "associate_id", "int32", "System.Int32"),
     Field("DetailsTable", "details_table", "int32", "System.Int32"),
     Field("DetailsRecord", "details_record", "int32", "System.Int32"),
-    Field("IsSystemTask", "is_system_task", "bool", "System.Boolean"),
-    Field("IsInternalTask", "is_internal_task", "bool", "System.Boolean"),
+    Field("IsSystemTask", "is_system_task", "bool", "System.Boolean", nullable=False),
+    Field("IsInternalTask", "is_internal_task", "bool", "System.Boolean", nullable=False),
     Field("ParameterObject", "parameter_object", "object", "System.Object", column=False),
     Field("LastStarted", "last_started", "datetime", "System.DateTime"),
-    Field("Created", "created", "datetime", "System.DateTime"),
-    Field("StartCount", "start_count", "int32", "System.Int32"),
+    Field("Created", "created", "datetime", "System.DateTime", nullable=False),
+    Field("StartCount", "start_count", "int32", "System.Int32", nullable=False),
     Field("DatabaseSerialNumber", "database_serial_number", "str", "System.String", 254),
     Field("Context", "context", "str", "System.String", 254),
     Field("Result", "result", "str", "System.String", 254),
-    Field("State", "state", "state", "BatchTaskState"),
+    Field("State", "state", "state", "BatchTaskState", nullable=False),
     Field("Description", "description", "str", "System.String", 254),
     Field("Response", "response", "str", "System.String", 254),
     Field("Request", "request", "str", "System.String", 254),
     Field("ProgressDescription", "progress_description", "str", "System.String", 254),
-    Field("ProgressPercent", "progress_percent", "percent", "System.Int32"),
+    Field("ProgressPercent", "progress_percent", "percent", "System.Int32", nullable=False),
     Field("FileName", "file_name", "str", "System.String", 260),
-    Field("CancellationBehaviour", "cancellation_behaviour", "behaviour", "CancellationBehaviour"),
+    Field("CancellationBehaviour", "cancellation_behaviour", "behaviour", "CancellationBehaviour", nullable=False),
     Field("TableRight", "table_right", "carrier", "TableRight", column=False),
     Field("FieldProperties", "field_properties", "carrier", "FieldProperties", column=False),
 )
 
 #: Fields whose values are kept: all but the carrier's rights, which are computed on output.
 DATA_FIELDS: Final = tuple(f for f in FIELDS if f.kind != "carrier")
+CARRIER_FIELDS: Final = tuple(f for f in FIELDS if f.kind == "carrier")
 COLUMN_FIELDS: Final = tuple(f for f in FIELDS if f.column)
 BY_ATTR: Final = MappingProxyType({f.attr: f for f in FIELDS})
 BY_WIRE: Final = MappingProxyType({f.wire: f for f in FIELDS})
@@ -132,10 +134,16 @@ def _bool(value: object) -> bool:
 
 
 def as_utc(value: dt.datetime) -> dt.datetime:
-    """An aware UTC datetime; a naive one is taken to be UTC already."""
+    """An aware UTC datetime; a naive one is taken to be UTC already.
+
+    Raises ValueError when the instant falls outside the years 1 to 9999 in UTC.
+    """
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{value.isoformat()} is outside the years 1 to 9999 in UTC") from None
 
 
 def _datetime(value: object) -> dt.datetime:
@@ -150,7 +158,7 @@ def _datetime(value: object) -> dt.datetime:
         raise ValueError(f"{value!r} is not an ISO 8601 date-time") from None
     if parsed.tzinfo is None:
         raise ValueError(f"{value!r} has no UTC offset; add 'Z' or one like '+01:00'")
-    return parsed.astimezone(UTC)
+    return as_utc(parsed)
 
 
 def _str(value: object, max_length: int) -> str:

@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from ._blob import unpack
 from ._enums import BatchTaskState, CancellationBehaviour
+from ._exceptions import StorageError
 from ._fields import COLUMN_FIELDS, FIELDS, Field, resolve_select
 from ._model import BatchTaskInfo
 
@@ -83,20 +84,26 @@ class ReadPlan:
         """One page of the tasks matching ``where`` (SQL over ``t.``), after an id, in Id order."""
         return f"{self.columns_sql} WHERE {where} AND t.id > ? ORDER BY t.id LIMIT ?"
 
-    def values(self, row: tuple[Any, ...], rights: Mapping[str, Any]) -> dict[str, Any]:
+    def values(self, row: tuple[Any, ...], rights: Mapping[str, Any], operation: str) -> dict[str, Any]:
         """Every attribute of a task (None where not selected) from one row read by this plan."""
         values = _ALL_NONE.copy()
         values.update(zip(self.attrs, row))
         for attr, convert in self.converters:
             value = values[attr]
             if value is not None:
-                values[attr] = convert(value)
+                try:
+                    values[attr] = convert(value)
+                except (ValueError, TypeError, KeyError, OverflowError, StorageError) as exc:
+                    # Only a file changed behind batchstore's back gets here: say where, not just what.
+                    raise StorageError(
+                        f"{operation}: the stored {attr} of task {values.get('id')} cannot be read: {exc}"
+                    ) from exc
         for attr in self.with_rights:
             values[attr] = rights[attr]
         return values
 
-    def build(self, row: tuple[Any, ...], rights: Mapping[str, Any]) -> BatchTaskInfo:
-        return BatchTaskInfo._trusted(self.values(row, rights), self.fields_set)
+    def build(self, row: tuple[Any, ...], rights: Mapping[str, Any], operation: str) -> BatchTaskInfo:
+        return BatchTaskInfo._trusted(self.values(row, rights, operation), self.fields_set)
 
     def project(self, values: dict[str, Any], rights: Mapping[str, Any]) -> BatchTaskInfo:
         """The task this plan would read, from all of its values already at hand."""

@@ -12,12 +12,13 @@ from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType, TracebackType
 from typing import Any, Final
 
-from ._blob import DEFAULT_MAX_BLOB_BYTES, MIME_TYPE, pack, unpack
+from ._blob import DEFAULT_MAX_BLOB_BYTES, MIME_TYPE, pack
 from ._enums import BatchTaskState, CancellationBehaviour, coerce_enum
 from ._exceptions import ClaimLostError, InvalidTaskError, ReadOnlyFieldError, StorageError, TaskNotFoundError
 from ._fields import (
     BY_ATTR,
     BY_WIRE,
+    CARRIER_FIELDS,
     COLUMN_FIELDS,
     DATA_FIELDS,
     FIELDS,
@@ -25,6 +26,7 @@ from ._fields import (
     Field,
     coerce,
     resolve,
+    to_json_value,
     to_wire_value,
     wire_document,
 )
@@ -58,6 +60,7 @@ DEFAULT_WRITABLE: Final = ("State", "Description", "Response", "Request")
 # Never writable: the id, and the fields that tie a task to the blob batchstore owns for it.
 _NEVER_WRITABLE: Final = frozenset({"id", "parameter_object", "details_table", "details_record"})
 _CARRIER: Final = frozenset({"table_right", "field_properties"})
+_NESTED: Final = ("ParameterObject", "TableRight", "FieldProperties")
 _FULL: Final = read_plan(None)
 _NO_BLOB: Final = read_plan(frozenset(f.attr for f in FIELDS if f.attr != "parameter_object"))
 _PAGE_SIZE: Final = 500
@@ -156,6 +159,7 @@ class BatchStore:
         self._lease_length = dt.timedelta(seconds=lease_seconds)
         self._max_starts = max_starts
         self._rights = self._carrier_rights()
+        self._rights_wire = {f.wire: to_json_value(self._rights[f.attr]) for f in CARRIER_FIELDS}
         path = ":memory:" if database is None else _sqlite_path(os.fspath(database))
         self._db = SQLiteDatabase(path, timeout=timeout, synchronous=synchronous)
 
@@ -307,7 +311,7 @@ class BatchStore:
         row = conn.execute(plan.by_id, (task_id,)).fetchone()
         if row is None:
             raise TaskNotFoundError(task_id, operation)
-        return plan.values(row, self._rights)
+        return plan.values(row, self._rights, operation)
 
     def get(self, task_id: int, *, select: Select = None) -> BatchTaskInfo:
         """The task with this id; with ``select``, only those fields (and Id) are read, the rest None.
@@ -323,7 +327,7 @@ class BatchStore:
         row = self._db.fetchone(plan.by_id, (task_id,), "get")
         if row is None:
             raise TaskNotFoundError(task_id, "get")
-        return plan.build(row, self._rights)
+        return plan.build(row, self._rights, "get")
 
     def list(self, state: BatchTaskState | str | int = "All", *, select: Select = None) -> Iterator[BatchTaskInfo]:
         """The tasks in ``state`` (``"All"``: every task), ordered by Id, read a page at a time.
@@ -386,7 +390,7 @@ class BatchStore:
         while True:
             rows = self._db.fetchall(sql, (*params, last_id, _PAGE_SIZE), "list")
             for row in rows:
-                yield plan.build(row, self._rights)
+                yield plan.build(row, self._rights, "list")
             if len(rows) < _PAGE_SIZE:
                 return
             last_id = rows[-1][0]
@@ -412,10 +416,14 @@ class BatchStore:
         for attr, value in given.items():
             if attr in self._writable or attr in _CARRIER:
                 continue
-            if attr == "parameter_object" and value is not None:
-                value = unpack(pack(value, max_bytes=self._max_blob_bytes))  # compare as it would be stored
-            if stored[attr] != value:
-                changed.append(BY_ATTR[attr].wire)
+            old = stored[attr]
+            if old == value:
+                continue
+            # A ParameterObject sent back in its wire form (ISO date-times, base64 bytes, string keys)
+            # is unchanged if its JSON form is the stored one's.
+            if attr == "parameter_object" and json_equal(to_json_value(old), to_json_value(value)):
+                continue
+            changed.append(BY_ATTR[attr].wire)
         if changed:
             raise ReadOnlyFieldError(changed, writable=self._writable_wire)
 
@@ -436,9 +444,8 @@ class BatchStore:
         task_id = given.pop("id", None)
         if task_id is None:
             raise InvalidTaskError("update needs the Id of the task to change", field="Id")
-        if "state" in given and given["state"] is None:
-            raise InvalidTaskError("a task's State cannot be null", field="State")
         changes = {a: v for a, v in given.items() if a in self._writable}
+        _refuse_nulls(changes, "set to null")
         plan = plan_for(select)
         # Read what the check, the trace and the result need: the blob only when one of them does.
         needed = read_plan(frozenset({*plan.fields_set, *given, "id", "state", "is_internal_task"}))
@@ -473,9 +480,13 @@ class BatchStore:
         )
         with self._db.write("patch") as conn:
             current = self._values(conn, task_id, _FULL if reads_blob else _NO_BLOB, "patch")
-            document = wire_document(current)
-            # Only ParameterObject nests: a deep copy of it keeps `document` as it was, to compare with.
-            patched = {**document, "ParameterObject": copy.deepcopy(document["ParameterObject"])}
+            document = {**wire_document(current), **self._rights_wire}
+            # Only ParameterObject and the rights nest: deep copies of those the patch may touch keep
+            # `document` as it was, to compare with.
+            patched = dict(document)
+            for name in _NESTED:
+                if touched is None or name in touched:
+                    patched[name] = copy.deepcopy(document[name])
             patched = apply_patch(patched, ops)
             changes = self._patched_changes(document, patched, touched)
             values = self._change(conn, current, changes, "patch")
@@ -505,12 +516,13 @@ class BatchStore:
                 if not same:
                     read_only.append(field.wire)
                 continue
-            value = coerce(field, new)
-            if value is None and field.attr == "state":
-                raise InvalidTaskError("a task's State cannot be removed or set to null", field="State")
-            changes[field.attr] = value
+            changes[field.attr] = coerce(field, new)
+        for field in CARRIER_FIELDS:
+            if (touched is None or field.wire in touched) and not json_equal(before[field.wire], after.get(field.wire)):
+                read_only.append(field.wire)
         if read_only:
             raise ReadOnlyFieldError(read_only, writable=self._writable_wire)
+        _refuse_nulls(changes, "removed or set to null")
         return changes
 
     # --- delete ----------------------------------------------------------------------------------
@@ -762,6 +774,12 @@ class BatchStore:
         if row is None:
             raise TaskNotFoundError(task_id, "stop_requested")
         return bool(row[1])
+
+
+def _refuse_nulls(changes: Mapping[str, Any], how: str) -> None:
+    for attr, value in changes.items():
+        if value is None and not BY_ATTR[attr].nullable:
+            raise InvalidTaskError(f"cannot be {how}: every task has one", field=BY_ATTR[attr].wire)
 
 
 def _wire(attr: str, value: Any) -> Any:

@@ -242,11 +242,6 @@ def test_list_refusals_print_one_line(cli_db: Path, state: str, named: str) -> N
     assert named in run.stderr
 
 
-@pytest.mark.xfail(
-    reason="BUG: `list` writes '[' to stdout before it checks the state and select, so a refusal leaves "
-    "half a JSON array on stdout",
-    strict=True,
-)
 def test_a_list_refusal_prints_nothing_on_stdout(cli_db: Path) -> None:
     run = cli("list", "InProgress", "--db", cli_db)
     assert run.returncode == 1

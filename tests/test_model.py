@@ -287,11 +287,6 @@ def test_datetimes_refuse_what_is_not_iso_8601_with_offset(field: str, value: ob
     refused(field, value)
 
 
-@pytest.mark.xfail(
-    reason="BUG: a date-time whose UTC instant falls outside years 1..9999 raises a raw OverflowError",
-    raises=OverflowError,
-    strict=True,
-)
 @pytest.mark.parametrize(
     "value",
     [
