@@ -67,6 +67,8 @@ CARRIER_FIELDS: Final = tuple(f for f in FIELDS if f.kind == "carrier")
 COLUMN_FIELDS: Final = tuple(f for f in FIELDS if f.column)
 BY_ATTR: Final = MappingProxyType({f.attr: f for f in FIELDS})
 BY_WIRE: Final = MappingProxyType({f.wire: f for f in FIELDS})
+#: Both exact spellings of every field: wire and attribute names.
+BY_NAME: Final = MappingProxyType({**BY_ATTR, **BY_WIRE})
 
 
 def _key(name: str) -> str:

@@ -8,9 +8,9 @@ from typing import Any, ClassVar, TypedDict, Unpack
 
 from ._enums import BatchTaskState, CancellationBehaviour
 from ._exceptions import InvalidTaskError
-from ._fields import BY_ATTR, FIELDS, coerce, resolve, to_wire_value
+from ._fields import BY_ATTR, BY_NAME, FIELDS, coerce, resolve, to_wire_value
 
-__all__ = ["BatchTaskInfo", "TaskFields"]
+__all__ = ["BatchTaskInfo", "TaskFields", "given_values"]
 
 _ATTRS = tuple(f.attr for f in FIELDS)
 _ALL_NONE = dict.fromkeys(_ATTRS)
@@ -44,6 +44,22 @@ class TaskFields(TypedDict, total=False):
     cancellation_behaviour: CancellationBehaviour | str | int | None
     table_right: Any
     field_properties: Any
+
+
+def given_values(task: BatchTaskInfo | Mapping[str, Any]) -> dict[str, Any]:
+    """The checked values of the fields a task gives (set on a BatchTaskInfo, or keys of a mapping), by attribute."""
+    if isinstance(task, BatchTaskInfo):
+        values = task.__dict__
+        return {attr: values[attr] for attr in task._fields_set}
+    if not isinstance(task, Mapping):
+        raise InvalidTaskError(f"a task is a BatchTaskInfo or a mapping, not {type(task).__name__}")
+    given: dict[str, Any] = {}
+    for key, value in task.items():
+        field = BY_NAME.get(key) or resolve(key)  # exact spellings first: the common case, and cheap
+        if field.attr in given:
+            raise InvalidTaskError(f"given twice (as {key!r} too)", field=field.wire)
+        given[field.attr] = coerce(field, value)
+    return given
 
 
 class BatchTaskInfo:
@@ -140,15 +156,8 @@ class BatchTaskInfo:
         """
         if isinstance(mapping, BatchTaskInfo):
             return mapping
-        if not isinstance(mapping, Mapping):
-            raise InvalidTaskError(f"a task is a BatchTaskInfo or a mapping, not {type(mapping).__name__}")
-        fields: dict[str, Any] = {}
-        for key, value in mapping.items():
-            field = resolve(key)
-            if field.attr in fields:
-                raise InvalidTaskError(f"given twice (as {key!r} too)", field=field.wire)
-            fields[field.attr] = value
-        return cls(**fields)
+        given = given_values(mapping)
+        return cls._trusted({**_ALL_NONE, **given}, frozenset(given))
 
     def to_wire(self) -> dict[str, Any]:
         """The wire form: the 24 PascalCase keys in SuperOffice's order, ready for ``json.dumps``.

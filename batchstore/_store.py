@@ -19,7 +19,6 @@ from ._fields import (
     BY_ATTR,
     BY_WIRE,
     CARRIER_FIELDS,
-    COLUMN_FIELDS,
     DATA_FIELDS,
     FIELDS,
     UTC,
@@ -31,7 +30,7 @@ from ._fields import (
     wire_document,
 )
 from ._lifecycle import CLAIMED, FINISHED, check_transition
-from ._model import BatchTaskInfo
+from ._model import BatchTaskInfo, given_values
 from ._patch import apply_patch, json_equal, parse_operations, touched_fields
 from ._rows import (
     BINARY_OBJECT_TABLE,
@@ -51,7 +50,7 @@ from ._rows import (
     update_sql,
 )
 from ._sqlite import SQLiteDatabase
-from ._trace import TraceEntry, read_history, write_trace
+from ._trace import INSERT_TRACE, TraceEntry, dump_changes, read_history, write_trace
 
 __all__ = ["DEFAULT_WRITABLE", "BatchStore"]
 
@@ -68,14 +67,29 @@ _PRUNE_BATCH: Final = 500
 _STOPPED: Final = "Stopped by request"
 _WARNED: Final = "Stopped by request; CancelWithWarning: a warning applied"
 _COLUMN_INDEX: Final = {name: i for i, name in enumerate(INSERT_COLUMNS)}
-_CREATE_DEFAULTS: Final = {
-    "is_system_task": False,
-    "is_internal_task": False,
-    "start_count": 0,
-    "state": BatchTaskState.New,
-    "progress_percent": 0,
-    "cancellation_behaviour": CancellationBehaviour.CanCancel,
-}
+_CREATED, _STATE_CHANGED, _IS_INTERNAL = (_COLUMN_INDEX[n] for n in ("created", "state_changed", "is_internal_task"))
+_DETAILS_TABLE, _DETAILS_RECORD, _PARAMETER_BLOB = (
+    _COLUMN_INDEX[n] for n in ("details_table", "details_record", "parameter_blob")
+)
+# A new task's columns before the caller's values go in: the defaults of SuperOffice's API.
+_ROW_TEMPLATE: Final[tuple[Any, ...]] = tuple(
+    {
+        "is_system_task": False,
+        "is_internal_task": False,
+        "start_count": 0,
+        "state": int(BatchTaskState.New),
+        "progress_percent": 0,
+        "cancellation_behaviour": int(CancellationBehaviour.CanCancel),
+        "stop_requested": False,
+    }.get(name)
+    for name in INSERT_COLUMNS
+)
+# How a creation trace shows each data column: enums by name, the rest as stored.
+_TRACED_COLUMNS: Final = tuple(
+    (i, BY_ATTR[name].wire, {"state": BatchTaskState, "behaviour": CancellationBehaviour}.get(BY_ATTR[name].kind))
+    for i, name in enumerate(INSERT_COLUMNS)
+    if name in BY_ATTR
+)
 
 Select = str | Iterable[str] | None
 TaskLike = BatchTaskInfo | Mapping[str, Any]
@@ -205,39 +219,50 @@ class BatchStore:
 
     # --- writing, in one place -------------------------------------------------------------------
 
-    def _new_row(self, task: TaskLike, now: dt.datetime) -> tuple[list[Any], bytes | None]:
+    def _new_row(self, task: TaskLike, stamp: str) -> tuple[list[Any], bytes | None]:
         """The column values (less id) and ParameterObject bytes of a new task, defaults filled in."""
-        info = task if isinstance(task, BatchTaskInfo) else BatchTaskInfo.from_wire(task)
-        values = info.__dict__
-        blob = None
-        if values["parameter_object"] is not None:
-            blob = pack(values["parameter_object"], max_bytes=self._max_blob_bytes)
-        row = []
-        for field in COLUMN_FIELDS[1:]:
-            value = values[field.attr]
-            if value is None:
-                value = now if field.attr == "created" else _CREATE_DEFAULTS.get(field.attr)
-            row.append(to_column(field, value))
-        stamp = timestamp(now)
-        row += (None, None, None, False, stamp)  # parameter_blob, worker, lease_expires, stop_requested, state_changed
+        given = given_values(task)
+        row = list(_ROW_TEMPLATE)
+        for attr, value in given.items():
+            index = _COLUMN_INDEX.get(attr)
+            if index is not None and value is not None:  # the id is not a column here; None takes the default
+                row[index] = to_column(BY_ATTR[attr], value)
+        if row[_CREATED] is None:
+            row[_CREATED] = stamp
+        row[_STATE_CHANGED] = stamp
+        parameters = given.get("parameter_object")
+        blob = None if parameters is None else pack(parameters, max_bytes=self._max_blob_bytes)
         return row, blob
 
-    def _insert(self, conn: sqlite3.Connection, row: list[Any], blob: bytes | None) -> int:
-        if blob is not None:
-            blob_id = conn.execute(INSERT_BLOB, (MIME_TYPE, blob)).lastrowid
-            # DetailsTable/DetailsRecord point at the blob, as in SuperOffice; the task owns it.
-            row[_COLUMN_INDEX["details_table"]] = BINARY_OBJECT_TABLE
-            row[_COLUMN_INDEX["details_record"]] = row[_COLUMN_INDEX["parameter_blob"]] = blob_id
-        task_id = conn.execute(INSERT_TASK, row).lastrowid
-        assert task_id is not None
-        if not row[_COLUMN_INDEX["is_internal_task"]]:
-            created = {
-                BY_ATTR[name].wire: (None, _wire_column(name, value))
-                for name, value in zip(INSERT_COLUMNS, row)
-                if name in BY_ATTR and value is not None
-            }
-            write_trace(conn, task_id, row[_COLUMN_INDEX["state_changed"]], "create", None, created)
-        return task_id
+    def _insert(self, conn: sqlite3.Connection, prepared: builtins.list[tuple[builtins.list[Any], bytes | None]]) -> (
+        builtins.list[int]
+    ):
+        """Insert prepared rows with their blobs and create traces; the new ids, in order.
+
+        AUTOINCREMENT gives rows inserted one after another, by the one connection holding the write
+        lock, consecutive ids: one larger than the largest ever used. So ids are counted, not queried.
+        """
+        blobs = [(MIME_TYPE, blob) for _, blob in prepared if blob is not None]
+        if blobs:
+            conn.executemany(INSERT_BLOB, blobs)
+            blob_id = _last_id(conn) - len(blobs) + 1
+            for row, blob in prepared:
+                if blob is not None:
+                    # DetailsTable/DetailsRecord point at the blob, as in SuperOffice; the task owns it.
+                    row[_DETAILS_TABLE] = BINARY_OBJECT_TABLE
+                    row[_DETAILS_RECORD] = row[_PARAMETER_BLOB] = blob_id
+                    blob_id += 1
+        conn.executemany(INSERT_TASK, [row for row, _ in prepared])
+        last = _last_id(conn)
+        ids = builtins.list(range(last - len(prepared) + 1, last + 1))
+        traces = [
+            (task_id, row[_STATE_CHANGED], "create", None, _creation_trace(row))
+            for task_id, (row, _) in zip(ids, prepared)
+            if not row[_IS_INTERNAL]
+        ]
+        if traces:
+            conn.executemany(INSERT_TRACE, traces)
+        return ids
 
     def _change(
         self,
@@ -284,9 +309,9 @@ class BatchStore:
         ...     store.create({"Name": "ContactExport", "State": "New"})
         1
         """
-        row, blob = self._new_row(task, _now())
+        prepared = [self._new_row(task, timestamp(_now()))]
         with self._db.write("create") as conn:
-            return self._insert(conn, row, blob)
+            return self._insert(conn, prepared)[0]
 
     def create_many(self, tasks: Iterable[TaskLike]) -> builtins.list[int]:
         """Store several tasks in one transaction, all or none, and return their ids in order.
@@ -295,15 +320,17 @@ class BatchStore:
         ...     store.create_many([{"Name": "a"}, {"Name": "b"}])
         [1, 2]
         """
-        now = _now()
+        stamp = timestamp(_now())
         prepared = []
         for index, task in enumerate(tasks):
             try:
-                prepared.append(self._new_row(task, now))
+                prepared.append(self._new_row(task, stamp))
             except InvalidTaskError as exc:
                 raise InvalidTaskError(f"task {index}: {exc}", field=exc.field) from exc
+        if not prepared:
+            return []
         with self._db.write("create_many") as conn:
-            return [self._insert(conn, row, blob) for row, blob in prepared]
+            return self._insert(conn, prepared)
 
     # --- read ------------------------------------------------------------------------------------
 
@@ -439,8 +466,7 @@ class BatchStore:
         ...     store.update(task).state
         <BatchTaskState.Started: 3>
         """
-        info = task if isinstance(task, BatchTaskInfo) else BatchTaskInfo.from_wire(task)
-        given = {a: info.__dict__[a] for a in info.fields_set}
+        given = given_values(task)
         task_id = given.pop("id", None)
         if task_id is None:
             raise InvalidTaskError("update needs the Id of the task to change", field="Id")
@@ -786,14 +812,17 @@ def _wire(attr: str, value: Any) -> Any:
     return to_wire_value(BY_ATTR[attr], value)
 
 
-def _wire_column(attr: str, column_value: Any) -> Any:
-    # A column value as the trace shows it: enums by name, booleans as booleans.
-    field = BY_ATTR[attr]
-    if field.kind == "state":
-        return BatchTaskState(column_value).name
-    if field.kind == "behaviour":
-        return CancellationBehaviour(column_value).name
-    if field.kind == "bool":
-        return bool(column_value)
-    return column_value
+def _last_id(conn: sqlite3.Connection) -> int:
+    (last,) = conn.execute("SELECT last_insert_rowid()").fetchone()
+    return int(last)
+
+
+def _creation_trace(row: list[Any]) -> str:
+    """The changes of a create: every value the new task starts with, from nothing."""
+    changes = {}
+    for index, wire, enum in _TRACED_COLUMNS:
+        value = row[index]
+        if value is not None:
+            changes[wire] = (None, value if enum is None else enum(value).name)
+    return dump_changes(changes)
 

@@ -8,9 +8,9 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any, Final
 
-__all__ = ["TraceEntry", "read_history", "write_trace"]
+__all__ = ["INSERT_TRACE", "TraceEntry", "dump_changes", "read_history", "write_trace"]
 
-_INSERT: Final = "INSERT INTO batchtasktrace (task_id, at, operation, worker, changes) VALUES (?, ?, ?, ?, ?)"
+INSERT_TRACE: Final = "INSERT INTO batchtasktrace (task_id, at, operation, worker, changes) VALUES (?, ?, ?, ?, ?)"
 _SELECT: Final = "SELECT id, task_id, at, operation, worker, changes FROM batchtasktrace WHERE task_id = ? ORDER BY id"
 
 
@@ -40,7 +40,12 @@ def write_trace(
     worker: str | None,
     changes: dict[str, tuple[Any, Any]],
 ) -> None:
-    conn.execute(_INSERT, (task_id, at, operation, worker, json.dumps(changes, ensure_ascii=False)))
+    conn.execute(INSERT_TRACE, (task_id, at, operation, worker, dump_changes(changes)))
+
+
+def dump_changes(changes: dict[str, Any]) -> str:
+    """The JSON text of a trace row's changes."""
+    return json.dumps(changes, ensure_ascii=False, separators=(",", ":"))
 
 
 def read_history(conn: sqlite3.Connection, task_id: int) -> list[TraceEntry]:
