@@ -44,9 +44,11 @@ class BatchTask(_Base, table=True):
     __table_args__ = (
         # Listing one state walks this index in Id order and touches no other state's rows.
         Index("ix_batchtask_state_id", "state", "id"),
-        # The agent queries: by name (and state), by associate (and state), system tasks by name.
-        Index("ix_batchtask_name_state", "name", "state", "id"),
-        Index("ix_batchtask_associate_state", "associate_id", "state", "id"),
+        # The agent queries: by name, by associate (then filtered by state). These two leave State out
+        # on purpose: a State change is the most common write, and every index holding State costs it
+        # two more pages (measured: an update with the trace went from about 330 to 200 us).
+        Index("ix_batchtask_name", "name"),
+        Index("ix_batchtask_associate", "associate_id"),
         {"sqlite_autoincrement": True},
     )
 
