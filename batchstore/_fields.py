@@ -251,9 +251,10 @@ _WIRE_CONVERTERS: Final = tuple(
 )
 
 
-def wire_document(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The wire form of a task's data fields (not the carrier's rights): the document a JSON Patch works on."""
+def wire_document(values: Mapping[str, Any], names: set[str] | None = None) -> dict[str, Any]:
+    """The wire form of a task's data fields (not the carrier's rights), or of those of them in ``names``."""
     return {
         wire: to_wire_value(BY_ATTR[attr], values[attr]) if convert else values[attr]
         for wire, attr, convert in _WIRE_CONVERTERS
+        if names is None or wire in names
     }

@@ -16,11 +16,12 @@ import jsonpatch
 import jsonpointer
 
 from ._exceptions import InvalidTaskError, PatchConflictError, PatchError
-from ._fields import resolve
+from ._fields import BY_WIRE, resolve
 
-__all__ = ["apply_patch", "json_equal", "parse_operations", "touched_fields"]
+__all__ = ["apply_patch", "json_equal", "parse_operations", "referenced_fields"]
 
 _OPS = ("add", "remove", "replace", "move", "copy", "test")
+_SCALARS = frozenset({str, int, float, bool})  # immutable: nothing to copy
 
 
 def json_equal(a: object, b: object) -> bool:
@@ -47,6 +48,8 @@ def _wire_path(path: object, where: str) -> str:
     if not path:
         return path
     head, sep, rest = path[1:].partition("/")
+    if head in BY_WIRE:  # the usual spelling: nothing to resolve or unescape
+        return path
     try:
         field = resolve(jsonpointer.unescape(head), where="path")
     except InvalidTaskError:
@@ -75,18 +78,22 @@ def parse_operations(operations: object) -> list[dict[str, Any]]:
         if name in ("add", "replace", "test"):
             if "value" not in op:
                 raise PatchError(f"{where}: {name} needs a 'value'")
-            clean["value"] = copy.deepcopy(op["value"])
+            value = op["value"]
+            clean["value"] = value if value is None or type(value) in _SCALARS else copy.deepcopy(value)
         if name in ("move", "copy"):
             clean["from"] = _wire_path(op.get("from"), where)
         parsed.append(clean)
     return parsed
 
 
-def touched_fields(operations: list[dict[str, Any]]) -> set[str] | None:
-    """The top-level wire names the operations may change; None when one of them replaces the whole document."""
-    touched = set()
+def referenced_fields(operations: list[dict[str, Any]], *, tests: bool) -> set[str] | None:
+    """The top-level wire names the operations name (``tests=False``: those they may change).
+
+    None when one of them names the whole document.
+    """
+    names = set()
     for op in operations:
-        if op["op"] == "test":
+        if op["op"] == "test" and not tests:
             continue
         for key in ("path", "from"):
             path = op.get(key)
@@ -94,8 +101,8 @@ def touched_fields(operations: list[dict[str, Any]]) -> set[str] | None:
                 continue
             if path == "":
                 return None
-            touched.add(path[1:].partition("/")[0])
-    return touched
+            names.add(path[1:].partition("/")[0])
+    return names
 
 
 def apply_patch(document: dict[str, Any], operations: list[dict[str, Any]]) -> dict[str, Any]:

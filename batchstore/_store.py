@@ -31,7 +31,7 @@ from ._fields import (
 )
 from ._lifecycle import CLAIMED, FINISHED, check_transition
 from ._model import BatchTaskInfo, given_values
-from ._patch import apply_patch, json_equal, parse_operations, touched_fields
+from ._patch import apply_patch, json_equal, parse_operations, referenced_fields
 from ._rows import (
     BINARY_OBJECT_TABLE,
     DELETE_BLOB,
@@ -497,21 +497,21 @@ class BatchStore:
         """
         task_id = _task_id(task_id, "patch")
         ops = parse_operations(operations)
-        touched = touched_fields(ops)
+        touched = referenced_fields(ops, tests=False)
+        # The document holds the members the operations name: no other can be read or changed.
+        named = referenced_fields(ops, tests=True)
         plan = plan_for(select)
-        reads_blob = plan.with_blob or any(
-            op["path"] == "" or op["path"].startswith("/ParameterObject") or op.get("from", "/") == ""
-            or op.get("from", "").startswith("/ParameterObject")
-            for op in ops
-        )
+        reads_blob = plan.with_blob or named is None or "ParameterObject" in named
         with self._db.write("patch") as conn:
             current = self._values(conn, task_id, _FULL if reads_blob else _NO_BLOB, "patch")
-            document = {**wire_document(current), **self._rights_wire}
-            # Only ParameterObject and the rights nest: deep copies of those the patch may touch keep
-            # `document` as it was, to compare with.
+            document = wire_document(current, named)
+            for wire, value in self._rights_wire.items():
+                if named is None or wire in named:
+                    document[wire] = value
+            # Deep copies of the nested members the patch may change keep `document` as it was.
             patched = dict(document)
             for name in _NESTED:
-                if touched is None or name in touched:
+                if name in document and (touched is None or name in touched):
                     patched[name] = copy.deepcopy(document[name])
             patched = apply_patch(patched, ops)
             changes = self._patched_changes(document, patched, touched)

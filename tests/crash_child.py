@@ -1,6 +1,7 @@
 """The child process of tests/test_reliability.py's crash test: works on a store until it is killed.
 
-It prints "ready" once the store is open, then "created ID" after each create has committed, then loops
+It prints "ready" once the store is open, "created ID" after each create has committed, and "deleting ID"
+before a delete; it loops
 over patch, update and lifecycle steps whose effects a checker can verify as all-or-nothing.
 """
 
@@ -35,8 +36,10 @@ def main(path: str) -> None:
                 else:
                     store.fail(claimed.id, result="no", worker="child")
             if n % 7 == 0:
+                # Said before, not after: a kill between the delete's commit and a later line would
+                # leave the parent expecting a task that is rightly gone.
+                print(f"deleting {task_id}", flush=True)
                 store.delete(task_id)
-                print(f"deleted {task_id}", flush=True)
 
 
 if __name__ == "__main__":

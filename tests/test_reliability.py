@@ -80,7 +80,7 @@ def test_sigkill_at_random_moments_loses_and_half_writes_nothing(tmp_path: Path)
             verb, _, number = line.strip().partition(" ")
             if verb == "created":
                 reported.add(int(number))
-            elif verb == "deleted":
+            elif verb == "deleting":
                 deleted.add(int(number))
 
         check_consistent(path)
@@ -88,6 +88,11 @@ def test_sigkill_at_random_moments_loses_and_half_writes_nothing(tmp_path: Path)
             for task_id in reported - deleted:
                 task = store.get(task_id)
                 assert task.parameter_object is not None and task.parameter_object["blob"] == "x" * 2000
+            for task_id in deleted:  # killed around its delete: there whole, or gone whole
+                try:
+                    assert store.get(task_id).parameter_object["blob"] == "x" * 2000
+                except TaskNotFoundError:
+                    pass
     assert kills == KILLS
     assert reported, "the child never got to create a task"
 
