@@ -50,9 +50,9 @@ CYCLES = 300  # per round
 Cycle = Callable[[int], int]  # runs n cycles, returns n
 
 
-def batchstore_update(path: Path) -> tuple[Cycle, Callable[[], None]]:
+def batchstore_update(path: Path, *, internal: bool = False) -> tuple[Cycle, Callable[[], None]]:
     store = BatchStore(str(path))
-    task = sample_task(0)
+    task = {**sample_task(0), "IsInternalTask": internal}
 
     def cycles(n: int) -> int:
         for _ in range(n):
@@ -142,6 +142,8 @@ def huey(path: Path) -> tuple[Cycle, Callable[[], None]]:
 SYSTEMS: list[tuple[str, str | None, Callable[[Path], tuple[Cycle, Callable[[], None]]]]] = [
     ("batchstore (create, get, update)", None, batchstore_update),
     ("batchstore (create, get, patch)", None, batchstore_patch),
+    # IsInternalTask: SuperOffice's switch for tasks that leave no trace; the peers keep none either.
+    ("batchstore, internal task (create, get, update)", None, lambda p: batchstore_update(p, internal=True)),
     ("litequeue (put, get, pop, done)", "litequeue", litequeue),
     ("persist-queue SQLiteAckQueue (put, get, ack)", "persistqueue", persist_queue),
     ("huey SqliteHuey (enqueue, dequeue, execute, result)", "huey", huey),
