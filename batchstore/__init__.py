@@ -22,6 +22,7 @@ from ._exceptions import (
 )
 from ._model import BatchTaskInfo, TaskFields
 from ._store import BatchStore
+from ._trace import TraceEntry
 
 __version__ = "0.1.0"
 
@@ -41,4 +42,5 @@ __all__ = [
     "StoreClosedError",
     "TaskFields",
     "TaskNotFoundError",
+    "TraceEntry",
 ]

@@ -20,6 +20,7 @@ EXPORTED = [
     "StoreClosedError",
     "TaskFields",
     "TaskNotFoundError",
+    "TraceEntry",
 ]
 
 
