@@ -367,10 +367,7 @@ class BatchStore:
         ...     [t.name for t in store.list("failed")]
         ['b']
         """
-        wanted = _state(state, allow_all=True)
-        if wanted is BatchTaskState.All:
-            return self._query("1 = 1", (), select)
-        return self._query("t.state = ?", (int(wanted),), select)
+        return self._query("1 = 1", (), select, state)
 
     def list_by_name(self, name: str, *, select: Select = None) -> Iterator[BatchTaskInfo]:
         """The tasks with this Name, by Id (SuperOffice's GetBatchTaskInfosByName)."""
@@ -380,10 +377,7 @@ class BatchStore:
         self, name: str, state: BatchTaskState | str | int, *, select: Select = None
     ) -> Iterator[BatchTaskInfo]:
         """The tasks with this Name in this State (``"All"``: any), by Id."""
-        wanted = _state(state, allow_all=True)
-        if wanted is BatchTaskState.All:
-            return self.list_by_name(name, select=select)
-        return self._query("t.name = ? AND t.state = ?", (coerce(BY_WIRE["Name"], name), int(wanted)), select)
+        return self._query("t.name = ?", (coerce(BY_WIRE["Name"], name),), select, state)
 
     def list_by_associate(self, associate_id: int, *, select: Select = None) -> Iterator[BatchTaskInfo]:
         """The tasks owned by this associate, by Id."""
@@ -393,21 +387,21 @@ class BatchStore:
         self, associate_ids: Iterable[int], state: BatchTaskState | str | int, *, select: Select = None
     ) -> Iterator[BatchTaskInfo]:
         """The tasks owned by any of these associates, in this State (``"All"``: any), by Id."""
-        ids = sorted({coerce(BY_WIRE["AssociateId"], i) for i in associate_ids})
-        if not ids:
-            return iter(())
-        marks = ", ".join("?" * len(ids))
-        wanted = _state(state, allow_all=True)
-        if wanted is BatchTaskState.All:
-            return self._query(f"t.associate_id IN ({marks})", tuple(ids), select)
-        return self._query(f"t.associate_id IN ({marks}) AND t.state = ?", (*ids, int(wanted)), select)
+        ids = tuple(sorted({coerce(BY_WIRE["AssociateId"], i) for i in associate_ids}))
+        where = f"t.associate_id IN ({', '.join('?' * len(ids))})" if ids else "0 = 1"
+        return self._query(where, ids, select, state)
 
     def list_system_tasks_by_name(self, name: str, *, select: Select = None) -> Iterator[BatchTaskInfo]:
         """The system tasks (IsSystemTask true) with this Name, by Id."""
         return self._query("t.name = ? AND t.is_system_task = 1", (coerce(BY_WIRE["Name"], name),), select)
 
-    def _query(self, where: str, params: tuple[Any, ...], select: Select) -> Iterator[BatchTaskInfo]:
-        # Checked now, so a bad select fails at the call, not at the first next().
+    def _query(
+        self, where: str, params: tuple[Any, ...], select: Select, state: BatchTaskState | str | int = "All"
+    ) -> Iterator[BatchTaskInfo]:
+        # Checked now, so a bad state or select fails at the call, not at the first next().
+        wanted = _state(state, allow_all=True)
+        if wanted is not BatchTaskState.All:
+            where, params = f"{where} AND t.state = ?", (*params, int(wanted))
         plan = plan_for(select)
         return self._pages(plan.page(where), params, plan)
 
