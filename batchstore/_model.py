@@ -118,8 +118,9 @@ class BatchTaskInfo:
     @classmethod
     def _trusted(cls, values: dict[str, Any], fields_set: frozenset[str]) -> BatchTaskInfo:
         # Rows read back from batchstore's own tables were checked on the way in: skip the checks.
+        # ``values`` becomes the task's own __dict__: callers hand over a dict nobody else holds.
         task = cls.__new__(cls)
-        task.__dict__.update(values)
+        object.__setattr__(task, "__dict__", values)
         object.__setattr__(task, "_fields_set", fields_set)
         return task
 

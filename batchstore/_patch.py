@@ -41,10 +41,10 @@ def json_equal(a: object, b: object) -> bool:
     return type(a) is type(b) and a == b
 
 
-def _wire_path(path: object, where: str) -> str:
+def _wire_path(path: object, index: int) -> str:
     # Top-level names match in any case (and as attribute names); deeper segments are exact.
     if not isinstance(path, str) or (path and not path.startswith("/")):
-        raise PatchError(f"{where}: a JSON Pointer starting with '/' is required, got {path!r}")
+        raise PatchError(f"operation {index}: a JSON Pointer starting with '/' is required, got {path!r}")
     if not path:
         return path
     head, sep, rest = path[1:].partition("/")
@@ -53,7 +53,7 @@ def _wire_path(path: object, where: str) -> str:
     try:
         field = resolve(jsonpointer.unescape(head), where="path")
     except InvalidTaskError:
-        raise PatchError(f"{where}: {path!r} names no field of a batch task") from None
+        raise PatchError(f"operation {index}: {path!r} names no field of a batch task") from None
     return f"/{field.wire}{sep}{rest}"
 
 
@@ -68,41 +68,46 @@ def parse_operations(operations: object) -> list[dict[str, Any]]:
         raise PatchError(f"a JSON Patch is a list of operations, not {type(operations).__name__}")
     parsed = []
     for index, op in enumerate(operations):
-        where = f"operation {index}"
         if not isinstance(op, dict):
-            raise PatchError(f"{where}: an operation is an object, not {type(op).__name__}")
+            raise PatchError(f"operation {index}: an operation is an object, not {type(op).__name__}")
         name = op.get("op")
         if name not in _OPS:
-            raise PatchError(f"{where}: 'op' must be one of {', '.join(_OPS)}, got {name!r}")
-        clean: dict[str, Any] = {"op": name, "path": _wire_path(op.get("path"), where)}
+            raise PatchError(f"operation {index}: 'op' must be one of {', '.join(_OPS)}, got {name!r}")
+        clean: dict[str, Any] = {"op": name, "path": _wire_path(op.get("path"), index)}
         if name in ("add", "replace", "test"):
             if "value" not in op:
-                raise PatchError(f"{where}: {name} needs a 'value'")
+                raise PatchError(f"operation {index}: {name} needs a 'value'")
             value = op["value"]
             clean["value"] = value if value is None or type(value) in _SCALARS else copy.deepcopy(value)
         if name in ("move", "copy"):
-            clean["from"] = _wire_path(op.get("from"), where)
+            clean["from"] = _wire_path(op.get("from"), index)
         parsed.append(clean)
     return parsed
 
 
-def referenced_fields(operations: list[dict[str, Any]], *, tests: bool) -> set[str] | None:
-    """The top-level wire names the operations name (``tests=False``: those they may change).
+def referenced_fields(operations: list[dict[str, Any]]) -> tuple[set[str] | None, set[str] | None]:
+    """The top-level wire names the operations name, and those of them they may change.
 
-    None when one of them names the whole document.
+    None stands for the whole document: an operation names it (path ``""``).
     """
-    names = set()
+    named: set[str] | None = set()
+    changed: set[str] | None = set()
     for op in operations:
-        if op["op"] == "test" and not tests:
-            continue
         for key in ("path", "from"):
             path = op.get(key)
             if path is None:
                 continue
             if path == "":
-                return None
-            names.add(path[1:].partition("/")[0])
-    return names
+                if op["op"] != "test":
+                    return None, None
+                named = None
+                continue
+            top = path[1:].partition("/")[0]
+            if named is not None:
+                named.add(top)
+            if op["op"] != "test" and changed is not None:
+                changed.add(top)
+    return named, changed
 
 
 def apply_patch(document: dict[str, Any], operations: list[dict[str, Any]]) -> dict[str, Any]:

@@ -108,7 +108,10 @@ class ReadPlan:
     def project(self, values: dict[str, Any], rights: Mapping[str, Any]) -> BatchTaskInfo:
         """The task this plan would read, from all of its values already at hand."""
         selected = self.fields_set
-        projected = {a: (v if a in selected else None) for a, v in values.items()}
+        if len(selected) == len(values):  # every field: nothing to null out
+            projected = dict(values)
+        else:
+            projected = {a: (v if a in selected else None) for a, v in values.items()}
         for attr in self.with_rights:
             projected[attr] = rights[attr]
         return BatchTaskInfo._trusted(projected, selected)

@@ -59,6 +59,7 @@ DEFAULT_WRITABLE: Final = ("State", "Description", "Response", "Request")
 # Never writable: the id, and the fields that tie a task to the blob batchstore owns for it.
 _NEVER_WRITABLE: Final = frozenset({"id", "parameter_object", "details_table", "details_record"})
 _CARRIER: Final = frozenset({"table_right", "field_properties"})
+_ALWAYS_READ: Final = ("id", "state", "is_internal_task")  # what _change needs of every task it writes
 _NESTED: Final = ("ParameterObject", "TableRight", "FieldProperties")
 _FULL: Final = read_plan(None)
 _NO_BLOB: Final = read_plan(frozenset(f.attr for f in FIELDS if f.attr != "parameter_object"))
@@ -468,7 +469,7 @@ class BatchStore:
         _refuse_nulls(changes, "set to null")
         plan = plan_for(select)
         # Read what the check, the trace and the result need: the blob only when one of them does.
-        needed = read_plan(frozenset({*plan.fields_set, *given, "id", "state", "is_internal_task"}))
+        needed = plan if plan is _FULL else read_plan(frozenset({*plan.fields_set, *given, *_ALWAYS_READ}))
         with self._db.write("update") as conn:
             current = self._values(conn, task_id, needed, "update")
             self._check_unchanged(current, given)
@@ -491,9 +492,8 @@ class BatchStore:
         """
         task_id = _task_id(task_id, "patch")
         ops = parse_operations(operations)
-        touched = referenced_fields(ops, tests=False)
         # The document holds the members the operations name: no other can be read or changed.
-        named = referenced_fields(ops, tests=True)
+        named, touched = referenced_fields(ops)
         plan = plan_for(select)
         reads_blob = plan.with_blob or named is None or "ParameterObject" in named
         with self._db.write("patch") as conn:
