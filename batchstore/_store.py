@@ -245,17 +245,15 @@ class BatchStore:
         """
         blobs = [(MIME_TYPE, blob) for _, blob in prepared if blob is not None]
         if blobs:
-            conn.executemany(INSERT_BLOB, blobs)
-            blob_id = _last_id(conn) - len(blobs) + 1
+            blob_id = _insert_rows(conn, INSERT_BLOB, blobs)
             for row, blob in prepared:
                 if blob is not None:
                     # DetailsTable/DetailsRecord point at the blob, as in SuperOffice; the task owns it.
                     row[_DETAILS_TABLE] = BINARY_OBJECT_TABLE
                     row[_DETAILS_RECORD] = row[_PARAMETER_BLOB] = blob_id
                     blob_id += 1
-        conn.executemany(INSERT_TASK, [row for row, _ in prepared])
-        last = _last_id(conn)
-        ids = builtins.list(range(last - len(prepared) + 1, last + 1))
+        first = _insert_rows(conn, INSERT_TASK, [row for row, _ in prepared])
+        ids = builtins.list(range(first, first + len(prepared)))
         traces = [
             (task_id, row[_STATE_CHANGED], "create", None, _creation_trace(row))
             for task_id, (row, _) in zip(ids, prepared)
@@ -806,9 +804,15 @@ def _wire(attr: str, value: Any) -> Any:
     return to_wire_value(BY_ATTR[attr], value)
 
 
-def _last_id(conn: sqlite3.Connection) -> int:
+def _insert_rows(conn: sqlite3.Connection, sql: str, rows: list[Any]) -> int:
+    """Insert rows into an AUTOINCREMENT table; the first new id (the others follow it, one by one)."""
+    if len(rows) == 1:  # the common create: lastrowid saves a statement
+        first = conn.execute(sql, rows[0]).lastrowid
+        assert first is not None
+        return first
+    conn.executemany(sql, rows)
     (last,) = conn.execute("SELECT last_insert_rowid()").fetchone()
-    return int(last)
+    return int(last) - len(rows) + 1
 
 
 def _creation_trace(row: list[Any]) -> str:
