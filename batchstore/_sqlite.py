@@ -27,6 +27,7 @@ __all__ = ["SCHEMA_VERSION", "SQLiteDatabase"]
 
 #: PRAGMA user_version of a database whose tables this release created.
 SCHEMA_VERSION: Final = 1
+PAGE_SIZE: Final = 1024
 _SYNCHRONOUS: Final = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 
@@ -91,6 +92,11 @@ class SQLiteDatabase:
         except sqlite3.Error as exc:
             raise translate(exc, f"open {self.path!r}") from exc
         try:
+            # For a new file only (SQLite ignores it once the file has pages): each commit writes every
+            # page it changed to the WAL, and a task's create or State change touches about eight
+            # (table, indexes, blob, trace). 1 KiB pages made those commits about 1.7x faster than the
+            # 4 KiB default (measured 265 -> 155 us a create), with reads no slower.
+            conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
             if not self.in_memory:
                 # Outside any transaction: SQLite ignores (or refuses) a journal mode change inside one.
                 conn.execute("PRAGMA journal_mode=WAL")

@@ -67,3 +67,19 @@ def test_many_processes_creating_one_new_file_at_once(tmp_path: Path) -> None:
     assert [p.wait(timeout=60) for p in procs] == [0] * 6
     with BatchStore(path) as store:
         assert sorted(t.id for t in store.list()) == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_new_file_gets_small_pages_and_an_old_one_keeps_its_own(tmp_path: Path) -> None:
+    from batchstore._sqlite import PAGE_SIZE
+
+    new = tmp_path / "new.db"
+    BatchStore(new).close()
+    old = tmp_path / "old.db"
+    with sqlite3.connect(old) as conn:
+        conn.execute("PRAGMA page_size = 4096")
+        conn.execute("CREATE TABLE app_data (x)")  # an application's file that batchstore joins later
+    BatchStore(old).close()
+    with sqlite3.connect(new) as a, sqlite3.connect(old) as b:
+        assert a.execute("PRAGMA page_size").fetchone() == (PAGE_SIZE,)
+        assert b.execute("PRAGMA page_size").fetchone() == (4096,)
+        assert b.execute("SELECT count(*) FROM batchtask").fetchone() == (0,)
