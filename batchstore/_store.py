@@ -58,7 +58,7 @@ __all__ = ["DEFAULT_WRITABLE", "BatchStore"]
 DEFAULT_WRITABLE: Final = ("State", "Description", "Response", "Request")
 # Never writable: the id, and the fields that tie a task to the blob batchstore owns for it.
 _NEVER_WRITABLE: Final = frozenset({"id", "parameter_object", "details_table", "details_record"})
-_CARRIER: Final = frozenset({"table_right", "field_properties"})
+_CARRIER: Final = frozenset(f.attr for f in CARRIER_FIELDS)
 _ALWAYS_READ: Final = ("id", "state", "is_internal_task")  # what _change needs of every task it writes
 _NESTED: Final = ("ParameterObject", "TableRight", "FieldProperties")
 _FULL: Final = read_plan(None)
@@ -102,14 +102,12 @@ def _task_id(value: object, operation: str) -> int:
     return value
 
 
-def _state(value: object, *, allow_all: bool = False) -> BatchTaskState:
+def _state_filter(value: object) -> BatchTaskState:
+    """The state a query asks for: any state, or All."""
     try:
-        state = coerce_enum(BatchTaskState, value)
+        return coerce_enum(BatchTaskState, value)
     except ValueError as exc:
         raise InvalidTaskError(str(exc), field="State") from None
-    if state is BatchTaskState.All and not allow_all:
-        raise InvalidTaskError("All is a filter for listing, not a state", field="State")
-    return state
 
 
 def _sqlite_path(target: str) -> str:
@@ -283,17 +281,19 @@ class BatchStore:
         columns = {a: to_column(BY_ATTR[a], v) for a, v in effective.items()}
         if internal:
             columns.update(internal)
-        now = now or _now()
+        stop_asked = internal is not None and "stop_requested" in internal
+        traced = not current["is_internal_task"] and (effective or stop_asked)
+        stamp = timestamp(now or _now()) if traced or "state" in effective else ""
         if "state" in effective:
-            columns["state_changed"] = timestamp(now)
+            columns["state_changed"] = stamp
         if columns:
-            names = tuple(columns)
-            conn.execute(update_sql(names), (*columns.values(), current["id"]))
-        if not current["is_internal_task"] and (effective or internal):
-            traced = {BY_ATTR[a].wire: (_wire(a, current[a]), _wire(a, v)) for a, v in effective.items()}
-            if internal and "stop_requested" in internal:
-                traced["StopRequested"] = (False, bool(internal["stop_requested"]))
-            write_trace(conn, current["id"], timestamp(now), operation, worker, traced)
+            conn.execute(update_sql(tuple(columns)), (*columns.values(), current["id"]))
+        if traced:
+            # A lease renewed with nothing else changed is no change to the task: no trace row.
+            shown = {BY_ATTR[a].wire: (_wire(a, current[a]), _wire(a, v)) for a, v in effective.items()}
+            if stop_asked:
+                shown["StopRequested"] = (False, True)
+            write_trace(conn, current["id"], stamp, operation, worker, shown)
         return {**current, **effective}
 
     # --- create ----------------------------------------------------------------------------------
@@ -398,7 +398,7 @@ class BatchStore:
         self, where: str, params: tuple[Any, ...], select: Select, state: BatchTaskState | str | int = "All"
     ) -> Iterator[BatchTaskInfo]:
         # Checked now, so a bad state or select fails at the call, not at the first next().
-        wanted = _state(state, allow_all=True)
+        wanted = _state_filter(state)
         if wanted is not BatchTaskState.All:
             where, params = f"{where} AND t.state = ?", (*params, int(wanted))
         plan = plan_for(select)
@@ -583,7 +583,7 @@ class BatchStore:
         """
         if not isinstance(older_than, dt.timedelta):
             raise InvalidTaskError(f"prune needs a datetime.timedelta, got {type(older_than).__name__}")
-        wanted = sorted({int(_state(s)) for s in states})
+        wanted = sorted({int(_state_filter(s)) for s in states})
         unfinished = [BatchTaskState(s).name for s in wanted if s not in FINISHED]
         if unfinished or not wanted:
             raise InvalidTaskError(f"prune removes finished tasks only, not {', '.join(unfinished) or 'none'}",
