@@ -65,6 +65,7 @@ _FULL: Final = read_plan(None)
 _NO_BLOB: Final = read_plan(frozenset(f.attr for f in FIELDS if f.attr != "parameter_object"))
 _PAGE_SIZE: Final = 500
 _PRUNE_BATCH: Final = 500
+_INSERT_CHUNK: Final = 1000
 _STOPPED: Final = "Stopped by request"
 _WARNED: Final = "Stopped by request; CancelWithWarning: a warning applied"
 _COLUMN_INDEX: Final = {name: i for i, name in enumerate(INSERT_COLUMNS)}
@@ -320,16 +321,22 @@ class BatchStore:
         [1, 2]
         """
         stamp = timestamp(_now())
-        prepared = []
-        for index, task in enumerate(tasks):
-            try:
-                prepared.append(self._new_row(task, stamp))
-            except InvalidTaskError as exc:
-                raise InvalidTaskError(f"task {index}: {exc}", field=exc.field) from exc
-        if not prepared:
-            return []
+        ids: builtins.list[int] = []
+        # Checked and inserted a chunk at a time, inside the one transaction: memory stays bounded
+        # for any number of tasks (a generator works), and a refusal anywhere rolls back them all.
         with self._db.write("create_many") as conn:
-            return self._insert(conn, prepared)
+            chunk = []
+            for index, task in enumerate(tasks):
+                try:
+                    chunk.append(self._new_row(task, stamp))
+                except InvalidTaskError as exc:
+                    raise InvalidTaskError(f"task {index}: {exc}", field=exc.field) from exc
+                if len(chunk) == _INSERT_CHUNK:
+                    ids += self._insert(conn, chunk)
+                    chunk = []
+            if chunk:
+                ids += self._insert(conn, chunk)
+        return ids
 
     # --- read ------------------------------------------------------------------------------------
 

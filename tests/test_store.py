@@ -733,3 +733,21 @@ def test_stored_msgpack_is_what_the_task_row_links_to(store: BatchStore, query: 
     assert table == 205
     ((data,),) = query("SELECT data FROM binaryobject WHERE id = ?", record)
     assert msgpack.unpackb(data) == value
+
+
+def test_create_many_refused_past_its_first_chunks_writes_nothing(store: BatchStore, db_path: Path) -> None:
+    from tests.conftest import snapshot
+
+    store.create({"Name": "kept", "ParameterObject": [1]})
+    before = snapshot(db_path)
+
+    def tasks():  # a generator: create_many must not need a list
+        for i in range(2500):
+            yield {"Name": f"t{i}", "ParameterObject": {"i": i}, "ProgressPercent": 762 if i == 2200 else 5}
+
+    with pytest.raises(InvalidTaskError, match="task 2200") as info:
+        store.create_many(tasks())
+    assert info.value.field == "ProgressPercent"
+    assert snapshot(db_path) == before
+    assert [t.id for t in store.list()] == [1]
+    assert store.create_many(t for t in [{"Name": "a"}, {"Name": "b"}]) == [2, 3]
