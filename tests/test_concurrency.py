@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,24 @@ def _increment(store: BatchStore, task_id: int) -> int:
             conflicts += 1
 
 
+def _in_threads(work: Callable[[], None]) -> list[BaseException]:
+    """Run ``work`` in THREADS threads at once; the exceptions they raised."""
+    errors: list[BaseException] = []
+
+    def guarded() -> None:
+        try:
+            work()
+        except BaseException as exc:  # reported to the test, which asserts there were none
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded) for _ in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
+
+
 def _update_blind(store: BatchStore, task_id: int, worker: int, count: int) -> None:
     for n in range(count):
         store.update({"Id": task_id, "Response": f"{worker}:{n}"})
@@ -38,21 +57,12 @@ def _update_blind(store: BatchStore, task_id: int, worker: int, count: int) -> N
 def test_threads_sharing_one_store_lose_no_compare_and_set(tmp_path: Path) -> None:
     with BatchStore(tmp_path / "tasks.db") as store:
         task_id = store.create({"Name": "counter", "Description": "0"})
-        errors: list[BaseException] = []
 
         def work() -> None:
-            try:
-                for _ in range(INCREMENTS):
-                    _increment(store, task_id)
-            except BaseException as exc:  # pragma: no cover - reported below
-                errors.append(exc)
+            for _ in range(INCREMENTS):
+                _increment(store, task_id)
 
-        threads = [threading.Thread(target=work) for _ in range(THREADS)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert errors == []
+        assert _in_threads(work) == []
         assert store.get(task_id).description == str(THREADS * INCREMENTS)
 
 
@@ -60,23 +70,14 @@ def test_threads_with_their_own_stores_on_one_file(tmp_path: Path) -> None:
     path = tmp_path / "tasks.db"
     with BatchStore(path) as store:
         task_id = store.create({"Name": "counter", "Description": "0"})
-    errors: list[BaseException] = []
 
     def work() -> None:
-        try:
-            with BatchStore(path) as own:
-                for _ in range(INCREMENTS):
-                    _increment(own, task_id)
-                    own.create({"Name": "side", "ParameterObject": [1, 2, 3]})
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
+        with BatchStore(path) as own:
+            for _ in range(INCREMENTS):
+                _increment(own, task_id)
+                own.create({"Name": "side", "ParameterObject": [1, 2, 3]})
 
-    threads = [threading.Thread(target=work) for _ in range(THREADS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert _in_threads(work) == []
     with BatchStore(path) as store:
         assert store.get(task_id).description == str(THREADS * INCREMENTS)
         assert sum(1 for _ in store.list(select="Id")) == 1 + THREADS * INCREMENTS
