@@ -8,13 +8,13 @@ from typing import Any, ClassVar, TypedDict, Unpack
 
 from ._enums import BatchTaskState, CancellationBehaviour
 from ._exceptions import InvalidTaskError
-from ._fields import BY_ATTR, BY_NAME, FIELDS, coerce, resolve, to_wire_value
+from ._fields import BY_ATTR, BY_NAME, CARRIER_FIELDS, FIELDS, coerce, resolve, to_wire_value
 
 __all__ = ["BatchTaskInfo", "TaskFields", "given_values"]
 
 _ATTRS = tuple(f.attr for f in FIELDS)
 _ALL_NONE = dict.fromkeys(_ATTRS)
-_CARRIER = ("table_right", "field_properties")
+_CARRIER = tuple(f.attr for f in CARRIER_FIELDS)
 
 
 class TaskFields(TypedDict, total=False):

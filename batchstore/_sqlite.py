@@ -17,7 +17,7 @@ import os
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Final
 
@@ -185,19 +185,21 @@ class SQLiteDatabase:
 
     def fetchone(self, sql: str, params: tuple[Any, ...], operation: str) -> Any:
         """The first row of one read statement, or None."""
-        with self._lock:
-            conn = self._conn if self._conn is not None and not self._forked else self._connection()
-            try:
-                return conn.execute(sql, params).fetchone()
-            except sqlite3.Error as exc:
-                raise translate(exc, operation) from exc
+        return self._fetch(sql, params, operation, sqlite3.Cursor.fetchone)
 
     def fetchall(self, sql: str, params: tuple[Any, ...], operation: str) -> list[Any]:
         """Every row of one read statement."""
+        rows: list[Any] = self._fetch(sql, params, operation, sqlite3.Cursor.fetchall)
+        return rows
+
+    def _fetch(
+        self, sql: str, params: tuple[Any, ...], operation: str, fetch: Callable[[sqlite3.Cursor], Any]
+    ) -> Any:
         with self._lock:
+            # The open, unforked connection is the usual case: checked inline before _connection().
             conn = self._conn if self._conn is not None and not self._forked else self._connection()
             try:
-                return conn.execute(sql, params).fetchall()
+                return fetch(conn.execute(sql, params))
             except sqlite3.Error as exc:
                 raise translate(exc, operation) from exc
 

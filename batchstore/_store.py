@@ -794,8 +794,7 @@ class BatchStore:
     def stop_requested(self, task_id: int) -> bool:
         """Whether someone asked this (Started) task to stop."""
         task_id = _task_id(task_id, "stop_requested")
-        with self._db.read("stop_requested") as conn:
-            row = conn.execute(SELECT_CLAIM, (task_id,)).fetchone()
+        row = self._db.fetchone(SELECT_CLAIM, (task_id,), "stop_requested")
         if row is None:
             raise TaskNotFoundError(task_id, "stop_requested")
         return bool(row[1])
