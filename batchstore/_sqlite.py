@@ -181,9 +181,9 @@ class SQLiteDatabase:
         tables.discard("sqlite_sequence")
         if version == 0 and not tables:
             return "new"
-        if version == SCHEMA_VERSION and TABLES <= tables:
+        if version == SCHEMA_VERSION and tables >= TABLES:
             return "ours"
-        if isinstance(version, int) and version > SCHEMA_VERSION and TABLES <= tables:
+        if isinstance(version, int) and version > SCHEMA_VERSION and tables >= TABLES:
             raise StorageError(
                 f"{where}: the database has schema version {version}, newer than this batchstore reads "
                 f"({SCHEMA_VERSION}); nothing was changed"
