@@ -30,6 +30,10 @@ ENV_DB = "BATCHSTORE_DB"
 F = TypeVar("F", bound=Callable[..., None])
 
 
+class PipeClosed(Exception):
+    """The reader of stdout went away (``| head``)."""
+
+
 class Session:
     """What a verb works with: ``out`` to print, ``store`` opened on first use and closed after the verb."""
 
@@ -99,6 +103,12 @@ def verb(
             session = Session(db, reads=reads, creates=creates, out=Output(form, select=params.get("select")))
             try:
                 function(session, **params)
+                sys.stdout.flush()
+            except OSError as exc:
+                # Raised as itself, click would turn a closed pipe into exit status 1.
+                if exc.errno == errno.EPIPE:
+                    raise PipeClosed from exc
+                raise
             finally:
                 session.close()
 
@@ -162,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130 if isinstance(exc.__cause__, KeyboardInterrupt) else _refuse("batchstore: aborted", 1)
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
+    except PipeClosed:
         _quiet_stdout()
         return 141
     except BatchStoreError as exc:

@@ -54,23 +54,23 @@ def _progress(percent: int | None) -> Table | Text:
     if percent is None:
         return Text("")
     grid = Table.grid(padding=(0, 1))
-    grid.add_column(width=16)
+    grid.add_column(width=10)
     grid.add_column(width=4, justify="right")
-    grid.add_row(ProgressBar(total=100, completed=percent, width=16), f"{percent}%")
+    grid.add_row(ProgressBar(total=100, completed=percent, width=10), f"{percent}%")
     return grid
 
 
 def _when(value: dt.datetime | None) -> str:
-    return "" if value is None else value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    return "" if value is None else value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def _task_table(header: bool) -> Table:
     table = Table(show_header=header, header_style="bold", box=None, expand=True, pad_edge=False)
-    table.add_column("Id", justify="right", width=8, no_wrap=True)
+    table.add_column("Id", justify="right", width=7, no_wrap=True)
     table.add_column("Name", ratio=1, no_wrap=True, overflow="ellipsis")
     table.add_column("State", width=22, no_wrap=True)
-    table.add_column("Progress", width=21, no_wrap=True)
-    table.add_column("Created", width=20, no_wrap=True)
+    table.add_column("Progress", width=15, no_wrap=True)
+    table.add_column("Created (UTC)", width=16, no_wrap=True)
     return table
 
 
@@ -116,7 +116,7 @@ def detail(task: BatchTaskInfo, fields: Iterable[Field]) -> None:
 def history(entries: Iterable[TraceEntry]) -> None:
     """A task's trace: when, which operation, which worker, and each change as old → new."""
     table = Table(header_style="bold", box=None, pad_edge=False)
-    table.add_column("At", no_wrap=True)
+    table.add_column("At (UTC)", no_wrap=True)
     table.add_column("Operation", no_wrap=True)
     table.add_column("Worker", no_wrap=True)
     table.add_column("Changes", overflow="fold")

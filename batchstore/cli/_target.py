@@ -14,8 +14,10 @@ _MEMORY = "is an in-memory database: nothing would be kept; give a file (--db ta
 def sqlite_file(target: str) -> str | None:
     """The file a SQLite ``--db`` value names: '' for an in-memory database, None for another engine's URL.
 
-    >>> sqlite_file("tasks.db"), sqlite_file("sqlite:///tasks.db"), sqlite_file("sqlite://"), sqlite_file("pg://h/d")
-    ('tasks.db', 'tasks.db', '', None)
+    >>> sqlite_file("tasks.db"), sqlite_file("sqlite:///tasks.db"), sqlite_file("sqlite://")
+    ('tasks.db', 'tasks.db', '')
+    >>> sqlite_file("postgresql://host/tasks") is None
+    True
     """
     if "mode=memory" in target:
         return ""
@@ -36,10 +38,10 @@ def sqlite_file(target: str) -> str | None:
 def check_target(target: str, *, must_exist: bool) -> None:
     """Refuse a database that would keep nothing, or a missing file when the verb must not create one.
 
-    >>> check_target(":memory:", must_exist=False)
+    >>> check_target(":memory:", must_exist=False)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    batchstore._exceptions.BatchStoreError: --db ':memory:' is an in-memory database: nothing would be kept; give a file (--db tasks.db or BATCHSTORE_DB)
+    batchstore._exceptions.BatchStoreError: --db ':memory:' is an in-memory database: nothing would be kept; ...
     """
     path = sqlite_file(target)
     if path == "":
