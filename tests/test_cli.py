@@ -408,16 +408,6 @@ def test_read_verbs_never_create_a_database(tmp_path: Path, verb: list[str], url
     assert list(tmp_path.iterdir()) == []
 
 
-try:
-    BatchStore(read_only=True)  # type: ignore[call-arg, unused-ignore]
-    READ_ONLY_LANDED = True
-except TypeError:
-    READ_ONLY_LANDED = False
-except batchstore.BatchStoreError:
-    READ_ONLY_LANDED = True
-
-
-@pytest.mark.xfail(not READ_ONLY_LANDED, strict=True, reason="BatchStore(read_only=True) lands with harden-sqlite")
 @pytest.mark.parametrize("verb", [["get", "1"], ["list"], ["count"], ["history", "1"]])
 def test_read_verbs_leave_a_foreign_sqlite_file_alone(tmp_path: Path, verb: list[str]) -> None:
     foreign = tmp_path / "other.db"

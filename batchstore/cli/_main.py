@@ -59,13 +59,7 @@ class Session:
 
 
 def _open(db: str, *, read_only: bool) -> BatchStore:
-    if not read_only:
-        return BatchStore(db)
-    try:
-        return BatchStore(db, read_only=True)  # type: ignore[call-arg, unused-ignore]
-    except TypeError:
-        # Until BatchStore(read_only=) lands from the harden-sqlite branch: the file is known to exist.
-        return BatchStore(db)
+    return BatchStore(db, read_only=read_only)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
