@@ -1,0 +1,40 @@
+"""batchstore over HTTP: SuperOffice's BatchTask routes and SailPoint's task-status routes on a local store.
+
+Needs the ``server`` extra (``pip install "batchstore[server]"``); without it, importing this package
+raises :class:`ServerUnavailableError` saying so.
+
+>>> from batchstore import BatchStore
+>>> from batchstore.server import create_app
+>>> app = create_app(BatchStore())          # an ASGI app: run it with uvicorn, or mount it
+>>> sorted(r.path for r in app.routes if r.path.startswith("/task-status"))
+['/task-status/v1', '/task-status/v1/{id}', '/task-status/v1/{id}']
+"""
+
+from __future__ import annotations
+
+from importlib.util import find_spec
+
+from ._setup import (
+    DEFAULT_MAX_BODY_BYTES,
+    INSTALL_HINT,
+    ServerConfigurationError,
+    ServerUnavailableError,
+    check_bind,
+)
+
+_missing = [name for name in ("fastapi", "uvicorn", "fastapi_offline") if find_spec(name) is None]
+if _missing:
+    raise ServerUnavailableError(
+        f"batchstore's HTTP server needs {', '.join(_missing)}: {INSTALL_HINT}"
+    )
+
+from ._app import create_app, serve  # noqa: E402  (after the check, so a missing package gets the hint)
+
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "ServerConfigurationError",
+    "ServerUnavailableError",
+    "check_bind",
+    "create_app",
+    "serve",
+]
