@@ -83,7 +83,7 @@ class Guard:
                 401,
                 "this server needs 'Authorization: Bearer <token>' (or Basic with the token as password)",
                 field="Authorization",
-                headers={"WWW-Authenticate": 'Basic realm="batchstore"'}  # browsers prompt for Basic,
+                headers={"WWW-Authenticate": 'Basic realm="batchstore"'},  # browsers prompt for Basic
             )
         if path.startswith(_API_PREFIXES):
             accept = _header(scope, b"accept")
