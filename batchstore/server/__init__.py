@@ -12,8 +12,6 @@ raises :class:`ServerUnavailableError` saying so.
 
 from __future__ import annotations
 
-from importlib.util import find_spec
-
 from ._setup import (
     DEFAULT_MAX_BODY_BYTES,
     INSTALL_HINT,
@@ -22,11 +20,12 @@ from ._setup import (
     check_bind,
 )
 
-_missing = [name for name in ("fastapi", "uvicorn", "fastapi_offline") if find_spec(name) is None]
-if _missing:
-    raise ServerUnavailableError(
-        f"batchstore's HTTP server needs {', '.join(_missing)}: {INSTALL_HINT}"
-    )
+try:
+    import fastapi  # noqa: F401
+    import fastapi_offline  # noqa: F401
+    import uvicorn  # noqa: F401
+except ImportError as exc:
+    raise ServerUnavailableError(f"batchstore's HTTP server needs {exc.name or 'FastAPI'}: {INSTALL_HINT}") from None
 
 from ._app import create_app, serve  # noqa: E402  (after the check, so a missing package gets the hint)
 
