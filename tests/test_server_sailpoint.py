@@ -48,9 +48,16 @@ def op(name: str, path: str, value: Any) -> Any:
 
 
 def test_the_sdk_reads_a_task_status(client: httpx.Client, api: Any) -> None:
-    task_id = create(client, Description="Sync customers", ProgressDescription="450 of 650",
-                     ParameterObject={"source": "SAP"}, AssociateId=820, State="Started", ProgressPercent=69,
-                     LastStarted="2024-11-27T14:00:00+01:00")
+    task_id = create(
+        client,
+        Description="Sync customers",
+        ProgressDescription="450 of 650",
+        ParameterObject={"source": "SAP"},
+        AssociateId=820,
+        State="Started",
+        ProgressPercent=69,
+        LastStarted="2024-11-27T14:00:00+01:00",
+    )
     status = api.get_task_status_v1(str(task_id))
     assert status.id == str(task_id) and status.type == "QUEUED_TASK"
     assert (status.unique_name, status.description, status.launcher) == ("ERPSync", "Sync customers", "associate:820")
@@ -69,7 +76,13 @@ def test_the_sdk_gets_404_for_unknown_ids(api: Any) -> None:
 
 
 def test_completion_status_follows_state(client: httpx.Client) -> None:
-    expected = {"Succeeded": "SUCCESS", "SucceededManualCleanup": "WARNING", "Failed": "ERROR", "New": None, "Started": None}
+    expected = {
+        "Succeeded": "SUCCESS",
+        "SucceededManualCleanup": "WARNING",
+        "Failed": "ERROR",
+        "New": None,
+        "Started": None,
+    }
     for state, status in expected.items():
         task_id = create(client, State=state)
         assert client.get(f"/task-status/v1/{task_id}").json()["completionStatus"] == status
@@ -93,9 +106,11 @@ def test_the_sdk_lists_with_filters_count_and_sorters(client: httpx.Client, api:
     assert listed(filters=ids_filter) == [str(done), str(failed), str(pending)]  # creation order
     assert listed(filters=ids_filter, sorters="created") == [str(failed), str(done), str(pending)]
     assert listed(filters=ids_filter, sorters="-created") == [str(pending), str(done), str(failed)]
-    assert listed(filters=f'{ids_filter} and completionStatus isnull') == [str(pending)]
+    assert listed(filters=f"{ids_filter} and completionStatus isnull") == [str(pending)]
     assert listed(filters=f'{ids_filter} and completionStatus in ("SUCCESS", "ERROR")') == [str(done), str(failed)]
-    assert listed(filters=f'{ids_filter} and not (completionStatus eq "SUCCESS" or completionStatus isnull)') == [str(failed)]
+    assert listed(filters=f'{ids_filter} and not (completionStatus eq "SUCCESS" or completionStatus isnull)') == [
+        str(failed)
+    ]
     assert listed(filters=f'id eq "{failed}"') == [str(failed)]
     assert listed(filters=ids_filter, limit=1, offset=1) == [str(done), str(failed), str(pending)][1:2]
     assert listed(filters=ids_filter, limit=0) == []
@@ -130,30 +145,47 @@ def test_bad_collection_parameters_are_400(client: httpx.Client, params: dict[st
 
 def test_the_sdk_clears_a_pending_task(client: httpx.Client, api: Any) -> None:
     task_id = create(client, State="Started")
-    updated = api.update_task_status_v1(str(task_id), [
-        op("test", "/uniqueName", "ERPSync"),
-        op("replace", "/completionStatus", "SUCCESS"),
-        op("replace", "/completed", "2024-11-27T15:00:00Z"),
-    ])
+    updated = api.update_task_status_v1(
+        str(task_id),
+        [
+            op("test", "/uniqueName", "ERPSync"),
+            op("replace", "/completionStatus", "SUCCESS"),
+            op("replace", "/completed", "2024-11-27T15:00:00Z"),
+        ],
+    )
     assert updated.completion_status == "SUCCESS" and updated.completed is not None
     task = client.post(AGENT + "GetBatchTaskInfo", json={"Id": task_id}).json()
     assert task["State"] == "Succeeded"
     terminated = create(client, State="Started")
-    result = api.update_task_status_v1(str(terminated), [
-        op("replace", "/completionStatus", "TERMINATED"), op("replace", "/completed", "2024-11-27T15:00:00Z"),
-    ])
+    result = api.update_task_status_v1(
+        str(terminated),
+        [
+            op("replace", "/completionStatus", "TERMINATED"),
+            op("replace", "/completed", "2024-11-27T15:00:00Z"),
+        ],
+    )
     assert result.completion_status == "TERMINATED"
     warned = create(client, State="Started")
-    assert api.update_task_status_v1(str(warned), [
-        op("add", "/completionStatus", "WARNING"), op("add", "/completed", "2024-11-27T15:00:00Z"),
-    ]).completion_status == "WARNING"
+    assert (
+        api.update_task_status_v1(
+            str(warned),
+            [
+                op("add", "/completionStatus", "WARNING"),
+                op("add", "/completed", "2024-11-27T15:00:00Z"),
+            ],
+        ).completion_status
+        == "WARNING"
+    )
     assert client.post(AGENT + "GetBatchTaskInfo", json={"Id": warned}).json()["State"] == "SucceededManualCleanup"
 
 
-def patch_refused(client: httpx.Client, server: LiveServer, task_id: int, operations: Any, status: int, named: str) -> None:
+def patch_refused(
+    client: httpx.Client, server: LiveServer, task_id: int, operations: Any, status: int, named: str
+) -> None:
     before = snapshot(server.db_path)
-    response = client.patch(f"/task-status/v1/{task_id}", json=operations,
-                            headers={"Content-Type": "application/json-patch+json"})
+    response = client.patch(
+        f"/task-status/v1/{task_id}", json=operations, headers={"Content-Type": "application/json-patch+json"}
+    )
     assert response.status_code == status, response.text
     assert named in response.json()["message"], response.json()
     assert snapshot(server.db_path) == before, "a refused patch wrote to the database"
@@ -161,29 +193,65 @@ def patch_refused(client: httpx.Client, server: LiveServer, task_id: int, operat
 
 def test_refused_patches_write_nothing(client: httpx.Client, live_server: LiveServer) -> None:
     task_id = create(client, State="Started", Description="before")
-    finish = [{"op": "replace", "path": "/completionStatus", "value": "SUCCESS"},
-              {"op": "replace", "path": "/completed", "value": "2024-11-27T15:00:00Z"}]
-    patch_refused(client, live_server, task_id, [*finish, {"op": "replace", "path": "/description", "value": "x"}],
-                  400, "/description")
-    patch_refused(client, live_server, task_id, [{"op": "test", "path": "/percentComplete", "value": 50}, *finish],
-                  409, "percentComplete")
-    patch_refused(client, live_server, task_id, [{"op": "test", "path": "/percentComplete", "value": False}, *finish],
-                  409, "percentComplete")  # false is not 0
+    finish = [
+        {"op": "replace", "path": "/completionStatus", "value": "SUCCESS"},
+        {"op": "replace", "path": "/completed", "value": "2024-11-27T15:00:00Z"},
+    ]
+    patch_refused(
+        client,
+        live_server,
+        task_id,
+        [*finish, {"op": "replace", "path": "/description", "value": "x"}],
+        400,
+        "/description",
+    )
+    patch_refused(
+        client,
+        live_server,
+        task_id,
+        [{"op": "test", "path": "/percentComplete", "value": 50}, *finish],
+        409,
+        "percentComplete",
+    )
+    patch_refused(
+        client,
+        live_server,
+        task_id,
+        [{"op": "test", "path": "/percentComplete", "value": False}, *finish],
+        409,
+        "percentComplete",
+    )  # false is not 0
     patch_refused(client, live_server, task_id, finish[:1], 400, "completed")
-    patch_refused(client, live_server, task_id, [{"op": "replace", "path": "/completionStatus", "value": "DONE"},
-                                                 finish[1]], 400, "completionStatus")
+    patch_refused(
+        client,
+        live_server,
+        task_id,
+        [{"op": "replace", "path": "/completionStatus", "value": "DONE"}, finish[1]],
+        400,
+        "completionStatus",
+    )
     patch_refused(client, live_server, task_id, [{"op": "remove", "path": "/completionStatus"}], 400, "remove")
-    patch_refused(client, live_server, task_id, [{"op": "move", "from": "/completed", "path": "/completionStatus"}], 400, "move")
+    patch_refused(
+        client, live_server, task_id, [{"op": "move", "from": "/completed", "path": "/completionStatus"}], 400, "move"
+    )
     patch_refused(client, live_server, task_id, {"op": "test"}, 400, "array")
     patch_refused(client, live_server, task_id, [{"op": "test", "path": "/nope/deeper", "value": 1}], 400, "nope")
     patch_refused(client, live_server, 2_000_000_000, finish, 404, "2000000000")
     before = snapshot(live_server.db_path)
     response = client.patch(f"/task-status/v1/{task_id}", json=finish, headers={"Content-Type": "application/xml"})
     assert response.status_code == 415 and snapshot(live_server.db_path) == before
-    ok = client.patch(f"/task-status/v1/{task_id}", json=[{"op": "test", "path": "/percentComplete", "value": 0}, *finish],
-                      headers={"Content-Type": "application/json-patch+json"})
+    ok = client.patch(
+        f"/task-status/v1/{task_id}",
+        json=[{"op": "test", "path": "/percentComplete", "value": 0}, *finish],
+        headers={"Content-Type": "application/json-patch+json"},
+    )
     assert ok.status_code == 200 and ok.json()["completionStatus"] == "SUCCESS"
-    again = client.patch(f"/task-status/v1/{task_id}", json=[{"op": "replace", "path": "/completionStatus", "value": None},
-                                                            {"op": "replace", "path": "/completed", "value": None}],
-                         headers={"Content-Type": "application/json-patch+json"})
+    again = client.patch(
+        f"/task-status/v1/{task_id}",
+        json=[
+            {"op": "replace", "path": "/completionStatus", "value": None},
+            {"op": "replace", "path": "/completed", "value": None},
+        ],
+        headers={"Content-Type": "application/json-patch+json"},
+    )
     assert again.status_code == 400 and "pending again" in again.json()["message"]

@@ -12,13 +12,15 @@ from pathlib import Path
 
 from server_process import require, require_server_packages, running_server
 
-CHECKS = ",".join([
-    "not_a_server_error",
-    "status_code_conformance",
-    "content_type_conformance",
-    "response_schema_conformance",
-    "response_headers_conformance",
-])
+CHECKS = ",".join(
+    [
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_schema_conformance",
+        "response_headers_conformance",
+    ]
+)
 
 
 def test_schemathesis_finds_no_server_error_and_no_response_outside_the_schema(tmp_path: Path) -> None:
@@ -27,15 +29,25 @@ def test_schemathesis_finds_no_server_error_and_no_response_outside_the_schema(t
     with running_server(tmp_path / "fuzz.db") as server:
         done = subprocess.run(
             [
-                sys.executable, "-c", "from schemathesis.cli import schemathesis; schemathesis()",
-                "run", f"{server.url}/openapi.json",
-                "--checks", CHECKS,
-                "--max-examples", "10",
-                "--seed", "20261123",  # the same requests every run: a failure can be replayed
-                "--request-timeout", "30",
+                sys.executable,
+                "-c",
+                "from schemathesis.cli import schemathesis; schemathesis()",
+                "run",
+                f"{server.url}/openapi.json",
+                "--checks",
+                CHECKS,
+                "--max-examples",
+                "10",
+                "--seed",
+                "20261123",  # the same requests every run: a failure can be replayed
+                "--request-timeout",
+                "30",
                 "--no-color",
             ],
-            capture_output=True, text=True, timeout=600, cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=tmp_path,
         )
     report = done.stdout[-6000:] + done.stderr[-2000:]
     assert done.returncode == 0, report

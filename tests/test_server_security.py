@@ -59,7 +59,9 @@ def test_without_the_token_every_route_is_401_and_writes_nothing(
         assert response.status_code == 401, (method, url, response.text)
         assert response.json()["field"] == "Authorization"
         assert response.headers["www-authenticate"].startswith("Basic")
-    patch = client.patch("/task-status/v1/1", content=b"[]", headers={**headers, "Content-Type": "application/json-patch+json"})
+    patch = client.patch(
+        "/task-status/v1/1", content=b"[]", headers={**headers, "Content-Type": "application/json-patch+json"}
+    )
     assert patch.status_code == 401
     assert snapshot(token_server.db_path) == before
 
@@ -69,7 +71,9 @@ def test_bearer_or_basic_with_the_token_as_password(client: httpx.Client) -> Non
     response = client.post("/api/v1/BatchTask", json={"Name": "mine"}, headers=bearer)
     assert response.status_code == 200
     task_id = response.json()
-    got = client.post("/api/v1/Agents/Batch/GetBatchTaskInfo", json={"Id": task_id}, headers=basic("anyone", "s3cret-token"))
+    got = client.post(
+        "/api/v1/Agents/Batch/GetBatchTaskInfo", json={"Id": task_id}, headers=basic("anyone", "s3cret-token")
+    )
     assert got.status_code == 200 and got.json()["Name"] == "mine"
     assert client.get("/openapi.json", headers=bearer).status_code == 200
 
@@ -88,8 +92,20 @@ def test_a_public_address_needs_a_token(tmp_path: Any) -> None:
     assert not (tmp_path / "t.db").exists()  # refused before anything opened
     port = free_port()
     done = subprocess.run(
-        [sys.executable, "-m", "batchstore.server", "--db", str(tmp_path / "t.db"), "--host", "0.0.0.0", "--port", str(port)],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "batchstore.server",
+            "--db",
+            str(tmp_path / "t.db"),
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(port),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "token" in done.stderr
@@ -97,8 +113,9 @@ def test_a_public_address_needs_a_token(tmp_path: Any) -> None:
 
 def test_no_cors(live_server: LiveServer) -> None:
     with httpx.Client(base_url=live_server.url) as client:
-        preflight = client.options("/api/v1/BatchTask", headers={
-            "Origin": "http://evil.example", "Access-Control-Request-Method": "POST"})
+        preflight = client.options(
+            "/api/v1/BatchTask", headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"}
+        )
         assert "access-control-allow-origin" not in preflight.headers
         simple = client.get("/api/v1/BatchTask/All", headers={"Origin": "http://evil.example"})
         assert simple.status_code == 200 and "access-control-allow-origin" not in simple.headers
@@ -109,7 +126,9 @@ def test_docs_work_offline(live_server: LiveServer) -> None:
         for page in ("/docs", "/redoc"):
             html = client.get(page)
             assert html.status_code == 200 and "text/html" in html.headers["content-type"]
-            assert not re.search(r"(src|href)=[\"']?(https?:)?//", html.text), "the docs page loads something from the network"
+            assert not re.search(r"(src|href)=[\"']?(https?:)?//", html.text), (
+                "the docs page loads something from the network"
+            )
             for asset in re.findall(r"(?:src|href)=[\"']([^\"']+)[\"']", html.text):
                 assert client.get(asset).status_code == 200, asset
             assert "fonts.googleapis" not in html.text
@@ -124,7 +143,8 @@ def test_openapi_describes_every_route(live_server: LiveServer) -> None:
     api_routes = {
         (route.path, method)
         for route in app.routes
-        if getattr(route, "include_in_schema", False) and route.path.startswith(("/api/", "/task-status/", "/batchstore/"))
+        if getattr(route, "include_in_schema", False)
+        and route.path.startswith(("/api/", "/task-status/", "/batchstore/"))
         for method in getattr(route, "methods", ())
     }
     described = {(path, method.upper()) for path, item in document["paths"].items() for method in item}

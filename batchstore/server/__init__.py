@@ -27,7 +27,7 @@ try:
 except ImportError as exc:
     raise ServerUnavailableError(f"batchstore's HTTP server needs {exc.name or 'FastAPI'}: {INSTALL_HINT}") from None
 
-from ._app import create_app, serve  # noqa: E402  (after the check, so a missing package gets the hint)
+from ._app import create_app, serve
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
