@@ -107,7 +107,8 @@ def run(rounds: int = 3, seconds: float = 2.0) -> str:
             rate = statistics.median(c[0] for c in cells)
             p99 = statistics.median(c[1] for c in cells)
             in_process = statistics.median(local[operation])
-            rows.append([operation, clients, fmt_rate(rate), f"{p99:.1f}", fmt_rate(in_process), f"{rate / in_process:.2f}"])
+            ratio = f"{rate / in_process:.2f}"
+            rows.append([operation, clients, fmt_rate(rate), f"{p99:.1f}", fmt_rate(in_process), ratio])
     header = ["call", "clients", "HTTP requests/s", "p99 ms", "in-process calls/s", "HTTP / in-process"]
     return f"{environment_note()}; medians of {rounds} rounds of {seconds:g} s\n\n{markdown_table(header, rows)}"
 
