@@ -344,7 +344,7 @@ class FrozenMap(dict[str, Any]):
         raise TypeError("FrozenMap is read-only")
 
     __setitem__ = __delitem__ = __ior__ = _read_only
-    clear = pop = popitem = setdefault = update = _read_only  # type: ignore[assignment]
+    clear = pop = popitem = setdefault = update = _read_only
 
     def __reduce__(self) -> tuple[type[FrozenMap], tuple[dict[str, Any]]]:
         return FrozenMap, (dict(self),)
