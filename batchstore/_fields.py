@@ -209,7 +209,7 @@ def _str(value: object, max_length: int) -> str:
         raise ValueError(f"expected a string, got {type(value).__name__}")
     if len(value) > max_length:
         raise ValueError(f"is {len(value)} characters long; at most {max_length} fit")
-    return _encodable(value)
+    return value if value.isascii() else _encodable(value)
 
 
 def _state(value: object) -> BatchTaskState:
@@ -267,6 +267,42 @@ def _check_node(value: object, path: tuple[object, ...]) -> None:
         _check_node(float(value), path)
 
 
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _plainly_valid(value: Any, depth: int) -> bool:
+    # The fast check of the common case, with no path kept; anything it does not vouch for (a fault,
+    # or a subclass of a plain type) goes to _check_node, which says where.
+    kind = type(value)
+    if kind is str:
+        return value.isascii() or _utf8(value)
+    if kind is dict:
+        if depth >= MAX_DEPTH:
+            return False
+        depth += 1
+        for key, item in value.items():
+            if type(key) is not str or not (key.isascii() or _utf8(key)) or not _plainly_valid(item, depth):
+                return False
+        return True
+    if kind is list or kind is tuple:
+        if depth >= MAX_DEPTH:
+            return False
+        depth += 1
+        # A loop, not all(...): no generator frame per element (1.1 us instead of 3 us a small create).
+        for item in value:  # noqa: SIM110
+            if not _plainly_valid(item, depth):
+                return False
+        return True
+    if kind is float:
+        return math.isfinite(value)
+    return kind in _PLAIN or value is None
+
+
 def check_parameter_object(value: object) -> object:
     """``value`` if it may be a ParameterObject, else ValueError saying where inside it the fault is.
 
@@ -281,13 +317,13 @@ def check_parameter_object(value: object) -> object:
     ...
     ValueError: at /a/0: nan is not a finite number; JSON has no NaN or Infinity
     """
-    if value is None or type(value) in _PLAIN:
+    if value is None or type(value) in _PLAIN or _plainly_valid(value, 0):
         return value
     _check_node(value, ())
     return value
 
 
-_PLAIN: Final = frozenset({int, bool, bytes})
+_PLAIN: Final = frozenset({int, bool, bytes, dt.datetime})
 
 
 def coerce(field: Field, value: object) -> Any:
