@@ -25,6 +25,7 @@ __all__ = [
     "check_parameter_object",
     "check_text",
     "coerce",
+    "is_text",
     "resolve",
     "resolve_select",
     "to_wire_value",
@@ -267,7 +268,12 @@ def _check_node(value: object, path: tuple[object, ...]) -> None:
         _check_node(float(value), path)
 
 
-def _utf8(text: str) -> bool:
+def is_text(text: str) -> bool:
+    """Whether ``text`` is valid Unicode (UTF-8 can encode it: no lone surrogate).
+
+    >>> is_text("caf\u00e9"), is_text("a\ud800")
+    (True, False)
+    """
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -280,13 +286,13 @@ def _plainly_valid(value: Any, depth: int) -> bool:
     # or a subclass of a plain type) goes to _check_node, which says where.
     kind = type(value)
     if kind is str:
-        return value.isascii() or _utf8(value)
+        return value.isascii() or is_text(value)
     if kind is dict:
         if depth >= MAX_DEPTH:
             return False
         depth += 1
         for key, item in value.items():
-            if type(key) is not str or not (key.isascii() or _utf8(key)) or not _plainly_valid(item, depth):
+            if type(key) is not str or not (key.isascii() or is_text(key)) or not _plainly_valid(item, depth):
                 return False
         return True
     if kind is list or kind is tuple:

@@ -16,7 +16,7 @@ import jsonpatch
 import jsonpointer
 
 from ._exceptions import InvalidTaskError, PatchConflictError, PatchError
-from ._fields import BY_WIRE, MAX_DEPTH, resolve
+from ._fields import BY_WIRE, MAX_DEPTH, is_text, resolve
 
 __all__ = ["apply_patch", "json_equal", "parse_operations", "referenced_fields"]
 
@@ -64,10 +64,18 @@ def _shown(value: object) -> str:
         return repr(value)
 
 
+def _reason(exc: Exception) -> str:
+    # jsonpointer says "member 'x' not found in <the whole document>": keep the first half only.
+    text = str(exc).partition(" not found in ")[0]
+    return text + (" not found" if " not found in " in str(exc) else "")
+
+
 def _wire_path(path: object, index: int) -> str:
     # Top-level names match in any case (and as attribute names); deeper segments are exact.
     if not isinstance(path, str) or (path and not path.startswith("/")):
         raise PatchError(f"operation {index}: a JSON Pointer starting with '/' is required, got {path!r}")
+    if not path.isascii() and not is_text(path):
+        raise PatchError(f"operation {index}: the path {path!r} holds a lone surrogate; a path is Unicode text")
     if not path:
         return path
     head, sep, rest = path[1:].partition("/")
@@ -167,7 +175,7 @@ def apply_patch(document: dict[str, Any], operations: list[dict[str, Any]]) -> d
             else:
                 document = jsonpatch.apply_patch(document, [op], in_place=True)
         except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
-            raise PatchError(f"operation {index} ({name} {path}): {exc}") from exc
+            raise PatchError(f"operation {index} ({name} {path}): {_reason(exc)}") from exc
         except RecursionError:
             # copy and move can nest a value inside itself, deeper with each operation.
             raise PatchError(f"operation {index} ({name} {path}): the result nests too deeply") from None

@@ -498,3 +498,20 @@ def test_copies_that_nest_the_parameter_object_in_itself_are_refused(
     with refuses(BatchStoreError, "ParameterObject") as info:
         store.patch(task_id, [{"op": "replace", "path": "/State", "value": "Failed"}, *operations])
     assert isinstance(info.value, (PatchError, InvalidTaskError))
+
+
+def test_a_lone_surrogate_in_a_path_is_a_patch_error_that_can_be_printed(
+    store: BatchStore, task_id: int, refuses: Any
+) -> None:
+    with refuses(PatchError, "operation 1", "surrogate") as info:
+        store.patch(task_id, [{"op": "replace", "path": "/State", "value": "Failed"},
+                              {"op": "test", "path": "/ParameterObject/\ud800", "value": 1}])
+    str(info.value).encode("utf-8")
+
+
+def test_a_missing_member_is_named_without_dumping_the_document(
+    store: BatchStore, task_id: int, refuses: Any
+) -> None:
+    with refuses(PatchError, "operation 0", "'nope'") as info:
+        store.patch(task_id, [{"op": "add", "path": "/ParameterObject/nope/x", "value": 1}])
+    assert "format=xlsx" not in str(info.value)  # the stored ParameterObject is not the message
