@@ -11,6 +11,7 @@ from ._enums import BatchTaskState, CancellationBehaviour
 from ._exceptions import (
     BatchStoreError,
     ClaimLostError,
+    ConfigurationError,
     InvalidTaskError,
     InvalidTransitionError,
     PatchConflictError,
@@ -33,6 +34,7 @@ __all__ = [
     "BatchTaskState",
     "CancellationBehaviour",
     "ClaimLostError",
+    "ConfigurationError",
     "InvalidTaskError",
     "InvalidTransitionError",
     "PatchConflictError",

@@ -11,6 +11,7 @@ EXPORTED = [
     "BatchTaskState",
     "CancellationBehaviour",
     "ClaimLostError",
+    "ConfigurationError",
     "InvalidTaskError",
     "InvalidTransitionError",
     "PatchConflictError",
