@@ -243,11 +243,11 @@ def sql_trace(store: BatchStore) -> Iterator[list[str]]:
     Observes the store's own connection through sqlite3's trace hook; it changes nothing it runs.
     """
     statements: list[str] = []
-    conn = store._db._conn  # the one connection the store holds (batchstore/_sqlite.py)
+    conn = store._engine._conn  # the one connection the store holds (batchstore/_engines/sqlite.py)
     assert isinstance(conn, sqlite3.Connection)
     conn.set_trace_callback(statements.append)
     yield statements
-    if store._db._conn is conn:
+    if store._engine._conn is conn:
         conn.set_trace_callback(None)
 
 
