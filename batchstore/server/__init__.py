@@ -1,0 +1,1 @@
+"""batchstore's HTTP front: the dashboard (and, with the server branch, the seed APIs)."""

@@ -1,0 +1,187 @@
+"""The dashboard in a real browser: Debian's chromium, driven by Playwright, against a real server process.
+
+A worker's progress is written to the SQLite file by this process, as a worker would; the page must show
+the bar move without a reload, and a click must show the task's history.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from batchstore import BatchStore
+from tests.conftest import prerequisite
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+#: Where the lead looks at the page; the test's own copy goes to its tmp_path.
+SHARED_SCREENSHOT = Path("/work/wt/dashboard-screenshot.png")
+
+# The app a user would run: the dashboard router on a store opened from a file. Runs under uvicorn on a
+# socket the test bound already (--fd semantics), so there is no race for a free port.
+_SERVER = """
+import socket, sys
+import uvicorn
+from fastapi import FastAPI
+from batchstore import BatchStore
+from batchstore.server._dashboard import dashboard_router
+
+store = BatchStore(sys.argv[1])
+app = FastAPI()
+app.include_router(dashboard_router(store))
+
+@app.get("/batchstore/v1/tasks/{task_id}/history")
+def history(task_id: int) -> list[dict[str, object]]:
+    return [
+        {"at": e.at.isoformat(), "operation": e.operation, "worker": e.worker,
+         "changes": {k: list(v) for k, v in e.changes.items()}}
+        for e in store.history(task_id)
+    ]
+
+uvicorn.run(app, fd=int(sys.argv[2]), log_level="warning")
+"""
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A uvicorn process serving the dashboard of a fresh SQLite file: (base URL, the file)."""
+    prerequisite(shutil.which("uvicorn") is not None or _importable("uvicorn"), "uvicorn")
+    db = tmp_path / "tasks.db"
+    BatchStore(db).close()  # the schema exists before two processes open it
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SERVER, str(db), str(sock.fileno())],
+        pass_fds=[sock.fileno()],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    sock.close()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(url, proc)
+        yield url, db
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        assert proc.stdout is not None
+        proc.stdout.close()
+
+
+def _importable(module: str) -> bool:
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
+def _wait_until_up(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            assert proc.stdout is not None
+            raise AssertionError(f"server exited {proc.returncode}: {proc.stdout.read().decode()}")
+        try:
+            with urllib.request.urlopen(url + "/", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"server at {url} did not answer within 30 s")
+
+
+def test_progress_moves_live_and_history_opens(server: tuple[str, Path], tmp_path: Path) -> None:
+    prerequisite(os.access(CHROMIUM, os.X_OK), f"{CHROMIUM} (bash .ci/browser.sh installs it)")
+    prerequisite(_importable("playwright"), "playwright (pip install -e '.[test]')")
+    from playwright.sync_api import expect, sync_playwright
+
+    url, db = server
+    with BatchStore(db) as store:
+        store.create_many([
+            {"Name": "NightlyBackup", "Description": "Archive yesterday's documents", "State": "Succeeded",
+             "ProgressPercent": 100, "ProgressDescription": "1,204 files archived", "Result": "Success"},
+            {"Name": "MailingDispatch", "Description": "Spring newsletter", "State": "Failed",
+             "ProgressPercent": 35, "ProgressDescription": "Stopped at 3,500 of 10,000", "Result": "SMTP refused"},
+            {"Name": "ContactExport", "Description": "Export contacts to CSV", "State": "SucceededManualCleanup",
+             "ProgressPercent": 100, "Result": "Temporary files left in /tmp/export"},
+            {"Name": "IndexRebuild", "Description": "Rebuild the free-text index"},
+        ])
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1360, "height": 900})
+                page.goto(url + "/")
+                expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+                expect(page.locator("#state-Succeeded .count")).to_have_text("1")
+
+                # A task created now appears without a reload, under New.
+                task_id = store.create({
+                    "Name": "ERPSync", "Description": "Synchronize customer and order data from SAP ERP",
+                })
+                row = page.locator(f'li.task[data-task-id="{task_id}"]')
+                bar = row.get_by_role("progressbar")
+                expect(page.locator("#state-New").locator(row)).to_be_visible()
+                expect(bar).to_have_attribute("aria-valuenow", "0")
+
+                claimed = store.acquire(name="ERPSync", worker="worker-1")
+                assert claimed is not None and claimed.id == task_id
+                store.start(task_id, worker="worker-1")
+                expect(page.locator("#state-Started").locator(row)).to_be_visible()
+                expect(page.locator("#state-New .count")).to_have_text("1")
+
+                store.report_progress(task_id, 10, "65 of 650 records", worker="worker-1")
+                expect(bar).to_have_attribute("aria-valuenow", "10")
+                expect(row).to_contain_text("65 of 650 records")
+                store.report_progress(task_id, 60, "390 of 650 records", worker="worker-1")
+                expect(bar).to_have_attribute("aria-valuenow", "60")
+                expect(bar).to_have_attribute("aria-valuetext", "60%, 390 of 650 records")
+                expect(row).to_contain_text("390 of 650 records")
+                # The fill is drawn at that width (its transition has settled within the wait).
+                page.wait_for_function(
+                    """id => { const f = document.querySelector(`li[data-task-id="${id}"] .fill`);
+                               return Math.abs(f.offsetWidth / f.parentElement.offsetWidth - 0.6) < 0.02; }""",
+                    arg=task_id,
+                )
+
+                # A click opens its history, which follows further changes while open.
+                row.get_by_role("button").click()
+                panel = page.locator("#panel")
+                expect(panel).to_be_visible()
+                expect(panel.locator("#panel-title")).to_have_text("ERPSync")
+                history = panel.locator("#history > li")
+                expect(history).to_have_count(len(store.history(task_id)))
+                expect(panel).to_contain_text("worker-1")
+                expect(history.first).to_contain_text("390 of 650 records")
+                expect(history.last).to_contain_text("Created")
+                store.report_progress(task_id, 75, "488 of 650 records", worker="worker-1")
+                expect(history).to_have_count(len(store.history(task_id)))
+                expect(bar).to_have_attribute("aria-valuenow", "75")
+                page.wait_for_timeout(700)  # the bar's glide, so the screenshot shows where it landed
+
+                page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+                if SHARED_SCREENSHOT.parent.is_dir() and os.access(SHARED_SCREENSHOT.parent, os.W_OK):
+                    shutil.copyfile(tmp_path / "dashboard.png", SHARED_SCREENSHOT)
+
+                page.keyboard.press("Escape")
+                expect(panel).to_be_hidden()
+            finally:
+                browser.close()
