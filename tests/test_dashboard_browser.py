@@ -177,7 +177,7 @@ def test_progress_moves_live_and_history_opens(server: tuple[str, Path], tmp_pat
                 expect(bar).to_have_attribute("aria-valuenow", "75")
                 page.wait_for_timeout(700)  # the bar's glide, so the screenshot shows where it landed
 
-                page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+                page.screenshot(path=str(tmp_path / "dashboard.png"))
                 if SHARED_SCREENSHOT.parent.is_dir() and os.access(SHARED_SCREENSHOT.parent, os.W_OK):
                     shutil.copyfile(tmp_path / "dashboard.png", SHARED_SCREENSHOT)
 

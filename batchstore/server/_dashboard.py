@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Final
@@ -73,7 +73,7 @@ def _diff(old: dict[int, dict[str, Any]], new: dict[int, dict[str, Any]]) -> Cha
     )
 
 
-async def task_changes(store: BatchStore, interval: float = POLL_SECONDS) -> AsyncIterator[Change]:
+async def task_changes(store: BatchStore, interval: float = POLL_SECONDS) -> AsyncGenerator[Change, None]:
     """The source of the live updates: first every task (as an upsert), then each change as it is seen.
 
     This is the one place that knows where changes come from. Today it reads the dashboard fields of

@@ -307,6 +307,7 @@ function openPanel(id) {
   selectedId = id;
   for (const [rowId, row] of rows) row.classList.toggle("selected", rowId === id);
   panel.hidden = false;
+  document.body.classList.add("panel-open");
   refreshPanel();
   document.getElementById("panel-title").focus();
 }
@@ -315,6 +316,7 @@ function closePanel() {
   const previous = selectedId;
   selectedId = null;
   panel.hidden = true;
+  document.body.classList.remove("panel-open");
   for (const row of rows.values()) row.classList.remove("selected");
   const row = rows.get(previous);
   if (row) row.querySelector(".task-name").focus();
