@@ -8,18 +8,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from batchstore import BatchStore
-from tests.conftest import prerequisite
+from tests.conftest import importable, prerequisite
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -29,92 +21,12 @@ CHROMIUM_ARGS = [
 #: Where the lead looks at the page; the test's own copy goes to its tmp_path.
 SHARED_SCREENSHOT = Path("/work/wt/dashboard-screenshot.png")
 
-# The app a user would run: the dashboard router on a store opened from a file. Runs under uvicorn on a
-# socket the test bound already (--fd semantics), so there is no race for a free port.
-_SERVER = """
-import socket, sys
-import uvicorn
-from fastapi import FastAPI
-from batchstore import BatchStore
-from batchstore.server._dashboard import dashboard_router
-
-store = BatchStore(sys.argv[1])
-app = FastAPI()
-app.include_router(dashboard_router(store))
-
-@app.get("/batchstore/v1/tasks/{task_id}/history")
-def history(task_id: int) -> list[dict[str, object]]:
-    return [
-        {"at": e.at.isoformat(), "operation": e.operation, "worker": e.worker,
-         "changes": {k: list(v) for k, v in e.changes.items()}}
-        for e in store.history(task_id)
-    ]
-
-uvicorn.run(app, fd=int(sys.argv[2]), log_level="warning")
-"""
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A uvicorn process serving the dashboard of a fresh SQLite file: (base URL, the file)."""
-    prerequisite(shutil.which("uvicorn") is not None or _importable("uvicorn"), "uvicorn")
-    db = tmp_path / "tasks.db"
-    BatchStore(db).close()  # the schema exists before two processes open it
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    port = sock.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _SERVER, str(db), str(sock.fileno())],
-        pass_fds=[sock.fileno()],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    sock.close()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(url, proc)
-        yield url, db
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        assert proc.stdout is not None
-        proc.stdout.close()
-
-
-def _importable(module: str) -> bool:
-    try:
-        __import__(module)
-    except ImportError:
-        return False
-    return True
-
-
-def _wait_until_up(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            assert proc.stdout is not None
-            raise AssertionError(f"server exited {proc.returncode}: {proc.stdout.read().decode()}")
-        try:
-            with urllib.request.urlopen(url + "/", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"server at {url} did not answer within 30 s")
-
-
-def test_progress_moves_live_and_history_opens(server: tuple[str, Path], tmp_path: Path) -> None:
+def test_progress_moves_live_and_history_opens(dashboard_server: tuple[str, Path], tmp_path: Path) -> None:
     prerequisite(os.access(CHROMIUM, os.X_OK), f"{CHROMIUM} (bash .ci/browser.sh installs it)")
-    prerequisite(_importable("playwright"), "playwright (pip install -e '.[test]')")
+    prerequisite(importable("playwright"), "playwright (pip install -e '.[test]')")
     from playwright.sync_api import expect, sync_playwright
 
-    url, db = server
+    url, db = dashboard_server
     with BatchStore(db) as store:
         store.create_many([
             {"Name": "NightlyBackup", "Description": "Archive yesterday's documents", "State": "Succeeded",
