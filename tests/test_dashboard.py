@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.error
 import urllib.request
@@ -97,3 +98,36 @@ def test_event_stream_sends_a_snapshot_then_changes(dashboard_server: tuple[str,
             store.delete(first)
             name, body = _next_event(stream)
             assert (name, body) == ("change", {"upsert": [], "remove": [first]})
+
+
+def test_feed_is_shared_and_loses_no_change_across_keep_alives(
+    store: BatchStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages share one reader; a late page starts from a snapshot; idle gaps drop nothing; the last out stops it."""
+    from batchstore.server import _dashboard
+
+    monkeypatch.setattr(_dashboard, "KEEPALIVE_SECONDS", 0.2)
+    monkeypatch.setattr(_dashboard, "POLL_SECONDS", 0.05)
+    first = store.create({"Name": "a"})
+
+    async def scenario() -> None:
+        feed = _dashboard._Feed(store)
+        early = feed.subscribe()
+        kind, change = await anext(early)
+        assert kind == "snapshot" and [t["Id"] for t in change.upsert] == [first]
+        assert await anext(early) == ("keep-alive", _dashboard.Change())  # nothing happened for a while
+        late = feed.subscribe()
+        kind, change = await anext(late)
+        assert kind == "snapshot" and [t["Id"] for t in change.upsert] == [first]
+        second = await asyncio.to_thread(store.create, {"Name": "b"})
+        for stream in (early, late):
+            kind, change = await anext(stream)
+            while kind == "keep-alive":
+                kind, change = await anext(stream)
+            assert kind == "change" and [t["Id"] for t in change.upsert] == [second]
+        await early.aclose()
+        assert feed._runner is not None
+        await late.aclose()
+        assert feed._runner is None
+
+    asyncio.run(scenario())

@@ -73,13 +73,15 @@ def _diff(old: dict[int, dict[str, Any]], new: dict[int, dict[str, Any]]) -> Cha
     )
 
 
-async def task_changes(store: BatchStore, interval: float = POLL_SECONDS) -> AsyncGenerator[Change, None]:
+async def task_changes(store: BatchStore, interval: float | None = None) -> AsyncGenerator[Change, None]:
     """The source of the live updates: first every task (as an upsert), then each change as it is seen.
 
     This is the one place that knows where changes come from. Today it reads the dashboard fields of
-    every task every ``interval`` seconds and yields the difference (nothing when nothing changed); a
-    change feed from the store can replace the loop without touching the route or the page.
+    every task every ``interval`` seconds (:data:`POLL_SECONDS` by default) and yields the difference
+    (nothing when nothing changed); a change feed from the store (``store.watch()``) can replace the
+    loop without touching the feed, the route or the page. All open pages share one such reader.
     """
+    interval = POLL_SECONDS if interval is None else interval
     seen = await run_in_threadpool(_read_tasks, store)
     yield Change(upsert=list(seen.values()))
     while True:
@@ -96,25 +98,87 @@ def _event(name: str, data: object) -> str:
     return f"event: {name}\ndata: {text}\n\n"
 
 
-async def _event_stream(store: BatchStore) -> AsyncIterator[str]:
+class _Feed:
+    """One reader of :func:`task_changes` shared by every open page, started by the first and stopped by the last.
+
+    Each page has a bounded queue of ``(kind, change)``. A page that falls behind (its queue is full) has
+    its queue replaced by one fresh snapshot, so a slow client costs bounded memory and never misses a
+    change for good.
+    """
+
+    def __init__(self, store: BatchStore, queue_size: int = 64) -> None:
+        self._store = store
+        self._queue_size = queue_size
+        self._queues: set[asyncio.Queue[tuple[str, Change]]] = set()
+        self._tasks: dict[int, dict[str, Any]] = {}
+        self._ready = False  # the source's first snapshot has come in
+        self._runner: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        async for change in task_changes(self._store):
+            for task_id in change.remove:
+                self._tasks.pop(task_id, None)
+            self._tasks.update((task["Id"], task) for task in change.upsert)
+            kind = "change" if self._ready else "snapshot"
+            self._ready = True
+            for queue in self._queues:
+                self._put(queue, kind, change)
+
+    def _snapshot(self) -> Change:
+        return Change(upsert=list(self._tasks.values()))
+
+    def _put(self, queue: asyncio.Queue[tuple[str, Change]], kind: str, change: Change) -> None:
+        try:
+            queue.put_nowait((kind, change))
+        except asyncio.QueueFull:
+            while not queue.empty():
+                queue.get_nowait()
+            queue.put_nowait(("snapshot", self._snapshot()))
+
+    async def subscribe(self) -> AsyncIterator[tuple[str, Change]]:
+        """``("snapshot", every task)`` first, then ``("change", what changed)`` as changes come in."""
+        queue: asyncio.Queue[tuple[str, Change]] = asyncio.Queue(self._queue_size)
+        if self._ready:
+            queue.put_nowait(("snapshot", self._snapshot()))
+        self._queues.add(queue)
+        if self._runner is None or self._runner.done():
+            self._ready, self._tasks = False, {}
+            self._runner = asyncio.create_task(self._run())
+        runner = self._runner
+        getter: asyncio.Future[tuple[str, Change]] | None = None
+        try:
+            while True:
+                getter = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait({getter, runner}, timeout=KEEPALIVE_SECONDS,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if getter in done:
+                    yield getter.result()
+                    continue
+                getter.cancel()  # else it would take the next item from the queue and drop it
+                if runner in done:  # the source failed (the store was closed, say): end this stream
+                    if not runner.cancelled():
+                        runner.exception()  # retrieved, so asyncio does not log it as never retrieved
+                    return
+                yield ("keep-alive", Change())
+        finally:
+            if getter is not None:
+                getter.cancel()
+            self._queues.discard(queue)
+            if not self._queues and self._runner is not None:
+                self._runner.cancel()
+                self._runner = None
+
+
+async def _event_stream(feed: _Feed) -> AsyncIterator[str]:
     # The browser's EventSource waits this long before reconnecting; the page's own reader does the same.
     yield "retry: 2000\n\n"
-    changes = task_changes(store)
-    first = True
-    try:
-        while True:
-            try:
-                change = await asyncio.wait_for(anext(changes), KEEPALIVE_SECONDS)
-            except TimeoutError:
-                yield ": keep-alive\n\n"
-                continue
-            if first:
-                yield _event("snapshot", {"tasks": change.upsert})
-                first = False
-            else:
-                yield _event("change", {"upsert": change.upsert, "remove": change.remove})
-    finally:
-        await changes.aclose()
+    async for kind, change in feed.subscribe():
+        if kind == "snapshot":
+            yield _event("snapshot", {"tasks": change.upsert})
+        elif kind == "change":
+            yield _event("change", {"upsert": change.upsert, "remove": change.remove})
+        else:  # a comment line keeps an idle connection open through proxies
+            yield ": keep-alive\n\n"
 
 
 def _static_text(name: str) -> bytes:
@@ -129,6 +193,7 @@ def dashboard_router(store: BatchStore) -> APIRouter:
     ['/', '/batchstore/v1/events', '/dashboard/static/{name}']
     """
     router = APIRouter(tags=["dashboard"])
+    feed = _Feed(store)
 
     @router.get("/", response_class=HTMLResponse, summary="The dashboard page", include_in_schema=True)
     def page() -> HTMLResponse:
@@ -149,7 +214,7 @@ def dashboard_router(store: BatchStore) -> APIRouter:
     )
     def events() -> StreamingResponse:
         return StreamingResponse(
-            _event_stream(store),
+            _event_stream(feed),
             media_type="text/event-stream",
             # no-transform and X-Accel-Buffering: a proxy must pass each event on as it comes.
             headers={"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"},
