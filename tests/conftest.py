@@ -8,13 +8,7 @@ expected error, that the message names the field or operation, and that the dump
 from __future__ import annotations
 
 import copy
-import os
-import socket
 import sqlite3
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -257,94 +251,44 @@ def sql_trace(store: BatchStore) -> Iterator[list[str]]:
         conn.set_trace_callback(None)
 
 
-def prerequisite(available: bool, what: str) -> None:
-    """Skip the calling test when ``what`` is missing, or fail it when CI demands every prerequisite.
-
-    CI sets ``BATCHSTORE_REQUIRE_ALL=1``: there a missing browser or package is a broken set-up, not a
-    reason to test less.
-    """
-    if available:
-        return
-    if os.environ.get("BATCHSTORE_REQUIRE_ALL"):
-        pytest.fail(f"{what} is required (BATCHSTORE_REQUIRE_ALL is set)")
-    pytest.skip(f"{what} is not available")
+# --- HTTP server processes (tests/server_process.py) ----------------------------------------------
 
 
-# The app a user would run: the dashboard router on a store opened from a file. Runs under uvicorn on a
-# socket the test bound already (--fd semantics), so there is no race for a free port.
-_SERVER = """
-import socket, sys
-import uvicorn
-from fastapi import FastAPI
-from batchstore import BatchStore
-from batchstore.server._dashboard import dashboard_router
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One real server process (no token) on its own SQLite file, shared by the session's HTTP tests."""
+    from server_process import running_server
 
-store = BatchStore(sys.argv[1])
-app = FastAPI()
-app.include_router(dashboard_router(store))
+    with running_server(tmp_path_factory.mktemp("server") / "tasks.db") as server:
+        yield server
 
-@app.get("/batchstore/v1/tasks/{task_id}/history")
-def history(task_id: int) -> list[dict[str, object]]:
-    return [
-        {"at": e.at.isoformat(), "operation": e.operation, "worker": e.worker,
-         "changes": {k: list(v) for k, v in e.changes.items()}}
-        for e in store.history(task_id)
-    ]
 
-uvicorn.run(app, fd=int(sys.argv[2]), log_level="warning")
-"""
+@pytest.fixture(scope="session")
+def token_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real server process that needs the token ``s3cret-token`` on every route."""
+    from server_process import running_server
+
+    with running_server(tmp_path_factory.mktemp("token-server") / "tasks.db", token="s3cret-token") as server:
+        yield server
 
 
 @pytest.fixture
-def dashboard_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A uvicorn process serving the dashboard of a fresh SQLite file: (base URL, the file)."""
-    prerequisite(importable("uvicorn") and importable("fastapi"), "uvicorn")
+def dashboard_server(tmp_path: Path) -> Iterator[Any]:
+    """A server process of its own on a fresh SQLite file (no token): the dashboard tests count tasks."""
+    from server_process import running_server
+
     db = tmp_path / "tasks.db"
-    BatchStore(db).close()  # the schema exists before two processes open it
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    port = sock.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _SERVER, str(db), str(sock.fileno())],
-        pass_fds=[sock.fileno()],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    sock.close()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(url, proc)
-        yield url, db
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        assert proc.stdout is not None
-        proc.stdout.close()
+    BatchStore(db).close()  # the schema exists before this process and the server open the file
+    with running_server(db) as server:
+        yield server
 
 
-def importable(module: str) -> bool:
-    try:
-        __import__(module)
-    except ImportError:
-        return False
-    return True
+@pytest.fixture
+def dashboard_token_server(tmp_path: Path) -> Iterator[Any]:
+    """Like ``dashboard_server``, needing the token ``s3cret-token``."""
+    from server_process import running_server
 
-
-def _wait_until_up(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            assert proc.stdout is not None
-            raise AssertionError(f"server exited {proc.returncode}: {proc.stdout.read().decode()}")
-        try:
-            with urllib.request.urlopen(url + "/", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"server at {url} did not answer within 30 s")
+    db = tmp_path / "tasks.db"
+    BatchStore(db).close()
+    with running_server(db, token="s3cret-token") as server:
+        yield server

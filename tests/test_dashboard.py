@@ -11,8 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from server_process import LiveServer, require_server_packages
 
 from batchstore import BatchStore
+
+require_server_packages()
 
 
 def _get(url: str) -> HTTPResponse:
@@ -37,8 +40,8 @@ def _next_event(stream: HTTPResponse) -> tuple[str, Any]:
             data.append(line.partition(":")[2].lstrip())
 
 
-def test_page_and_its_files_come_from_the_package(dashboard_server: tuple[str, Path]) -> None:
-    url, _ = dashboard_server
+def test_page_and_its_files_come_from_the_package(dashboard_server: LiveServer) -> None:
+    url = dashboard_server.url
     with _get(url + "/") as response:
         html = response.read().decode()
         assert response.headers["Content-Type"].startswith("text/html")
@@ -54,8 +57,8 @@ def test_page_and_its_files_come_from_the_package(dashboard_server: tuple[str, P
     assert "//" not in html
 
 
-def test_unknown_static_file_is_a_404_naming_it(dashboard_server: tuple[str, Path]) -> None:
-    url, _ = dashboard_server
+def test_unknown_static_file_is_a_404_naming_it(dashboard_server: LiveServer) -> None:
+    url = dashboard_server.url
     with pytest.raises(urllib.error.HTTPError) as caught:
         _get(url + "/dashboard/static/_dashboard.py")
     assert caught.value.code == 404
@@ -67,8 +70,8 @@ def test_unknown_static_file_is_a_404_naming_it(dashboard_server: tuple[str, Pat
     caught.value.close()
 
 
-def test_event_stream_sends_a_snapshot_then_changes(dashboard_server: tuple[str, Path]) -> None:
-    url, db = dashboard_server
+def test_event_stream_sends_a_snapshot_then_changes(dashboard_server: LiveServer) -> None:
+    url, db = dashboard_server.url, dashboard_server.db_path
     with BatchStore(db) as store:
         first = store.create({"Name": "ContactExport", "Description": "to CSV"})
         with _get(url + "/batchstore/v1/events") as stream:

@@ -10,8 +10,9 @@ import os
 import shutil
 from pathlib import Path
 
+from server_process import LiveServer, require, require_program
+
 from batchstore import BatchStore
-from tests.conftest import importable, prerequisite
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -21,12 +22,12 @@ CHROMIUM_ARGS = [
 #: Where the lead looks at the page; the test's own copy goes to its tmp_path.
 SHARED_SCREENSHOT = Path("/work/wt/dashboard-screenshot.png")
 
-def test_progress_moves_live_and_history_opens(dashboard_server: tuple[str, Path], tmp_path: Path) -> None:
-    prerequisite(os.access(CHROMIUM, os.X_OK), f"{CHROMIUM} (bash .ci/browser.sh installs it)")
-    prerequisite(importable("playwright"), "playwright (pip install -e '.[test]')")
+def test_progress_moves_live_and_history_opens(dashboard_server: LiveServer, tmp_path: Path) -> None:
+    require_program(CHROMIUM, "bash .ci/browser.sh installs it")
+    require("playwright")
     from playwright.sync_api import expect, sync_playwright
 
-    url, db = dashboard_server
+    url, db = dashboard_server.url, dashboard_server.db_path
     with BatchStore(db) as store:
         store.create_many([
             {"Name": "NightlyBackup", "Description": "Archive yesterday's documents", "State": "Succeeded",
