@@ -98,3 +98,33 @@ def test_progress_moves_live_and_history_opens(dashboard_server: LiveServer, tmp
                 expect(panel).to_be_hidden()
             finally:
                 browser.close()
+
+
+def test_behind_a_token_the_browser_prompt_signs_in(dashboard_token_server: LiveServer) -> None:
+    """With ``--token``, the page, its event stream and the history need it: the browser's Basic prompt
+    (the token as password, which Playwright's credentials answer) signs in once for all of them."""
+    require_program(CHROMIUM, "bash .ci/browser.sh installs it")
+    require("playwright")
+    from playwright.sync_api import expect, sync_playwright
+
+    server = dashboard_token_server
+    assert server.token is not None
+    with BatchStore(server.db_path) as store, sync_playwright() as pw:
+        task_id = store.create({"Name": "ERPSync"})
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            anonymous = browser.new_page()
+            for path in ("/", "/batchstore/v1/events", f"/batchstore/v1/tasks/{task_id}/history"):
+                assert anonymous.request.get(server.url + path).status == 401, path
+            page = browser.new_page(http_credentials={"username": "dashboard", "password": server.token})
+            page.goto(server.url + "/")
+            expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+            bar = page.locator(f'li.task[data-task-id="{task_id}"]').get_by_role("progressbar")
+            store.acquire(worker="w")
+            store.start(task_id, worker="w")
+            store.report_progress(task_id, 30, "a third", worker="w")
+            expect(bar).to_have_attribute("aria-valuenow", "30")
+            bar.click()
+            expect(page.locator("#history > li")).to_have_count(len(store.history(task_id)))
+        finally:
+            browser.close()
