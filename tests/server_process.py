@@ -69,7 +69,8 @@ def _wait_until_up(port: int, process: subprocess.Popen[bytes], timeout: float =
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"the server exited with {process.returncode}: {process.stderr.read().decode() if process.stderr else ''}")
+            output = process.stderr.read().decode() if process.stderr else ""
+            raise RuntimeError(f"the server exited with {process.returncode}: {output}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return
@@ -79,7 +80,9 @@ def _wait_until_up(port: int, process: subprocess.Popen[bytes], timeout: float =
 
 
 @contextmanager
-def running_server(db_path: Path, *, token: str | None = None, max_body_bytes: int | None = None) -> Iterator[LiveServer]:
+def running_server(
+    db_path: Path, *, token: str | None = None, max_body_bytes: int | None = None
+) -> Iterator[LiveServer]:
     """A server process on ``db_path``, bound to 127.0.0.1 on a free port, stopped afterwards."""
     require_server_packages()
     port = free_port()

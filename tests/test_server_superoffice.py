@@ -67,7 +67,9 @@ def test_create_the_seed_sample_and_read_it_back(client: httpx.Client) -> None:
     assert task["State"] == "New" and task["IsSystemTask"] is True
 
 
-def test_the_seed_sample_as_published_is_refused_naming_its_field(client: httpx.Client, live_server: LiveServer) -> None:
+def test_the_seed_sample_as_published_is_refused_naming_its_field(
+    client: httpx.Client, live_server: LiveServer
+) -> None:
     body = refused(client, live_server, 400, "State", method="POST", url="/api/v1/BatchTask", json=SEED_CREATE_001)
     assert body["field"] == "State" and body["fields"] == ["State"]
     progress = {**seed_001(), "ProgressPercent": 762}
@@ -85,20 +87,34 @@ def test_select_nulls_the_other_fields(client: httpx.Client) -> None:
     task = get(client, task_id, **{"$select": "name,State"})
     assert list(task) == list(WIRE_ORDER)
     assert (task["Id"], task["Name"], task["State"], task["Description"], task["Created"]) == (
-        task_id, "ERPSync", "New", None, None,
+        task_id,
+        "ERPSync",
+        "New",
+        None,
+        None,
     )
     listed = client.get("/api/v1/BatchTask/new", params={"$select": "Name"}).json()
     assert all(t["State"] is None and t["Name"] is not None for t in listed)
     updated = client.post(
-        AGENT + "UpdateBatchTask", json={"BatchTaskInfo": {"Id": task_id, "State": "Aquired"}}, params={"$select": "State"}
+        AGENT + "UpdateBatchTask",
+        json={"BatchTaskInfo": {"Id": task_id, "State": "Aquired"}},
+        params={"$select": "State"},
     ).json()
     assert (updated["State"], updated["Name"]) == ("Aquired", None)
 
 
 def test_a_bad_select_is_a_400_naming_it(client: httpx.Client, live_server: LiveServer) -> None:
     task_id = create(client)
-    refused(client, live_server, 400, "Bogus", method="POST", url=AGENT + "GetBatchTaskInfo",
-            params={"$select": "Name,Bogus"}, json={"Id": task_id})
+    refused(
+        client,
+        live_server,
+        400,
+        "Bogus",
+        method="POST",
+        url=AGENT + "GetBatchTaskInfo",
+        params={"$select": "Name,Bogus"},
+        json={"Id": task_id},
+    )
 
 
 def test_so_timezone_converts_response_date_times(client: httpx.Client, live_server: LiveServer) -> None:
@@ -109,8 +125,15 @@ def test_so_timezone_converts_response_date_times(client: httpx.Client, live_ser
     york = client.get("/api/v1/BatchTask/All", headers={"SO-TimeZone": "America/New_York"}).json()
     mine = next(t for t in york if t["Id"] == task_id)
     assert mine["Created"] == "2014-07-15T08:34:02.713222-04:00"
-    body = refused(client, live_server, 400, "SO-TimeZone", method="GET", url="/api/v1/BatchTask/All",
-                   headers={"SO-TimeZone": "Mars/Olympus_Mons"})
+    body = refused(
+        client,
+        live_server,
+        400,
+        "SO-TimeZone",
+        method="GET",
+        url="/api/v1/BatchTask/All",
+        headers={"SO-TimeZone": "Mars/Olympus_Mons"},
+    )
     assert body["field"] == "SO-TimeZone"
 
 
@@ -137,13 +160,36 @@ def test_update_changes_only_writable_fields(client: httpx.Client, live_server: 
     response = client.post(AGENT + "UpdateBatchTask", json={"BatchTaskInfo": task})
     assert response.status_code == 200, response.text
     assert (response.json()["State"], response.json()["Description"]) == ("Started", "running")
-    body = refused(client, live_server, 400, "Name", "FileName", method="POST", url=AGENT + "UpdateBatchTask",
-                   json={"BatchTaskInfo": {"Id": task_id, "Name": "other", "FileName": "x.log", "State": "Failed"}})
+    body = refused(
+        client,
+        live_server,
+        400,
+        "Name",
+        "FileName",
+        method="POST",
+        url=AGENT + "UpdateBatchTask",
+        json={"BatchTaskInfo": {"Id": task_id, "Name": "other", "FileName": "x.log", "State": "Failed"}},
+    )
     assert body["error"] == "ReadOnlyFieldError" and body["fields"] == ["Name", "FileName"]
-    refused(client, live_server, 400, "BatchTaskInfo", method="POST", url=AGENT + "UpdateBatchTask", json={"BatchTaskInfo": None})
+    refused(
+        client,
+        live_server,
+        400,
+        "BatchTaskInfo",
+        method="POST",
+        url=AGENT + "UpdateBatchTask",
+        json={"BatchTaskInfo": None},
+    )
     refused(client, live_server, 400, "BatchTaskInfo", method="POST", url=AGENT + "UpdateBatchTask", json={"Task": {}})
-    refused(client, live_server, 404, "2000000000", method="POST", url=AGENT + "UpdateBatchTask",
-            json={"BatchTaskInfo": {"Id": 2_000_000_000, "State": "Failed"}})
+    refused(
+        client,
+        live_server,
+        404,
+        "2000000000",
+        method="POST",
+        url=AGENT + "UpdateBatchTask",
+        json={"BatchTaskInfo": {"Id": 2_000_000_000, "State": "Failed"}},
+    )
 
 
 def test_the_agent_queries(client: httpx.Client) -> None:
@@ -168,8 +214,11 @@ def test_the_agent_queries(client: httpx.Client) -> None:
     assert ids("GetSystemBatchTaskInfosByNameAndState", {"TaskName": tag, "State": "New"}) == []
     assert ids("GetSystemBatchTaskInfosByNameAndState", {"taskname": tag, "state": "Started"}) == [c]  # any case
     assert b in ids("GetBatchTaskInfosByState", {"State": "New"})
-    selected = client.post(AGENT + "GetBatchTaskInfosByNameAndAssociates", json={"Name": tag, "AssociateIds": [901]},
-                           params={"$select": "State"}).json()
+    selected = client.post(
+        AGENT + "GetBatchTaskInfosByNameAndAssociates",
+        json={"Name": tag, "AssociateIds": [901]},
+        params={"$select": "State"},
+    ).json()
     assert [(t["Id"], t["Name"], t["State"]) for t in selected] == [(a, None, "Started")]
 
 
@@ -178,10 +227,24 @@ def test_agent_bodies_are_checked_member_by_member(client: httpx.Client, live_se
     refused(client, live_server, 400, "Id", url=AGENT + "GetBatchTaskInfo", json={"Id": "seven"}, **post)
     refused(client, live_server, 400, "Id", url=AGENT + "GetBatchTaskInfo", json={}, **post)
     refused(client, live_server, 400, "Extra", url=AGENT + "GetBatchTaskInfo", json={"Id": 1, "Extra": 2}, **post)
-    refused(client, live_server, 400, "State", url=AGENT + "GetBatchTaskInfosByNameAndState",
-            json={"Name": "x", "State": "InProgress"}, **post)
-    refused(client, live_server, 400, "AssociateIds", url=AGENT + "GetBatchTaskInfosByAssociates",
-            json={"AssociateIds": "901"}, **post)
+    refused(
+        client,
+        live_server,
+        400,
+        "State",
+        url=AGENT + "GetBatchTaskInfosByNameAndState",
+        json={"Name": "x", "State": "InProgress"},
+        **post,
+    )
+    refused(
+        client,
+        live_server,
+        400,
+        "AssociateIds",
+        url=AGENT + "GetBatchTaskInfosByAssociates",
+        json={"AssociateIds": "901"},
+        **post,
+    )
     refused(client, live_server, 400, "body", url=AGENT + "GetBatchTaskInfo", json=[1], **post)
 
 
@@ -192,11 +255,21 @@ def test_stop_and_delete(client: httpx.Client, live_server: LiveServer) -> None:
     assert get(client, task_id)["State"] == "Failed"
     locked = create(client, CancellationBehaviour="CannotCancel")
     assert client.post(AGENT + "StopBatchJob", json={"Id": locked}).json() is False
-    refused(client, live_server, 404, "2000000000", method="POST", url=AGENT + "StopBatchJob", json={"Id": 2_000_000_000})
+    refused(
+        client, live_server, 404, "2000000000", method="POST", url=AGENT + "StopBatchJob", json={"Id": 2_000_000_000}
+    )
     response = client.post(AGENT + "DeleteBatchTask", json={"BatchTaskId": task_id})
     assert response.status_code == 204 and response.content == b""
     assert get(client, task_id) is None
-    refused(client, live_server, 404, str(task_id), method="POST", url=AGENT + "DeleteBatchTask", json={"BatchTaskId": task_id})
+    refused(
+        client,
+        live_server,
+        404,
+        str(task_id),
+        method="POST",
+        url=AGENT + "DeleteBatchTask",
+        json={"BatchTaskId": task_id},
+    )
 
 
 def test_history(client: httpx.Client, live_server: LiveServer) -> None:
@@ -211,27 +284,71 @@ def test_history(client: httpx.Client, live_server: LiveServer) -> None:
 
 
 def test_media_types(client: httpx.Client, live_server: LiveServer) -> None:
-    text_json = client.post("/api/v1/BatchTask", content=b'{"Name": "as text/json"}',
-                            headers={"Content-Type": "text/json; charset=utf-8"})
+    text_json = client.post(
+        "/api/v1/BatchTask", content=b'{"Name": "as text/json"}', headers={"Content-Type": "text/json; charset=utf-8"}
+    )
     assert text_json.status_code == 200
     xml = b"<BatchTaskInfo><Name>x</Name></BatchTaskInfo>"
-    body = refused(client, live_server, 415, "Content-Type", "application/xml", method="POST", url="/api/v1/BatchTask",
-                   content=xml, headers={"Content-Type": "application/xml"})
+    body = refused(
+        client,
+        live_server,
+        415,
+        "Content-Type",
+        "application/xml",
+        method="POST",
+        url="/api/v1/BatchTask",
+        content=xml,
+        headers={"Content-Type": "application/xml"},
+    )
     assert body["field"] == "Content-Type"
-    refused(client, live_server, 415, "Content-Type", method="POST", url="/api/v1/BatchTask", content=b"Name=x",
-            headers={"Content-Type": "application/x-www-form-urlencoded"})
-    refused(client, live_server, 406, "Accept", method="POST", url="/api/v1/BatchTask", json={"Name": "x"},
-            headers={"Accept": "application/xml"})
+    refused(
+        client,
+        live_server,
+        415,
+        "Content-Type",
+        method="POST",
+        url="/api/v1/BatchTask",
+        content=b"Name=x",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    refused(
+        client,
+        live_server,
+        406,
+        "Accept",
+        method="POST",
+        url="/api/v1/BatchTask",
+        json={"Name": "x"},
+        headers={"Accept": "application/xml"},
+    )
     assert client.get("/api/v1/BatchTask/All", headers={"Accept": "text/json"}).status_code == 200
-    refused(client, live_server, 400, "JSON", method="POST", url="/api/v1/BatchTask", content=b'{"Name": ',
-            headers={"Content-Type": "application/json"})
-    refused(client, live_server, 400, "body", method="POST", url="/api/v1/BatchTask", content=b"",
-            headers={"Content-Type": "application/json"})
+    refused(
+        client,
+        live_server,
+        400,
+        "JSON",
+        method="POST",
+        url="/api/v1/BatchTask",
+        content=b'{"Name": ',
+        headers={"Content-Type": "application/json"},
+    )
+    refused(
+        client,
+        live_server,
+        400,
+        "body",
+        method="POST",
+        url="/api/v1/BatchTask",
+        content=b"",
+        headers={"Content-Type": "application/json"},
+    )
 
 
 def test_bodies_over_the_limit_are_413_before_being_read(tmp_path: Any) -> None:
-    with running_server(tmp_path / "small.db", max_body_bytes=2000) as server, \
-            httpx.Client(base_url=server.url, timeout=30) as client:
+    with (
+        running_server(tmp_path / "small.db", max_body_bytes=2000) as server,
+        httpx.Client(base_url=server.url, timeout=30) as client,
+    ):
         big = {"Name": "big", "ParameterObject": {"blob": "x" * 5000}}
         refused(client, server, 413, "2000", method="POST", url="/api/v1/BatchTask", json=big)
 
@@ -241,14 +358,26 @@ def test_bodies_over_the_limit_are_413_before_being_read(tmp_path: Any) -> None:
                 yield b"x" * 500
             yield b'"}}'
 
-        refused(client, server, 413, "2000", method="POST", url="/api/v1/BatchTask", content=chunked(),
-                headers={"Content-Type": "application/json"})
+        refused(
+            client,
+            server,
+            413,
+            "2000",
+            method="POST",
+            url="/api/v1/BatchTask",
+            content=chunked(),
+            headers={"Content-Type": "application/json"},
+        )
         assert client.post("/api/v1/BatchTask", json={"Name": "small"}).status_code == 200
 
 
 def test_seed_002_round_trips_through_update(client: httpx.Client) -> None:
     # The GetBatchTaskInfo sample (a valid task): create it, read it, send it back changed.
-    body = {k: v for k, v in SEED_GET_002.items() if k not in ("Id", "TableRight", "FieldProperties", "DetailsTable", "DetailsRecord")}
+    body = {
+        k: v
+        for k, v in SEED_GET_002.items()
+        if k not in ("Id", "TableRight", "FieldProperties", "DetailsTable", "DetailsRecord")
+    }
     task_id = create(client, **body)
     task = get(client, task_id)
     task["Response"] = "exported again"

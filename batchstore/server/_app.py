@@ -58,10 +58,11 @@ def create_app(
     if token is not None and not token:
         raise ServerConfigurationError("an empty token would let anyone in; give a secret or none", option="token")
     if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or max_body_bytes < 1:
-        raise ServerConfigurationError(f"must be a positive number of bytes, got {max_body_bytes!r}", option="max_body_bytes")
+        raise ServerConfigurationError(
+            f"must be a positive number of bytes, got {max_body_bytes!r}", option="max_body_bytes"
+        )
     owned = not isinstance(store_or_url, BatchStore)
-    store = BatchStore(store_or_url) if owned else store_or_url
-    assert isinstance(store, BatchStore)
+    store = store_or_url if isinstance(store_or_url, BatchStore) else BatchStore(store_or_url)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -92,9 +93,7 @@ def create_app(
         if app.openapi_schema is None:
             from fastapi.openapi.utils import get_openapi
 
-            document = get_openapi(
-                title=app.title, version=app.version, description=app.description, routes=app.routes
-            )
+            document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
             document.setdefault("components", {}).setdefault("schemas", {}).update(schemas.COMPONENTS)
             if token is not None:
                 document["components"]["securitySchemes"] = {
@@ -122,10 +121,10 @@ def serve(
     Binding an address other machines can reach without a token raises ServerConfigurationError
     before anything starts.
 
-    >>> serve("tasks.db", host="0.0.0.0")
+    >>> serve("tasks.db", host="0.0.0.0")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    batchstore.server._setup.ServerConfigurationError: host: 0.0.0.0 is reachable from other machines; pass a token (--token SECRET) to serve it, or bind 127.0.0.1
+    batchstore.server._setup.ServerConfigurationError: host: 0.0.0.0 is reachable from other machines; pass a token...
     """
     check_bind(host, token)
     import uvicorn

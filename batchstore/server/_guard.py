@@ -115,7 +115,9 @@ class Guard:
             self._check(scope)
         except RequestRefusedError as exc:
             fields: Iterable[str] = (exc.field,) if exc.field else ()
-            response = error_response(scope["path"], exc.status, "RequestRefusedError", str(exc), tuple(fields), exc.headers)
+            response = error_response(
+                scope["path"], exc.status, "RequestRefusedError", str(exc), tuple(fields), exc.headers
+            )
             await response(scope, receive, send)
             return
         if scope["method"] not in _BODY_METHODS:

@@ -111,7 +111,9 @@ def task_status(task: BatchTaskInfo, history: list[TraceEntry]) -> dict[str, Any
         "completionStatus": status,
         "messages": [],
         "returns": [],
-        "attributes": parameters if isinstance(parameters, dict) else ({} if parameters is None else {"ParameterObject": parameters}),
+        "attributes": parameters
+        if isinstance(parameters, dict)
+        else ({} if parameters is None else {"ParameterObject": parameters}),
         "progress": task.progress_description,
         "percentComplete": task.progress_percent or 0,
     }
@@ -134,7 +136,9 @@ def _operations(body: Any) -> list[dict[str, Any]]:
             raise RequestRefusedError(400, f"operation {index} is not an object", field="body")
         name, path = op.get("op"), op.get("path")
         if not isinstance(path, str) or (path and not path.startswith("/")):
-            raise RequestRefusedError(400, f"operation {index}: a JSON Pointer starting with '/' is required", field="path")
+            raise RequestRefusedError(
+                400, f"operation {index}: a JSON Pointer starting with '/' is required", field="path"
+            )
         if name == "test":
             if "value" not in op:
                 raise RequestRefusedError(400, f"operation {index}: test needs a 'value'", field="value")
@@ -147,11 +151,14 @@ def _operations(body: Any) -> list[dict[str, Any]]:
                 raise RequestRefusedError(400, f"operation {index}: {name} needs a 'value'", field="value")
         elif name in ("remove", "move", "copy"):
             raise RequestRefusedError(
-                400, f"operation {index}: {name} is refused; only test, add and replace apply to a task status",
+                400,
+                f"operation {index}: {name} is refused; only test, add and replace apply to a task status",
                 field=path or "op",
             )
         else:
-            raise RequestRefusedError(400, f"operation {index}: 'op' must be test, add or replace, got {name!r}", field="op")
+            raise RequestRefusedError(
+                400, f"operation {index}: 'op' must be test, add or replace, got {name!r}", field="op"
+            )
         checked.append({"op": name, "path": path, "value": copy.deepcopy(op["value"])})
     return checked
 
@@ -191,7 +198,7 @@ def sailpoint_router(store: BatchStore) -> APIRouter:
         summary="The status of one task",
         responses={200: status_content, **schemas.errors(404)},
     )
-    def get_status(id: Annotated[str, Path(description="The task's Id")]) -> Response:  # noqa: A002 (SailPoint's name)
+    def get_status(id: Annotated[str, Path(description="The task's Id")]) -> Response:
         return json_response(view(_task_id(id)))
 
     @router.get(
@@ -218,6 +225,7 @@ def sailpoint_router(store: BatchStore) -> APIRouter:
         for task in store.list("All", select="Id,State,Result,Response,Created"):
             row = {"id": str(task.id), "completionStatus": completion_status(task)}
             if match is None or match(row):
+                assert task.id is not None
                 found.append((task.created, task.id))
         if descending is not None:
             found.sort(key=lambda pair: (pair[0], pair[1]), reverse=descending)
@@ -240,7 +248,7 @@ def sailpoint_router(store: BatchStore) -> APIRouter:
         openapi_extra=schemas.JSON_PATCH_BODY,
     )
     def patch_status(
-        id: Annotated[str, Path(description="The task's Id")],  # noqa: A002
+        id: Annotated[str, Path(description="The task's Id")],
         body: Annotated[Any, Depends(json_body)],
     ) -> Response:
         task_id = _task_id(id)

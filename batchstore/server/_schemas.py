@@ -29,7 +29,7 @@ __all__ = [
 _STATES: Final = [s.name for s in BatchTaskState]
 _STORED_STATES: Final = [s.name for s in BatchTaskState if s is not BatchTaskState.All]
 _BEHAVIOURS: Final = [c.name for c in CancellationBehaviour]
-_INT32: Final = {"minimum": -(2**31), "maximum": 2**31 - 1}
+_INT32: Final[dict[str, Any]] = {"minimum": -(2**31), "maximum": 2**31 - 1}
 
 
 class _Wire(BaseModel):
@@ -142,7 +142,9 @@ _JSON_PATCH: Final[dict[str, Any]] = {
 }
 
 
-def request_body(schema: dict[str, Any], media_types: tuple[str, ...] = ("application/json", "text/json")) -> dict[str, Any]:
+def request_body(
+    schema: dict[str, Any], media_types: tuple[str, ...] = ("application/json", "text/json")
+) -> dict[str, Any]:
     """An OpenAPI ``requestBody`` for ``openapi_extra``: required, one schema under each media type."""
     return {"requestBody": {"required": True, "content": {m: {"schema": schema} for m in media_types}}}
 

@@ -158,10 +158,14 @@ def superoffice_router(store: BatchStore) -> APIRouter:
     def update_task(body: Body, zone: Zone, select: Select = None) -> Response:
         info = members(body, "BatchTaskInfo")["BatchTaskInfo"]
         if not isinstance(info, dict):
-            raise RequestRefusedError(400, "must be a BatchTaskInfo object with the Id of the task", field="BatchTaskInfo")
+            raise RequestRefusedError(
+                400, "must be a BatchTaskInfo object with the Id of the task", field="BatchTaskInfo"
+            )
         return json_response(task_wire(store.update(info, select=select), zone))
 
-    def list_route(name: str, summary: str, query: Callable[[dict[str, Any], str | None], Iterable[BatchTaskInfo]]) -> None:
+    def list_route(
+        name: str, summary: str, query: Callable[[dict[str, Any], str | None], Iterable[BatchTaskInfo]]
+    ) -> None:
         required = list(schemas.AGENT_BODIES[name]["required"])
 
         def route(body: Body, zone: Zone, select: Select = None) -> StreamingResponse:
@@ -203,7 +207,9 @@ def superoffice_router(store: BatchStore) -> APIRouter:
         "GetBatchTaskInfosByNameAndAssociates",
         "The tasks with this Name owned by any of these associates",
         lambda b, sel: _named(
-            store.list_by_associates_and_state(_ints(b["AssociateIds"], "AssociateIds"), "All", select=_with(sel, "Name")),
+            store.list_by_associates_and_state(
+                _ints(b["AssociateIds"], "AssociateIds"), "All", select=_with(sel, "Name")
+            ),
             _str(b["Name"], "Name"),
             sel,
         ),
