@@ -28,6 +28,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from .._store import BatchStore
+from . import _schemas as schemas
 
 __all__ = ["dashboard_router"]
 
@@ -48,6 +49,13 @@ _STATIC: Final = {
     "favicon.svg": "image/svg+xml",
 }
 _NO_STORE: Final = {"Cache-Control": "no-cache"}
+
+
+def _content(media_types: dict[str, str], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {m: {"schema": {"type": "string"}} for m in media_types}}
+
+
+_UNAUTHORIZED: Final[dict[int | str, dict[str, Any]]] = {401: schemas.json_content(schemas.ref("Error"), "No valid token")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,11 +203,25 @@ def dashboard_router(store: BatchStore) -> APIRouter:
     router = APIRouter(tags=["dashboard"])
     feed = _Feed(store)
 
-    @router.get("/", response_class=HTMLResponse, summary="The dashboard page", include_in_schema=True)
+    @router.get(
+        "/",
+        response_class=HTMLResponse,
+        summary="The dashboard page",
+        responses={200: _content({"text/html": ""}, "The page"), **_UNAUTHORIZED},
+    )
     def page() -> HTMLResponse:
         return HTMLResponse(_static_text("index.html"), headers=_NO_STORE)
 
-    @router.get("/dashboard/static/{name}", summary="The dashboard's CSS, JavaScript and icon")
+    @router.get(
+        "/dashboard/static/{name}",
+        summary="The dashboard's CSS, JavaScript and icon",
+        response_class=Response,
+        responses={
+            200: _content({m.split(";")[0]: "" for m in _STATIC.values()}, "The file"),
+            404: schemas.json_content(schemas.ref("Error"), "No dashboard file has that name"),
+            **_UNAUTHORIZED,
+        },
+    )
     def static(name: str) -> Response:
         media_type = _STATIC.get(name)
         if media_type is None:
@@ -210,7 +232,7 @@ def dashboard_router(store: BatchStore) -> APIRouter:
         "/batchstore/v1/events",
         summary="Live task changes (server-sent events)",
         response_class=StreamingResponse,
-        responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+        responses={200: _content({"text/event-stream": ""}, "A snapshot event, then change events"), **_UNAUTHORIZED},
     )
     def events() -> StreamingResponse:
         return StreamingResponse(
