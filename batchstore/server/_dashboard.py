@@ -55,7 +55,9 @@ def _content(media_types: dict[str, str], description: str) -> dict[str, Any]:
     return {"description": description, "content": {m: {"schema": {"type": "string"}} for m in media_types}}
 
 
-_UNAUTHORIZED: Final[dict[int | str, dict[str, Any]]] = {401: schemas.json_content(schemas.ref("Error"), "No valid token")}
+_UNAUTHORIZED: Final[dict[int | str, dict[str, Any]]] = {
+    401: schemas.json_content(schemas.ref("Error"), "No valid token"),
+}
 
 
 @dataclass(frozen=True, slots=True)
