@@ -246,6 +246,10 @@ def test_agent_bodies_are_checked_member_by_member(client: httpx.Client, live_se
         **post,
     )
     refused(client, live_server, 400, "body", url=AGENT + "GetBatchTaskInfo", json=[1], **post)
+    for endpoint, member in (("GetBatchTaskInfo", "Id"), ("StopBatchJob", "Id"), ("DeleteBatchTask", "BatchTaskId")):
+        # Beyond int32 (and beyond what SQLite can bind): a 400 naming the member, not a 500.
+        body = refused(client, live_server, 400, member, url=AGENT + endpoint, json={member: 2**70}, **post)
+        assert body["field"] == member
 
 
 def test_stop_and_delete(client: httpx.Client, live_server: LiveServer) -> None:

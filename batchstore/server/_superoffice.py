@@ -25,6 +25,8 @@ from ._timezone import ResponseZone, in_zone, response_zone
 __all__ = ["dump", "superoffice_router", "task_wire"]
 
 _CHUNK: Final = 64 * 1024  # bytes of JSON gathered before a streamed list hands them to the server
+_INT32_MIN: Final = -(2**31)
+_INT32_MAX: Final = 2**31 - 1
 _DATETIMES: Final = (("LastStarted", "last_started"), ("Created", "created"))
 
 Select = Annotated[
@@ -78,6 +80,8 @@ def stream_array(items: Iterable[Any], convert: Callable[[Any], Any]) -> Streami
 def _int(value: Any, name: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise RequestRefusedError(400, f"must be an integer, got {json.dumps(value)}", field=name)
+    if not _INT32_MIN <= value <= _INT32_MAX:  # ids are int32; SQLite cannot bind a much larger number
+        raise RequestRefusedError(400, f"{value} is outside {_INT32_MIN}..{_INT32_MAX}", field=name)
     return value
 
 
