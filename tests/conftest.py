@@ -270,3 +270,25 @@ def token_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
     with running_server(tmp_path_factory.mktemp("token-server") / "tasks.db", token="s3cret-token") as server:
         yield server
+
+
+@pytest.fixture
+def dashboard_server(tmp_path: Path) -> Iterator[Any]:
+    """A server process of its own on a fresh SQLite file (no token): the dashboard tests count tasks."""
+    from server_process import running_server
+
+    db = tmp_path / "tasks.db"
+    BatchStore(db).close()  # the schema exists before this process and the server open the file
+    with running_server(db) as server:
+        yield server
+
+
+@pytest.fixture
+def dashboard_token_server(tmp_path: Path) -> Iterator[Any]:
+    """Like ``dashboard_server``, needing the token ``s3cret-token``."""
+    from server_process import running_server
+
+    db = tmp_path / "tasks.db"
+    BatchStore(db).close()
+    with running_server(db, token="s3cret-token") as server:
+        yield server
