@@ -313,6 +313,19 @@ class BatchStore(LifecycleSteps):
         limit = _count(limit, "limit", low=1, high=100_000)
         return read_changes(self._engine, after, limit, "changes")
 
+    def last_cursor(self) -> int:
+        """The cursor of the newest committed change (0: none yet): take it, read the tasks, then ``watch(after=it)``.
+
+        A window that shows tasks and follows them this way misses no change made while it read them.
+
+        >>> with BatchStore() as store:
+        ...     before = store.last_cursor()
+        ...     _ = store.create({"Name": "ERPSync"})
+        ...     [c.operation for c in store.changes(after=before)]
+        ['create']
+        """
+        return self._engine.latest_cursor("last_cursor")
+
     def watch(self, after: int | None = None, *, timeout: float | None = None) -> Iterator[Change]:
         """The changes as they are committed, by any process, after ``after`` (None: from now on).
 
