@@ -21,6 +21,7 @@ from ._exceptions import (
     StoreClosedError,
     TaskNotFoundError,
 )
+from ._feed import Change
 from ._model import BatchTaskInfo, TaskFields
 from ._store import BatchStore
 from ._trace import TraceEntry
@@ -33,6 +34,7 @@ __all__ = [
     "BatchTaskInfo",
     "BatchTaskState",
     "CancellationBehaviour",
+    "Change",
     "ClaimLostError",
     "ConfigurationError",
     "InvalidTaskError",

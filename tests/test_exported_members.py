@@ -10,6 +10,7 @@ EXPORTED = [
     "BatchTaskInfo",
     "BatchTaskState",
     "CancellationBehaviour",
+    "Change",
     "ClaimLostError",
     "ConfigurationError",
     "InvalidTaskError",
