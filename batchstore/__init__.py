@@ -7,6 +7,7 @@
 {'source': 'SAP'}
 """
 
+from ._async import AsyncBatchStore
 from ._enums import BatchTaskState, CancellationBehaviour
 from ._exceptions import (
     BatchStoreError,
@@ -27,6 +28,7 @@ from ._trace import TraceEntry
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncBatchStore",
     "BatchStore",
     "BatchStoreError",
     "BatchTaskInfo",
