@@ -161,7 +161,8 @@ def test_the_option_the_environment_and_the_ini_choose_the_engine(
     if source is None:
         assert header == []  # the default engine adds no line to every pytest run
     else:
-        assert header == [f"batchstore fixtures: {'SQLite, a fresh file per test in tmp_path' if on_file else 'in memory, a private database per store'} (from {source})"]
+        where = "SQLite, a fresh file per test in tmp_path" if on_file else "in memory, a private database per store"
+        assert header == [f"batchstore fixtures: {where} (from {source})"]
 
 
 @pytest.mark.parametrize("via", ["option", "env"])
