@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import textwrap
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from batchstore import pytest_plugin
 from batchstore._samples import SAMPLE_TASKS, sample_tasks
 from batchstore.pytest_plugin import ENV_VAR
 from tests.conftest import SEED_CREATE_001, SEED_GET_002, SEED_LIST_003, SEED_UPDATE_000, prerequisite
@@ -291,3 +294,25 @@ def test_postgresql_gives_each_test_a_schema_of_its_own_and_drops_it(pytester: p
     with psycopg.connect(url) as conn:
         left = conn.execute("SELECT nspname FROM pg_namespace WHERE nspname = ANY(%s)", (schemas,)).fetchall()
     assert left == [], "the per-test schemas were not dropped"
+
+
+# --- the README ----------------------------------------------------------------------------------------
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+@pytest.mark.parametrize("engine", ["memory", "sqlite"])
+def test_the_readmes_test_file_passes(pytester: pytest.Pytester, engine: str) -> None:
+    (source,) = re.findall(r"```text\n# test_tasks.py\n(.*?)```", README.read_text(), re.S)
+    run(pytester, source, "--batchstore-url", engine).assert_outcomes(passed=3)
+
+
+def test_every_fixture_is_documented_in_the_readme() -> None:
+    section = README.read_text().split("## pytest plugin", 1)[1].split("\n## ", 1)[0]
+    fixtures = [name for name, value in vars(pytest_plugin).items() if hasattr(value, "_pytestfixturefunction")
+                or type(value).__name__ == "FixtureFunctionDefinition"]
+    assert set(fixtures) == {"batchstore", "batchstore_factory", "batchstore_seed", "batchstore_database"}
+    for name in fixtures:
+        assert f"`{name}`" in section, name
+    for words in ("--batchstore-url", ENV_VAR, "batchstore_url"):
+        assert words in section, words
