@@ -189,11 +189,15 @@ def _postgres_schema(engine: Engine) -> Iterator[str]:
     try:
         conn.execute(f'CREATE SCHEMA "{schema}"')  # a uuid's hex digits: nothing to quote
         yield with_search_path(engine.url, schema)
-    finally:
+        # A connection the test left open inside a transaction would make the drop wait for ever.
+        conn.execute("SET lock_timeout = '10s'")
         try:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        finally:
-            conn.close()
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        except psycopg.Error as exc:
+            pytest.fail(f"batchstore fixtures: cannot drop the test's schema {schema} ({str(exc).strip()}); "
+                        f"close every store and connection the test opened on it", pytrace=False)
+    finally:
+        conn.close()
 
 
 class BatchStoreFactory(Protocol):

@@ -8,13 +8,12 @@ import importlib.util
 import os
 import re
 import textwrap
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from batchstore import pytest_plugin
+from batchstore import BatchStore, StorageError, pytest_plugin
 from batchstore._samples import SAMPLE_TASKS, sample_tasks
 from batchstore.pytest_plugin import ENV_VAR
 from tests.conftest import SEED_CREATE_001, SEED_GET_002, SEED_LIST_003, SEED_UPDATE_000, prerequisite
@@ -263,26 +262,40 @@ def test_the_samples_are_the_seed_pages_with_only_the_invalid_values_replaced() 
 # --- PostgreSQL: a schema per test -------------------------------------------------------------------
 
 
-def test_postgresql_gives_each_test_a_schema_of_its_own_and_drops_it(pytester: pytest.Pytester) -> None:
+def postgres_url() -> str:
+    """The test server's URL (CI's .ci/postgres.sh exports it), with psycopg installed; else skip or fail."""
     url = os.environ.get("BATCHSTORE_TEST_POSTGRES_URL")
     prerequisite(url is not None, "PostgreSQL (BATCHSTORE_TEST_POSTGRES_URL)")
     prerequisite(importlib.util.find_spec("psycopg") is not None, "psycopg")
     assert url is not None
+    return url
+
+
+def left_over(url: str, schemas: list[str]) -> list[Any]:
     psycopg: Any = importlib.import_module("psycopg")
-    marker = uuid.uuid4().hex
-    result = run(pytester, f"""
+    with psycopg.connect(url) as conn:
+        return list(conn.execute("SELECT nspname FROM pg_namespace WHERE nspname = ANY(%s)", (schemas,)).fetchall())
+
+
+def test_postgresql_gives_each_test_a_schema_of_its_own_and_drops_it(pytester: pytest.Pytester) -> None:
+    url = postgres_url()
+    result = run(pytester, """
+        import psycopg
         import pytest
         from urllib.parse import parse_qs, urlsplit
 
         SCHEMAS = []
 
         @pytest.mark.parametrize("n", range(2))
-        def test_alone(batchstore, batchstore_database, n):
+        def test_alone(batchstore_database, n):
             options = parse_qs(urlsplit(batchstore_database).query)["options"][-1]
             assert options.startswith("-csearch_path=bs_")
-            SCHEMAS.append(options.split("=", 1)[1])
-            assert list(batchstore.list()) == []
-            assert batchstore.create({{"Name": "{marker}"}}) == 1
+            schema = options.split("=", 1)[1]
+            SCHEMAS.append(schema)
+            # libpq reads the URL as the store will: its tables go to the test's schema.
+            with psycopg.connect(batchstore_database) as conn:
+                assert conn.execute("SELECT current_schema()").fetchone() == (schema,)
+                conn.execute("CREATE TABLE batchtask (id integer)")
 
         def test_schemas():
             assert len(set(SCHEMAS)) == 2
@@ -290,10 +303,29 @@ def test_postgresql_gives_each_test_a_schema_of_its_own_and_drops_it(pytester: p
                 out.write("\\n".join(SCHEMAS))
     """, "--batchstore-url", url)
     result.assert_outcomes(passed=3)
+    assert result.outlines and any("PostgreSQL at" in line and "***@" in line for line in result.outlines)
     schemas = (pytester.path / "schemas.txt").read_text().split()
-    with psycopg.connect(url) as conn:
-        left = conn.execute("SELECT nspname FROM pg_namespace WHERE nspname = ANY(%s)", (schemas,)).fetchall()
-    assert left == [], "the per-test schemas were not dropped"
+    assert len(schemas) == 2 and left_over(url, schemas) == [], "the per-test schemas were not dropped"
+
+
+def test_postgresql_stores_are_fresh_per_test(pytester: pytest.Pytester) -> None:
+    url = postgres_url()
+    try:
+        BatchStore(url).close()
+        engine = True
+    except StorageError as exc:
+        engine = "not supported" not in str(exc)
+    prerequisite(engine, "batchstore's PostgreSQL engine")
+    result = run(pytester, """
+        import pytest
+
+        @pytest.mark.parametrize("n", range(2))
+        def test_alone(batchstore, batchstore_factory, batchstore_seed, n):
+            assert list(batchstore.list()) == []
+            assert batchstore_seed() == [1, 2, 3, 4]
+            assert len(list(batchstore_factory().list())) == 4  # the factory's stores share the schema
+    """, "--batchstore-url", url)
+    result.assert_outcomes(passed=2)
 
 
 # --- the README ----------------------------------------------------------------------------------------
