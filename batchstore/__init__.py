@@ -12,6 +12,7 @@ from ._enums import BatchTaskState, CancellationBehaviour
 from ._exceptions import (
     BatchStoreError,
     ClaimLostError,
+    ConfigurationError,
     InvalidTaskError,
     InvalidTransitionError,
     PatchConflictError,
@@ -35,6 +36,7 @@ __all__ = [
     "BatchTaskState",
     "CancellationBehaviour",
     "ClaimLostError",
+    "ConfigurationError",
     "InvalidTaskError",
     "InvalidTransitionError",
     "PatchConflictError",

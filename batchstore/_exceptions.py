@@ -9,6 +9,7 @@ The tree::
     │   └── InvalidTransitionError                   a lifecycle step the task's state does not allow
     ├── PatchError              (also ValueError)    a JSON Patch document is malformed or cannot apply
     │   └── PatchConflictError                       a patch ``test`` operation failed
+    ├── ConfigurationError      (also ValueError)    an option of BatchStore or prune is refused
     ├── ClaimLostError                               a worker acts on a task it no longer holds
     ├── StoreClosedError                             the store was used after ``close()``
     └── StorageError                                 the database itself refused: locked too long,
@@ -25,6 +26,7 @@ from collections.abc import Iterable
 __all__ = [
     "BatchStoreError",
     "ClaimLostError",
+    "ConfigurationError",
     "InvalidTaskError",
     "InvalidTransitionError",
     "PatchConflictError",
@@ -87,6 +89,18 @@ class PatchError(BatchStoreError, ValueError):
 
 class PatchConflictError(PatchError):
     """A ``test`` operation of a JSON Patch did not match the task; nothing was written."""
+
+
+class ConfigurationError(BatchStoreError, ValueError):
+    """An option given to BatchStore (or to prune) is refused; ``option`` names it.
+
+    >>> ConfigurationError("must be positive", option="lease_seconds").option
+    'lease_seconds'
+    """
+
+    def __init__(self, message: str, *, option: str) -> None:
+        self.option = option
+        super().__init__(f"{option}: {message}")
 
 
 class ClaimLostError(BatchStoreError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import copy
 import datetime as dt
+import math
 import os
 import socket
 import sqlite3
@@ -14,7 +15,14 @@ from typing import Any, Final
 
 from ._blob import DEFAULT_MAX_BLOB_BYTES, MIME_TYPE, pack
 from ._enums import BatchTaskState, CancellationBehaviour, coerce_enum
-from ._exceptions import ClaimLostError, InvalidTaskError, ReadOnlyFieldError, StorageError, TaskNotFoundError
+from ._exceptions import (
+    ClaimLostError,
+    ConfigurationError,
+    InvalidTaskError,
+    ReadOnlyFieldError,
+    StorageError,
+    TaskNotFoundError,
+)
 from ._fields import (
     BY_ATTR,
     BY_WIRE,
@@ -49,7 +57,7 @@ from ._rows import (
     to_column,
     update_sql,
 )
-from ._sqlite import SQLiteDatabase
+from ._sqlite import SYNCHRONOUS, SQLiteDatabase
 from ._trace import INSERT_TRACE, TraceEntry, dump_changes, read_history, write_trace
 
 __all__ = ["DEFAULT_WRITABLE", "BatchStore"]
@@ -111,6 +119,31 @@ def _state_filter(value: object) -> BatchTaskState:
         raise InvalidTaskError(str(exc), field="State") from None
 
 
+INT32_MAX: Final = 2**31 - 1  # the API's System.Int32 fields
+#: The longest lease: about 31 years. Longer ones overflow a datetime (a lease ends at now + its length)
+#: long before they mean anything.
+MAX_LEASE_SECONDS: Final = 1e9
+#: The longest busy timeout: SQLite keeps it in milliseconds in a 32-bit int (about 24 days).
+MAX_TIMEOUT_SECONDS: Final = INT32_MAX // 1000
+
+
+def _seconds(value: object, option: str, *, low: float, high: float, zero: bool) -> float:
+    """A number of seconds within bounds, or ConfigurationError naming the option."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigurationError(f"must be a number of seconds, got {value!r}", option=option)
+    number = float(value)
+    if not math.isfinite(number) or number < low or (number == 0 and not zero) or number > high:
+        least = "0 or more" if zero else "more than 0"
+        raise ConfigurationError(f"must be {least} and at most {high:g} seconds, got {value!r}", option=option)
+    return number
+
+
+def _count(value: object, option: str, *, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigurationError(f"must be a whole number from {low} to {high}, got {value!r}", option=option)
+    return value
+
+
 def _sqlite_path(target: str) -> str:
     if "://" not in target:
         return target
@@ -119,8 +152,8 @@ def _sqlite_path(target: str) -> str:
 
     try:
         url = make_url(target)
-    except ArgumentError as exc:
-        raise StorageError(f"open: {target!r} is not a database URL: {exc}") from exc
+    except (ArgumentError, ValueError) as exc:  # a bad port is a plain ValueError
+        raise ConfigurationError(f"{target!r} is not a database URL: {exc}", option="database") from exc
     if url.get_backend_name() != "sqlite":
         raise StorageError(f"open: the {url.get_backend_name()!r} backend is not supported yet; use a SQLite file")
     return url.database or ":memory:"
@@ -146,10 +179,28 @@ class BatchStore:
     <BatchTaskState.Started: 3>
 
     Options: ``writable`` names the fields update and patch may change (SuperOffice's four by default);
-    ``max_blob_bytes`` caps a serialized ParameterObject; ``lease_seconds`` is how long a worker's claim
-    lasts without a start or progress report; ``max_starts`` is how many starts a task gets before an
-    expired claim fails it; ``timeout`` is how long a writer waits for another connection's write lock,
-    in seconds; ``synchronous`` is SQLite's PRAGMA of that name.
+    ``max_blob_bytes`` caps a serialized ParameterObject (1 or more bytes); ``lease_seconds`` is how long
+    a worker's claim lasts without a start or progress report (more than 0, at most 1e9); ``max_starts``
+    is how many starts a task gets before an expired claim fails it (1 or more); ``timeout`` is how long
+    a writer, or an open, waits for another connection's lock, in seconds (0 or more, at most about 24
+    days); ``synchronous`` is SQLite's PRAGMA of that name (OFF, NORMAL, FULL or EXTRA). An option
+    refused raises ConfigurationError naming it.
+
+    ``read_only=True`` opens an existing batchstore file with SQLite's read-only mode and never writes
+    to it: no tables are created, no pragma is written, the journal mode is left alone, and the file may
+    be read-only (mode 0o444). Reads work as usual; every write method raises StorageError saying the
+    store is read-only. A missing file, or one that is not a batchstore database, raises StorageError.
+    Without ``read_only`` a missing or empty file becomes a new batchstore database, and another
+    application's SQLite file (or a newer schema) is refused without a byte of it changed.
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "tasks.db")
+    >>> BatchStore(path).close()
+    >>> with BatchStore(path, read_only=True) as reader:
+    ...     reader.create({"Name": "x"})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    batchstore._exceptions.StorageError: create: the store is read-only ...
     """
 
     def __init__(
@@ -162,7 +213,20 @@ class BatchStore:
         max_starts: int = 3,
         timeout: float = 30.0,
         synchronous: str = "NORMAL",
+        read_only: bool = False,
     ) -> None:
+        # Every option is checked before anything is opened: a refused one leaves no file behind.
+        max_blob_bytes = _count(max_blob_bytes, "max_blob_bytes", low=1, high=2**62)
+        lease = _seconds(lease_seconds, "lease_seconds", low=0, high=MAX_LEASE_SECONDS, zero=False)
+        max_starts = _count(max_starts, "max_starts", low=1, high=INT32_MAX)
+        timeout = _seconds(timeout, "timeout", low=0, high=MAX_TIMEOUT_SECONDS, zero=True)
+        if not isinstance(synchronous, str) or synchronous.upper() not in SYNCHRONOUS:
+            raise ConfigurationError(f"must be one of {', '.join(SYNCHRONOUS)}, not {synchronous!r}",
+                                     option="synchronous")
+        if not isinstance(read_only, bool):
+            raise ConfigurationError(f"must be True or False, not {read_only!r}", option="read_only")
+        if database is not None and not isinstance(database, (str, os.PathLike)):
+            raise ConfigurationError(f"must be a path or a sqlite:// URL, not {database!r}", option="database")
         fields = [resolve(name, where="writable field") for name in writable]
         refused = [f.wire for f in fields if f.attr in _NEVER_WRITABLE or not f.column]
         if refused:
@@ -170,12 +234,12 @@ class BatchStore:
         self._writable = frozenset(f.attr for f in fields)
         self._writable_wire = tuple(f.wire for f in FIELDS if f.attr in self._writable)
         self._max_blob_bytes = max_blob_bytes
-        self._lease_length = dt.timedelta(seconds=lease_seconds)
+        self._lease_length = dt.timedelta(seconds=lease)
         self._max_starts = max_starts
         self._rights = self._carrier_rights()
         self._rights_wire = {f.wire: to_json_value(self._rights[f.attr]) for f in CARRIER_FIELDS}
         path = ":memory:" if database is None else _sqlite_path(os.fspath(database))
-        self._db = SQLiteDatabase(path, timeout=timeout, synchronous=synchronous)
+        self._db = SQLiteDatabase(path, timeout=timeout, synchronous=synchronous, read_only=read_only)
 
     # --- the store itself ------------------------------------------------------------------------
 
@@ -195,6 +259,11 @@ class BatchStore:
 
     def __repr__(self) -> str:
         return f"<BatchStore {self._db.path!r}{' closed' if self.closed else ''}>"
+
+    @property
+    def read_only(self) -> bool:
+        """Whether the store was opened with ``read_only=True`` (its writes raise StorageError)."""
+        return self._db.read_only
 
     @property
     def writable(self) -> tuple[str, ...]:
@@ -316,26 +385,31 @@ class BatchStore:
     def create_many(self, tasks: Iterable[TaskLike]) -> builtins.list[int]:
         """Store several tasks in one transaction, all or none, and return their ids in order.
 
+        ``tasks`` may be any iterable, a generator that reads this same store included
+        (``store.create_many({"Name": t.name} for t in store.list("Failed"))``): it is read and every
+        task checked before the write lock is taken, so the caller's code never runs while the store
+        waits for it, and other writers are kept waiting only for the inserts. The price is memory:
+        every task of the call is held, converted, at once (about a kilobyte per task with a small
+        ParameterObject); split a load of millions into several calls if that matters more than
+        all-or-nothing.
+
         >>> with BatchStore() as store:
         ...     store.create_many([{"Name": "a"}, {"Name": "b"}])
         [1, 2]
         """
         stamp = timestamp(_now())
+        prepared = []
+        for index, task in enumerate(tasks):
+            try:
+                prepared.append(self._new_row(task, stamp))
+            except InvalidTaskError as exc:
+                raise InvalidTaskError(f"task {index}: {exc}", field=exc.field) from exc
         ids: builtins.list[int] = []
-        # Checked and inserted a chunk at a time, inside the one transaction: memory stays bounded
-        # for any number of tasks (a generator works), and a refusal anywhere rolls back them all.
+        if not prepared:
+            return ids
         with self._db.write("create_many") as conn:
-            chunk = []
-            for index, task in enumerate(tasks):
-                try:
-                    chunk.append(self._new_row(task, stamp))
-                except InvalidTaskError as exc:
-                    raise InvalidTaskError(f"task {index}: {exc}", field=exc.field) from exc
-                if len(chunk) == _INSERT_CHUNK:
-                    ids += self._insert(conn, chunk)
-                    chunk = []
-            if chunk:
-                ids += self._insert(conn, chunk)
+            for first in range(0, len(prepared), _INSERT_CHUNK):
+                ids += self._insert(conn, prepared[first:first + _INSERT_CHUNK])
         return ids
 
     # --- read ------------------------------------------------------------------------------------
@@ -589,13 +663,19 @@ class BatchStore:
         never kept waiting long.
         """
         if not isinstance(older_than, dt.timedelta):
-            raise InvalidTaskError(f"prune needs a datetime.timedelta, got {type(older_than).__name__}")
+            raise ConfigurationError(f"prune needs a datetime.timedelta, got {type(older_than).__name__}",
+                                     option="older_than")
+        if older_than < dt.timedelta(0):
+            raise ConfigurationError(f"must not be negative, got {older_than!r}", option="older_than")
         wanted = sorted({int(_state_filter(s)) for s in states})
         unfinished = [BatchTaskState(s).name for s in wanted if s not in FINISHED]
         if unfinished or not wanted:
             raise InvalidTaskError(f"prune removes finished tasks only, not {', '.join(unfinished) or 'none'}",
                                    field="State")
-        cutoff = timestamp(_now() - older_than)
+        try:
+            cutoff = timestamp(_now() - older_than)
+        except OverflowError:
+            raise ConfigurationError(f"{older_than!r} reaches back before the year 1", option="older_than") from None
         marks = ", ".join("?" * len(wanted))
         sql = f"SELECT id FROM batchtask WHERE state IN ({marks}) AND state_changed < ? ORDER BY id LIMIT ?"
         removed = 0
@@ -616,10 +696,13 @@ class BatchStore:
         """The task's values and stop flag, once the worker's claim and the step's transition are checked."""
         current = self._values(conn, task_id, _FULL, step)
         holder, stop = conn.execute(SELECT_CLAIM, (task_id,)).fetchone()
-        if worker is not None and (holder != worker or current["state"] not in CLAIMED):
+        # A claim is lost when another worker holds the task, or recovery took it back (no holder). The
+        # holder's own step on a task it finished is a step the State does not allow: a transition error.
+        if worker is not None and holder != worker:
+            by = f"held by {holder!r}" if holder is not None else "its claim was recovered or never made"
             raise ClaimLostError(
                 f"{step} of task {task_id}: worker {worker!r} no longer holds it "
-                f"(State {current['state'].name}, held by {holder!r}); nothing was changed"
+                f"(State {current['state'].name}, {by}); nothing was changed"
             )
         check_transition(step, task_id, current["state"])
         return current, bool(stop)
@@ -647,7 +730,13 @@ class BatchStore:
         for task_id in stale:
             current = self._values(conn, task_id, _FULL, "recover_stale")
             clear = {"worker": None, "lease_expires": None}
-            if current["start_count"] >= self._max_starts:
+            _, stop = conn.execute(SELECT_CLAIM, (task_id,)).fetchone()
+            if stop:
+                # Someone asked the task to stop and its worker died first: the request is honoured, as
+                # stop() does for a task not yet started, rather than handed to the next worker.
+                warned = current["cancellation_behaviour"] is CancellationBehaviour.CancelWithWarning
+                changes = {"state": BatchTaskState.Failed, "result": _WARNED if warned else _STOPPED}
+            elif current["start_count"] >= self._max_starts:
                 result = f"Failed: its worker's lease expired after {current['start_count']} starts"
                 changes = {"state": BatchTaskState.Failed, "result": coerce(BY_WIRE["Result"], result[:254])}
             else:
@@ -678,20 +767,31 @@ class BatchStore:
             if row is None:
                 return None
             current = self._values(conn, row[0], _FULL, "acquire")
+            _, stop = conn.execute(SELECT_CLAIM, (row[0],)).fetchone()
             values = self._change(
                 conn, current, {"state": BatchTaskState.Aquired}, "acquire",
                 worker=worker, internal={"worker": worker, "lease_expires": self._lease_until(now)}, now=now,
             )
-        return self._result(values, False)
+        return self._result(values, bool(stop))
 
     def start(self, task_id: int, *, worker: str | None = None) -> BatchTaskInfo:
-        """Aquired -> Started: StartCount + 1, LastStarted now, the lease renewed."""
+        """Aquired -> Started: StartCount + 1, LastStarted now, the lease renewed, ProgressPercent 0.
+
+        A start begins a new run: progress is never lower than the last report of the same run, but
+        a run after a recovery starts again from 0. StartCount never passes 2**31 - 1 (the API's Int32).
+        """
         task_id = _task_id(task_id, "start")
         now = _now()
         with self._db.write("start") as conn:
             current, stop = self._claimed(conn, task_id, "start", worker)
+            if current["start_count"] >= INT32_MAX:
+                raise InvalidTaskError(
+                    f"start of task {task_id}: StartCount is {current['start_count']}, the largest an Int32 "
+                    "holds; nothing was changed",
+                    field="StartCount",
+                )
             changes = {"state": BatchTaskState.Started, "start_count": current["start_count"] + 1,
-                       "last_started": now}
+                       "last_started": now, "progress_percent": 0}
             values = self._change(conn, current, changes, "start", worker=worker,
                                   internal={"lease_expires": self._lease_until(now)}, now=now)
         return self._result(values, stop)
@@ -699,7 +799,7 @@ class BatchStore:
     def report_progress(
         self, task_id: int, percent: int, description: str | None = None, *, worker: str | None = None
     ) -> BatchTaskInfo:
-        """Record progress of a Started task (never lower than the last report) and renew the lease.
+        """Record progress of a Started task (never lower than the last report of this run) and renew the lease.
 
         The result's ``stop_requested`` tells the worker whether someone asked the task to stop.
         """

@@ -12,6 +12,7 @@ EXPORTED = [
     "BatchTaskState",
     "CancellationBehaviour",
     "ClaimLostError",
+    "ConfigurationError",
     "InvalidTaskError",
     "InvalidTransitionError",
     "PatchConflictError",

@@ -302,3 +302,104 @@ def test_prune_removes_old_finished_tasks_in_batches(store: BatchStore, db_path:
         assert conn.execute("SELECT count(*) FROM batchtasktrace WHERE task_id != ?", (running,)).fetchone() == (0,)
     with pytest.raises(InvalidTaskError, match="Started"):
         store.prune(dt.timedelta(0), states=["Started"])
+
+
+def test_a_new_start_begins_a_new_run_of_progress(db_path: Path) -> None:
+    with BatchStore(db_path, lease_seconds=0.05) as store:
+        task_id = store.create({"Name": "x"})
+        store.acquire(worker="dies")
+        store.start(task_id, worker="dies")
+        store.report_progress(task_id, 80, worker="dies")
+        time.sleep(0.1)
+        assert store.recover_stale() == [task_id]
+        assert store.acquire(worker="next") is not None
+        started = store.start(task_id, worker="next")
+        assert started.progress_percent == 0 and started.start_count == 2
+        assert store.report_progress(task_id, 10, worker="next").progress_percent == 10
+        with pytest.raises(InvalidTaskError, match="never goes back"):
+            store.report_progress(task_id, 5, worker="next")  # still monotone within the run
+
+
+@pytest.mark.parametrize(("behaviour", "result"), [
+    ("CanCancel", "Stopped by request"),
+    ("CancelWithWarning", "Stopped by request; CancelWithWarning: a warning applied"),
+])
+def test_recovery_honours_a_stop_request(db_path: Path, behaviour: str, result: str) -> None:
+    with BatchStore(db_path, lease_seconds=0.05) as store:
+        task_id = store.create({"Name": "x", "CancellationBehaviour": behaviour})
+        store.acquire(worker="dies")
+        store.start(task_id, worker="dies")
+        assert store.stop(task_id) is True
+        time.sleep(0.1)
+        assert store.recover_stale() == [task_id]
+        task = store.get(task_id)
+        assert task.state is S.Failed and task.result == result
+        assert store.acquire(worker="next") is None  # asked to stop: never handed to another worker
+
+
+def test_acquire_and_stop_requested_agree(db_path: Path) -> None:
+    with BatchStore(db_path, lease_seconds=0.05) as store:
+        stopped = store.create({"Name": "x"})
+        plain = store.create({"Name": "x"})
+        for task_id in (stopped, plain):
+            store.acquire(worker="dies")
+            store.start(task_id, worker="dies")
+        store.stop(stopped)
+        time.sleep(0.1)
+        got = store.acquire(worker="next")
+        assert got is not None and got.id == plain
+        assert got.stop_requested is store.stop_requested(plain) is False
+        assert store.stop_requested(stopped) is True and store.get(stopped).state is S.Failed
+
+
+def test_start_count_never_passes_int32(store: BatchStore, db_path: Path) -> None:
+    task_id = store.create({"Name": "x", "StartCount": 2**31 - 2})
+    store.acquire(worker="w")
+    assert store.start(task_id, worker="w").start_count == 2**31 - 1
+    store.fail(task_id, worker="w")
+    with sqlite3.connect(db_path) as conn:  # back to Aquired, as a worker would find it after a retry
+        conn.execute("UPDATE batchtask SET state = 1, worker = NULL WHERE id = ?", (task_id,))
+    store.acquire(worker="w")
+    before = dump(db_path)
+    with pytest.raises(InvalidTaskError) as info:
+        store.start(task_id, worker="w")
+    assert info.value.field == "StartCount" and "StartCount" in str(info.value)
+    assert dump(db_path) == before
+    assert store.get(task_id).start_count == 2**31 - 1
+
+
+@pytest.mark.parametrize("step", ["succeed", "fail", "report_progress", "start"])
+def test_a_step_on_a_finished_task_by_its_worker_is_a_transition_error(
+    store: BatchStore, db_path: Path, step: str
+) -> None:
+    task_id = store.create({"Name": "x"})
+    store.acquire(worker="w")
+    store.start(task_id, worker="w")
+    store.succeed(task_id, worker="w")
+    before = dump(db_path)
+    calls = {
+        "succeed": lambda: store.succeed(task_id, worker="w"),
+        "fail": lambda: store.fail(task_id, worker="w"),
+        "report_progress": lambda: store.report_progress(task_id, 100, worker="w"),
+        "start": lambda: store.start(task_id, worker="w"),
+    }
+    with pytest.raises(InvalidTransitionError) as info:
+        calls[step]()
+    assert not isinstance(info.value, ClaimLostError)
+    assert "Succeeded" in str(info.value) and info.value.field == "State"
+    assert "Started" in str(info.value) or "Aquired" in str(info.value)
+    assert dump(db_path) == before
+
+
+def test_claim_lost_is_for_another_holder_or_a_recovered_claim(db_path: Path) -> None:
+    with BatchStore(db_path, lease_seconds=0.05) as store:
+        task_id = store.create({"Name": "x"})
+        store.acquire(worker="first")
+        store.start(task_id, worker="first")
+        time.sleep(0.1)
+        store.recover_stale()
+        with pytest.raises(ClaimLostError, match="recovered"):
+            store.succeed(task_id, worker="first")  # recovered: nobody holds it
+        store.acquire(worker="second")
+        with pytest.raises(ClaimLostError, match="'second'"):
+            store.fail(task_id, worker="first")  # another worker holds it

@@ -77,7 +77,9 @@ def test_a_new_file_gets_small_pages_and_an_old_one_keeps_its_own(tmp_path: Path
     old = tmp_path / "old.db"
     with sqlite3.connect(old) as conn:
         conn.execute("PRAGMA page_size = 4096")
-        conn.execute("CREATE TABLE app_data (x)")  # an application's file that batchstore joins later
+        # A file with pages but no tables yet (another application's file is refused, see test_store).
+        conn.execute("PRAGMA application_id = 0")
+    assert old.stat().st_size == 4096
     BatchStore(old).close()
     with sqlite3.connect(new) as a, sqlite3.connect(old) as b:
         assert a.execute("PRAGMA page_size").fetchone() == (PAGE_SIZE,)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
+import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +23,7 @@ from batchstore import (
     BatchTaskInfo,
     BatchTaskState,
     CancellationBehaviour,
+    ConfigurationError,
     InvalidTaskError,
     ReadOnlyFieldError,
     StorageError,
@@ -105,7 +108,7 @@ def test_in_memory_stores_are_private(database: str | None) -> None:
         assert list(second.list()) == []
 
 
-@pytest.mark.parametrize("url", ["postgresql://user@host/db", "mysql+pymysql://u:p@h/d", "://nothing"])
+@pytest.mark.parametrize("url", ["postgresql://user@host/db", "mysql+pymysql://u:p@h/d"])
 def test_an_unsupported_url_is_a_storage_error(url: str) -> None:
     with pytest.raises(StorageError, match="open"):
         BatchStore(url)
@@ -751,3 +754,167 @@ def test_create_many_refused_past_its_first_chunks_writes_nothing(store: BatchSt
     assert snapshot(db_path) == before
     assert [t.id for t in store.list()] == [1]
     assert store.create_many(t for t in [{"Name": "a"}, {"Name": "b"}]) == [2, 3]
+
+
+# --- options are refused at the call -------------------------------------------------------------
+
+@pytest.mark.parametrize(("options", "option"), [
+    ({"synchronous": "bogus"}, "synchronous"),
+    ({"synchronous": 1}, "synchronous"),
+    ({"lease_seconds": math.nan}, "lease_seconds"),
+    ({"lease_seconds": -1}, "lease_seconds"),
+    ({"lease_seconds": 0}, "lease_seconds"),
+    ({"lease_seconds": 1e15}, "lease_seconds"),
+    ({"lease_seconds": math.inf}, "lease_seconds"),
+    ({"lease_seconds": "300"}, "lease_seconds"),
+    ({"timeout": -1}, "timeout"),
+    ({"timeout": math.nan}, "timeout"),
+    ({"timeout": 1e12}, "timeout"),
+    ({"max_starts": 0}, "max_starts"),
+    ({"max_starts": 1.5}, "max_starts"),
+    ({"max_starts": True}, "max_starts"),
+    ({"max_blob_bytes": 0}, "max_blob_bytes"),
+    ({"max_blob_bytes": "big"}, "max_blob_bytes"),
+    ({"read_only": "yes"}, "read_only"),
+])
+def test_refused_options_are_configuration_errors(tmp_path: Path, options: dict[str, Any], option: str) -> None:
+    path = tmp_path / "tasks.db"
+    with pytest.raises(ConfigurationError) as info:
+        BatchStore(path, **options)
+    assert isinstance(info.value, ValueError) and isinstance(info.value, BatchStoreError)
+    assert info.value.option == option and option in str(info.value)
+    assert not path.exists()  # refused before anything was opened
+
+
+@pytest.mark.parametrize("url", ["sqlite://h:abc/x.db", "://nothing"])
+def test_a_url_sqlalchemy_cannot_parse_is_a_configuration_error(url: str) -> None:
+    with pytest.raises(ConfigurationError, match="database"):
+        BatchStore(url)
+
+
+def test_the_longest_lease_still_acquires(tmp_path: Path) -> None:
+    with BatchStore(tmp_path / "tasks.db", lease_seconds=1e9) as store:
+        task_id = store.create({"Name": "x"})
+        assert store.acquire(worker="w") is not None
+        assert store.start(task_id, worker="w").state is BatchTaskState.Started
+
+
+@pytest.mark.parametrize("older_than", [dt.timedelta.max, dt.timedelta(days=-1), 30, "30d", None])
+def test_prune_refuses_what_is_no_age(store: BatchStore, dump: Callable[..., Any], db_path: Path,
+                                      older_than: Any) -> None:
+    store.create({"Name": "done", "State": "Succeeded"})
+    before = dump(db_path)
+    with pytest.raises(ConfigurationError) as info:
+        store.prune(older_than)
+    assert info.value.option == "older_than"
+    assert dump(db_path) == before
+
+
+# --- files the store refuses, and read-only stores -----------------------------------------------
+
+def _file_state(path: Path) -> tuple[bytes, int, bool, bool]:
+    """The bytes and mtime of a file, and whether its -wal and -shm files exist."""
+    return (path.read_bytes(), path.stat().st_mtime_ns,
+            Path(f"{path}-wal").exists(), Path(f"{path}-shm").exists())
+
+
+def _foreign(path: Path, version: int, tables: str) -> Path:
+    with sqlite3.connect(path) as conn:
+        conn.executescript(tables)
+        conn.execute(f"PRAGMA user_version = {version}")
+    conn.close()
+    return path
+
+
+@pytest.mark.parametrize(("version", "tables", "message"), [
+    (2, "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO notes VALUES (1, 'x');",
+     "not a batchstore database"),
+    (0, "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);", "not a batchstore database"),
+    (1, "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);", "not a batchstore database"),
+    (7, "CREATE TABLE batchtask (id INTEGER PRIMARY KEY); CREATE TABLE binaryobject (id INTEGER PRIMARY KEY);"
+        " CREATE TABLE batchtasktrace (id INTEGER PRIMARY KEY);", "newer"),
+])
+@pytest.mark.parametrize("read_only", [False, True])
+def test_a_refused_database_is_not_changed_at_all(
+    tmp_path: Path, version: int, tables: str, message: str, read_only: bool
+) -> None:
+    path = _foreign(tmp_path / "other.db", version, tables)
+    before = _file_state(path)
+    assert before[2:] == (False, False)
+    with pytest.raises(StorageError, match=message):
+        BatchStore(path, read_only=read_only)
+    assert _file_state(path) == before
+
+
+@pytest.fixture
+def filled(tmp_path: Path) -> Path:
+    path = tmp_path / "tasks.db"
+    with BatchStore(path) as store:
+        task_id = store.create({"Name": "ERPSync", "ParameterObject": {"n": 1}})
+        store.acquire(worker="w")
+        store.start(task_id, worker="w")
+        store.create({"Name": "second"})
+    return path
+
+
+def test_a_read_only_store_reads_and_never_writes(filled: Path) -> None:
+    before = _file_state(filled)
+    with BatchStore(filled, read_only=True) as reader:
+        assert reader.read_only is True
+        assert [t.name for t in reader.list(select="Name")] == ["ERPSync", "second"]
+        assert reader.get(1).parameter_object == {"n": 1}
+        assert reader.stop_requested(1) is False
+        assert [e.operation for e in reader.history(1)][:1] == ["create"]
+        writes: dict[str, Callable[[], object]] = {
+            "create": lambda: reader.create({"Name": "x"}),
+            "create_many": lambda: reader.create_many([{"Name": "x"}]),
+            "update": lambda: reader.update({"Id": 2, "Description": "x"}),
+            "patch": lambda: reader.patch(2, [{"op": "replace", "path": "/Description", "value": "x"}]),
+            "delete": lambda: reader.delete(2),
+            "delete_many": lambda: reader.delete_many([2]),
+            "prune": lambda: reader.prune(dt.timedelta(0)),
+            "acquire": lambda: reader.acquire(worker="w"),
+            "start": lambda: reader.start(2),
+            "report_progress": lambda: reader.report_progress(1, 50),
+            "succeed": lambda: reader.succeed(1),
+            "fail": lambda: reader.fail(1),
+            "stop": lambda: reader.stop(1),
+            "recover_stale": reader.recover_stale,
+        }
+        for operation, call in writes.items():
+            with pytest.raises(StorageError) as info:
+                call()
+            assert str(info.value).startswith(f"{operation}:") and "read-only" in str(info.value), operation
+    assert _file_state(filled)[:2] == before[:2]
+
+
+def test_a_read_only_store_works_on_a_read_only_file(filled: Path) -> None:
+    folder = filled.parent
+    filled.chmod(0o444)
+    folder.chmod(0o555)  # nor can -wal or -shm files be made beside it
+    try:
+        if os.geteuid() != 0:  # root ignores file modes: the assert would prove nothing
+            with pytest.raises(StorageError):
+                BatchStore(filled).create({"Name": "x"})
+        with BatchStore(filled, read_only=True) as reader:
+            assert reader.get(2).name == "second"
+            assert sum(1 for _ in reader.list()) == 2
+    finally:
+        folder.chmod(0o755)
+        filled.chmod(0o644)
+
+
+def test_a_read_only_store_needs_an_existing_batchstore_file(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.db"
+    with pytest.raises(StorageError, match="no such database"):
+        BatchStore(missing, read_only=True)
+    with pytest.raises(StorageError, match="no such database"):
+        BatchStore(f"sqlite:///{missing}", read_only=True)
+    assert not missing.exists()
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    with pytest.raises(StorageError, match="not a batchstore database"):
+        BatchStore(empty, read_only=True)
+    assert empty.read_bytes() == b""
+    with pytest.raises(StorageError, match="in-memory"):
+        BatchStore(read_only=True)
