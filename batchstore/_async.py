@@ -108,7 +108,10 @@ class AsyncBatchStore:
         max_starts: int = 3,
         timeout: float = 30.0,
         synchronous: str = "NORMAL",
+        read_only: bool = False,
     ) -> None:
+        # Spelt out, not forwarded with *args/**kwargs, so that type checkers see the parameters;
+        # tests/test_async.py fails when BatchStore's constructor gains one this lacks.
         self._database = database
         self._closed = False
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="batchstore")
@@ -116,6 +119,7 @@ class AsyncBatchStore:
         self._opening = self._executor.submit(
             BatchStore, database, writable=tuple(writable), max_blob_bytes=max_blob_bytes,
             lease_seconds=lease_seconds, max_starts=max_starts, timeout=timeout, synchronous=synchronous,
+            read_only=read_only,
         )
 
     # --- running calls on the worker thread ------------------------------------------------------

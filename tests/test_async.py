@@ -350,3 +350,19 @@ def test_a_store_can_be_made_outside_a_running_loop(tmp_path: Path) -> None:
             return [t.name async for t in store.list()]
 
     assert run(main) == ["early"]
+
+
+def test_a_read_only_store_reads_and_refuses_writes(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.db"
+    with BatchStore(path) as writer:
+        writer.create({"Name": "kept"})
+    before = snapshot(path)
+
+    async def main() -> None:
+        async with AsyncBatchStore(path, read_only=True) as store:
+            assert (await store.get(1)).name == "kept"
+            with pytest.raises(StorageError, match="read-only"):
+                await store.create({"Name": "refused"})
+
+    run(main)
+    assert snapshot(path) == before
