@@ -366,3 +366,12 @@ def test_a_read_only_store_reads_and_refuses_writes(tmp_path: Path) -> None:
 
     run(main)
     assert snapshot(path) == before
+
+
+def test_importing_batchstore_does_not_import_asyncio() -> None:
+    # The command line's start-up time: asyncio is half of batchstore's import time.
+    probe = "import sys, batchstore; assert 'asyncio' not in sys.modules; assert 'AsyncBatchStore' in dir(batchstore)"
+    subprocess.run([sys.executable, "-c", probe], check=True)
+    import batchstore
+
+    assert batchstore.AsyncBatchStore is AsyncBatchStore
