@@ -124,6 +124,13 @@ def test_the_module_named_batchstore_stays_importable(pytester: pytest.Pytester)
     result.assert_outcomes(passed=2)
 
 
+def test_the_plugin_turns_off_and_on_by_name(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = "def test_store(batchstore):\n    assert batchstore.create({'Name': 'x'}) == 1\n"
+    run(pytester, source, "-p", "no:batchstore").assert_outcomes(errors=1)  # fixture 'batchstore' not found
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    run(pytester, source, "-p", "batchstore.pytest_plugin").assert_outcomes(passed=1)
+
+
 # --- choosing the engine -------------------------------------------------------------------------------
 
 ENGINE_PROBE = """
