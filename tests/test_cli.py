@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import re
+import signal
+import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -31,10 +35,20 @@ class Run:
         return json.loads(self.stdout)
 
 
-def cli(*args: str | Path, stdin: str | None = None, cwd: Path | None = None, program: list[str] | None = None) -> Run:
-    command = [*(program or [sys.executable, "-m", "batchstore"]), *map(str, args)]
+COMMAND = [sys.executable, "-m", "batchstore"]
+
+
+def cli(
+    *args: str | Path,
+    stdin: str | None = None,
+    cwd: Path | None = None,
+    program: list[str] | None = None,
+    env: dict[str, str] | None = None,
+) -> Run:
+    command = [*(program or COMMAND), *map(str, args)]
     done = subprocess.run(
-        command, input=stdin, capture_output=True, text=True, timeout=60, cwd=cwd, env=ENV, check=False
+        command, input=stdin or "", capture_output=True, text=True, timeout=60, cwd=cwd, env={**ENV, **(env or {})},
+        check=False,
     )
     return Run(done.returncode, done.stdout, done.stderr)
 
@@ -109,8 +123,8 @@ def test_create_makes_a_new_database_file(tmp_path: Path) -> None:
         assert store.get(1).name == "first"
 
 
-def test_get_prints_the_wire_form(cli_db: Path) -> None:
-    run = cli("get", "1", "--db", cli_db)
+def test_get_wire_prints_exactly_the_api_wire_form(cli_db: Path) -> None:
+    run = cli("get", "1", "--db", cli_db, "--wire")
     assert run.returncode == 0, run.stderr
     printed = run.json()
     with BatchStore(str(cli_db)) as store:
@@ -126,7 +140,7 @@ def test_get_prints_the_wire_form(cli_db: Path) -> None:
 def test_get_with_select(cli_db: Path) -> None:
     run = cli("get", "1", "--db", cli_db, "--select", "name,State")
     assert run.returncode == 0, run.stderr
-    assert {k: v for k, v in run.json().items() if v is not None} == {
+    assert run.json() == {
         "Id": 1, "Name": "ContactExport", "State": "Succeeded",
     }  # fmt: skip
 
@@ -135,17 +149,20 @@ def test_get_with_select(cli_db: Path) -> None:
     ("args", "ids"),
     [([], [1, 2]), (["New"], [2]), (["succeeded"], [1])],
 )
-def test_list_prints_a_json_array_by_id(cli_db: Path, args: list[str], ids: list[int]) -> None:
-    run = cli("list", *args, "--db", cli_db)
+def test_list_json_prints_a_json_array_by_id(cli_db: Path, args: list[str], ids: list[int]) -> None:
+    run = cli("list", *args, "--db", cli_db, "--json")
     assert run.returncode == 0, run.stderr
     listed = run.json()
     assert [task["Id"] for task in listed] == ids
-    assert all(len(task) == 24 for task in listed)
+    assert all(len(task) == 22 and "TableRight" not in task for task in listed)
+    wire = cli("list", *args, "--wire", "--db", cli_db).json()
+    assert [task["Id"] for task in wire] == ids
+    assert all(len(task) == 24 for task in wire)
 
 
 def test_list_with_select(cli_db: Path) -> None:
-    run = cli("list", "--db", cli_db, "--select", "State")
-    assert [{k: v for k, v in t.items() if v is not None} for t in run.json()] == [
+    run = cli("list", "--db", cli_db, "--select", "State", "--json")
+    assert run.json() == [
         {"Id": 1, "State": "Succeeded"}, {"Id": 2, "State": "New"},
     ]  # fmt: skip
 
@@ -257,4 +274,245 @@ def test_usage_errors_exit_non_zero_and_write_nothing(cli_db: Path, dump: Any, a
     run = cli(*(a.format(db=cli_db) for a in args))
     assert run.returncode != 0
     assert "usage" in run.stderr
+    assert run.returncode == 2
+    assert len(run.stderr.splitlines()) == 1, run.stderr
     assert dump(cli_db) == before
+
+
+# --- forms of output ----------------------------------------------------------------------------
+
+
+def test_a_pipe_gets_json_lines_without_the_shared_carriers(cli_db: Path) -> None:
+    run = cli("list", "--db", cli_db)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    tasks = [json.loads(line) for line in lines]
+    assert [t["Id"] for t in tasks] == [1, 2]
+    assert all("TableRight" not in t and "FieldProperties" not in t for t in tasks)
+    with BatchStore(str(cli_db)) as store:
+        wire = json.loads(json.dumps(store.get(1).to_wire()))
+    assert tasks[0] == {k: v for k, v in wire.items() if k not in ("TableRight", "FieldProperties")}
+
+
+def test_select_naming_a_carrier_prints_it(cli_db: Path) -> None:
+    printed = cli("get", "1", "--db", cli_db, "--select", "TableRight").json()
+    assert set(printed) == {"Id", "TableRight"}
+    assert printed["TableRight"]["Mask"] == "Select, Insert, Update, Delete"
+
+
+def test_options_may_come_before_or_after_positionals(cli_db: Path) -> None:
+    replace = '[{"op": "replace", "path": "/Description", "value": "%s"}]'
+    assert cli("patch", "2", "--db", cli_db, replace % "a").json()["Description"] == "a"
+    assert cli("patch", "--db", cli_db, "2", replace % "b").json()["Description"] == "b"
+    assert cli("--version").stdout == f"batchstore {batchstore.__version__}\n"
+
+
+def test_batchstore_db_stands_in_for_db(cli_db: Path) -> None:
+    run = cli("get", "2", env={"BATCHSTORE_DB": str(cli_db)})
+    assert run.returncode == 0, run.stderr
+    assert run.json()["Name"] == "ERPSync"
+    assert cli("get", "2", env={"BATCHSTORE_DB": str(cli_db.with_name("other.db"))}).returncode == 1
+
+
+# --- the lifecycle ------------------------------------------------------------------------------
+
+
+def test_every_lifecycle_step_from_the_command_line(cli_db: Path) -> None:
+    acquired = cli("acquire", "--name", "ERPSync", "--worker", "w1", "--db", cli_db, "--json").json()
+    assert (acquired["Id"], acquired["State"]) == (2, "Aquired")
+    assert cli("acquire", "--worker", "w2", "--db", cli_db, "--json").stdout == "null\n"
+    assert cli("start", "2", "--worker", "w1", "--db", cli_db).json()["StartCount"] == 1
+    shown = cli("progress", "2", "40", "200 of 500", "--worker", "w1", "--db", cli_db).json()
+    assert (shown["ProgressPercent"], shown["ProgressDescription"]) == (40, "200 of 500")
+    lost = cli("succeed", "2", "--worker", "w2", "--db", cli_db)
+    assert lost.returncode == 1 and len(lost.stderr.splitlines()) == 1 and "w2" in lost.stderr
+    done = cli("succeed", "2", "--result", "Success", "--file-name", "sync.log", "--worker", "w1", "--db", cli_db)
+    assert done.returncode == 0, done.stderr
+    assert {k: done.json()[k] for k in ("State", "Result", "FileName", "ProgressPercent")} == {
+        "State": "Succeeded", "Result": "Success", "FileName": "sync.log", "ProgressPercent": 100,
+    }  # fmt: skip
+    history = cli("history", "2", "--db", cli_db, "--json").json()
+    assert [e["operation"] for e in history] == ["create", "acquire", "start", "report_progress", "succeed"]
+    assert all(list(e) == ["at", "operation", "worker", "changes"] for e in history)
+    assert history[1]["worker"] == "w1"
+    assert history[1]["changes"] == {"State": ["New", "Aquired"]}
+
+
+def test_fail_and_stop(cli_db: Path, dump: Any) -> None:
+    new = cli("create", '{"Name": "c"}', "--db", cli_db).stdout.strip()
+    stopped = cli("stop", new, "--db", cli_db)
+    assert stopped.returncode == 0, stopped.stderr
+    assert (stopped.json()["State"], stopped.json()["Result"]) == ("Failed", "Stopped by request")
+    before = dump(cli_db)
+    refused = cli("stop", "1", "--db", cli_db)  # Succeeded already
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr.count("\n") == 1 and "Succeeded" in refused.stderr
+    assert dump(cli_db) == before
+    cli("acquire", "--worker", "w", "--db", cli_db)
+    failed = cli("fail", "2", "--result", "no data", "--worker", "w", "--db", cli_db).json()
+    assert (failed["State"], failed["Result"]) == ("Failed", "no data")
+
+
+def test_prune_accepts_units_and_removes_old_finished_tasks(cli_db: Path, query: Any) -> None:
+    with sqlite3.connect(cli_db) as conn:
+        conn.execute("UPDATE batchtask SET state_changed = '2000-01-01T00:00:00.000000+00:00' WHERE id = 1")
+    assert cli("prune", "--older-than", "1d12h", "--db", cli_db).stdout == "1\n"
+    assert query("SELECT id FROM batchtask") == [(2,)]
+    for age in ("30d", "2h", "90m", "45s"):
+        assert cli("prune", "--older-than", age, "--db", cli_db).stdout == "0\n"
+    bad = cli("prune", "--older-than", "30x", "--db", cli_db)
+    assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1 and "--older-than" in bad.stderr
+
+
+def test_list_and_count_take_the_agent_queries(db_path: Path) -> None:
+    with BatchStore(str(db_path)) as store:
+        store.create_many([
+            {"Name": "a", "AssociateId": 1}, {"Name": "b", "AssociateId": 2, "State": "Failed"},
+            {"Name": "a", "AssociateId": 2, "State": "Started"},
+            {"Name": "a", "AssociateId": 3, "IsSystemTask": True, "State": "Succeeded"},
+        ])  # fmt: skip
+    cases = {
+        ("--name", "a"): [1, 3, 4],
+        ("--name", "a", "started", "new"): [1, 3],
+        ("--associate", "2", "--associate", "3"): [2, 3, 4],
+        ("--associate", "2", "--name", "a"): [3],
+        ("Failed", "Started"): [2, 3],
+        ("--name", "a", "--system"): [4],
+        ("--system", "All", "New"): [4],
+    }
+    for args, ids in cases.items():
+        listed = cli("list", *args, "--db", db_path, "--select", "Id")
+        assert [json.loads(line)["Id"] for line in listed.stdout.splitlines()] == ids, args
+        assert cli("count", *args, "--db", db_path).stdout == f"{len(ids)}\n", args
+
+
+# --- what --db may name -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target", [":memory:", "", "sqlite://", "sqlite:///:memory:", "file::memory:"])
+def test_a_database_that_keeps_nothing_is_refused(tmp_path: Path, target: str) -> None:
+    run = cli("create", '{"Name": "a"}', "--db", target, cwd=tmp_path)
+    assert run.returncode == 1
+    assert run.stdout == ""
+    assert len(run.stderr.splitlines()) == 1 and "nothing would be kept" in run.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("verb", [["get", "1"], ["list"], ["count"], ["history", "1"]])
+@pytest.mark.parametrize("url", [False, True])
+def test_read_verbs_never_create_a_database(tmp_path: Path, verb: list[str], url: bool) -> None:
+    target = "sqlite:///missing.db" if url else "missing.db"
+    run = cli(*verb, "--db", target, cwd=tmp_path)
+    assert run.returncode == 1
+    assert len(run.stderr.splitlines()) == 1 and "missing.db" in run.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("verb", [["get", "1"], ["list"], ["count"], ["history", "1"]])
+def test_read_verbs_leave_a_foreign_sqlite_file_alone(tmp_path: Path, verb: list[str]) -> None:
+    foreign = tmp_path / "other.db"
+    with sqlite3.connect(foreign) as conn:
+        conn.execute("CREATE TABLE notes (body TEXT)")
+    conn.close()
+    before = foreign.read_bytes()
+    run = cli(*verb, "--db", foreign)
+    assert run.returncode == 1
+    assert len(run.stderr.splitlines()) == 1 and "not a batchstore database" in run.stderr
+    assert foreign.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.db"]
+
+
+def test_an_id_beyond_64_bits_is_a_usage_error(cli_db: Path) -> None:
+    run = cli("get", "99999999999999999999", "--db", cli_db)
+    assert run.returncode == 2
+    assert len(run.stderr.splitlines()) == 1 and "ID" in run.stderr
+
+
+# --- pipes, Ctrl-C and terminals ----------------------------------------------------------------
+
+
+@pytest.fixture
+def many_db(db_path: Path) -> Path:
+    with BatchStore(str(db_path), synchronous="OFF") as store:
+        store.create_many({"Name": f"task {i}", "ParameterObject": {"i": i}} for i in range(20_000))
+    return db_path
+
+
+@pytest.mark.parametrize("verb", [["list"], ["list", "--json"], ["list", "--wire"], ["get", "1", "--wire"]])
+def test_a_reader_that_goes_away_ends_the_command_quietly(many_db: Path, verb: list[str]) -> None:
+    process = subprocess.Popen([*COMMAND, *verb, "--db", str(many_db)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=ENV)
+    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout.readline()  # as `| head -1` does: read a line, then close the pipe
+    process.stdout.close()
+    stderr = process.stderr.read()
+    process.stderr.close()
+    assert process.wait(timeout=60) in (0, 141)
+    assert stderr == b""
+
+
+def test_ctrl_c_during_a_long_list_prints_no_traceback(many_db: Path) -> None:
+    process = subprocess.Popen([*COMMAND, "list", "--db", str(many_db)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=ENV)
+    assert process.stdout is not None
+    assert process.stdout.readline()  # it is listing; the full pipe holds it mid-write
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert b"Traceback" not in stderr and b"KeyboardInterrupt" not in stderr
+
+
+def test_a_terminal_gets_a_table_with_colour_and_progress_bars(cli_db: Path) -> None:
+    with BatchStore(str(cli_db)) as store:
+        store.acquire(worker="w")
+        store.start(2, worker="w")
+        store.report_progress(2, 60, worker="w")
+    leader, follower = pty.openpty()
+    env = {k: v for k, v in ENV.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    process = subprocess.Popen([*COMMAND, "list", "--db", str(cli_db)], stdout=follower, stderr=subprocess.DEVNULL,
+                               env={**env, "TERM": "xterm-256color", "COLUMNS": "100"})
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the terminal closed: the command ended
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    assert process.wait(timeout=60) == 0
+    text = shown.decode()
+    assert "\x1b[" in text  # colour
+    assert "━" in text  # progress bars
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    for word in ("Id", "Name", "State", "Progress", "Created", "ContactExport", "ERPSync", "Started", "60%"):
+        assert word in plain, word
+    assert "{" not in plain  # a table, not JSON
+
+
+# --- the demo and the README --------------------------------------------------------------------
+
+
+def test_the_demo_shows_what_its_labels_say(tmp_path: Path) -> None:
+    db = tmp_path / "demo.db"
+    lines = cli("demo", "--db", db).stdout.splitlines()
+    label = next(i for i, line in enumerate(lines) if line.startswith("Task ") and "batchstore get" in line)
+    task_id = lines[label].split()[1].rstrip(",")
+    assert f"'batchstore get {task_id} --db {db}'" in lines[label]
+    assert lines[label + 1] == cli("get", task_id, "--db", db).stdout.rstrip("\n")
+    label = next(i for i, line in enumerate(lines) if "'batchstore list --db" in line)
+    listed = cli("list", "--db", db).stdout.splitlines()
+    assert lines[label + 1 : label + 1 + len(listed)] == listed
+
+
+def test_the_readme_documents_every_verb_and_the_env_var() -> None:
+    import batchstore.cli._verbs
+    from batchstore.cli._main import cli as group
+
+    readme = (Path(batchstore.__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Command line", 1)[1].split("\n## ", 1)[0]
+    for name in group.commands:
+        assert f"batchstore {name}" in section, name
+    assert "BATCHSTORE_DB" in section and "--wire" in section

@@ -1,0 +1,62 @@
+"""Parsing what people type: JSON arguments (or stdin), task ids, durations, state lists."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import sys
+from typing import Any, Final
+
+import click
+
+from .._enums import BatchTaskState, coerce_enum
+from .._exceptions import InvalidTaskError
+
+__all__ = ["TASK_ID", "parse_duration", "parse_states", "read_json"]
+
+#: Ids are 64-bit in SQLite; anything larger is a usage error, not a lookup.
+TASK_ID: Final = click.IntRange(-(2**63), 2**63 - 1)
+
+_UNITS: Final = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_PART: Final = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])", re.IGNORECASE)
+
+
+def read_json(text: str | None, what: str) -> Any:
+    """The JSON value of an argument; ``-`` or no argument reads standard input."""
+    raw = sys.stdin.read() if text in (None, "-") else text
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise InvalidTaskError(f"{what} is not valid JSON: {exc}") from None
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """A duration such as ``30d``, ``12h``, ``90m``, ``45s`` or ``1d12h``.
+
+    >>> parse_duration("1d12h"), parse_duration("90s")
+    (datetime.timedelta(days=1, seconds=43200), datetime.timedelta(seconds=90))
+    """
+    compact = text.strip().replace(" ", "")
+    parts = _PART.findall(compact)
+    if not compact or "".join(number + unit for number, unit in parts) != compact:
+        raise click.BadParameter(f"{text!r} is not a duration such as 30d, 12h, 90m or 45s", param_hint="--older-than")
+    try:
+        return sum((dt.timedelta(**{_UNITS[unit.lower()]: float(number)}) for number, unit in parts), dt.timedelta())
+    except OverflowError:
+        raise click.BadParameter(f"{text!r} is too long a duration", param_hint="--older-than") from None
+
+
+def parse_states(states: tuple[str, ...]) -> list[BatchTaskState]:
+    """The distinct states asked for, in order; none or ``All`` among them means every state."""
+    wanted: list[BatchTaskState] = []
+    for state in states:
+        try:
+            member = coerce_enum(BatchTaskState, state)
+        except ValueError as exc:
+            raise InvalidTaskError(str(exc), field="State") from None
+        if member is BatchTaskState.All:
+            return [BatchTaskState.All]
+        if member not in wanted:
+            wanted.append(member)
+    return wanted or [BatchTaskState.All]

@@ -1,0 +1,293 @@
+"""Every verb of the ``batchstore`` command, one function each.
+
+To add a verb, write one function here::
+
+    @verb(reads=True, prints=True)                 # reads: opens read-only; prints: --json and --wire
+    @click.argument("task_id", metavar="ID", type=TASK_ID)
+    def show(s: Session, task_id: int) -> None:
+        \"\"\"One line of help.\"\"\"
+        s.out.task(s.store.get(task_id), detail=True)
+
+and add a line for it to the README's "Command line" section (a test checks that every verb is there).
+"""
+
+from __future__ import annotations
+
+import heapq
+import operator
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+import click
+
+from .._enums import BatchTaskState, CancellationBehaviour
+from .._exceptions import BatchStoreError
+from .._model import BatchTaskInfo
+from .._store import BatchStore
+from ._args import TASK_ID, parse_duration, parse_states, read_json
+from ._main import Session, verb
+
+__all__: list[str] = []
+
+DEMO_DB: Final = "batchstore-demo.db"
+F = TypeVar("F", bound=Callable[..., None])
+
+_select = click.option("--select", metavar="FIELDS", help="Comma-separated field names (Id is always there).")
+_worker = click.option("--worker", metavar="W", help="The worker acting; refused if another holds the task.")
+
+
+def _filters(function: F) -> F:
+    """The agent queries' filters, shared by list and count."""
+    for option in reversed([
+        click.argument("states", metavar="[STATE]...", nargs=-1),
+        click.option("--name", metavar="N", help="Only tasks with this Name."),
+        click.option("--associate", "associates", metavar="A", type=int, multiple=True,
+                     help="Only tasks of this AssociateId (repeatable)."),
+        click.option("--system", is_flag=True, help="Only system tasks (IsSystemTask)."),
+    ]):
+        function = option(function)
+    return function
+
+
+def _query(
+    store: BatchStore, states: tuple[str, ...], name: str | None, associates: tuple[int, ...], system: bool,
+    select: str | None,
+) -> Iterator[BatchTaskInfo]:
+    """The tasks the filters ask for, by Id, streamed: the store's agent queries, merged across states."""
+    wanted = parse_states(states)
+    # Filters no store query covers are applied here, so the fields they test must be read.
+    keep: list[Callable[[BatchTaskInfo], bool]] = []
+    extra: list[str] = []
+    if associates and name is not None:
+        keep.append(lambda t: t.name == name)
+        extra.append("Name")
+    if system and not (name is not None and not associates and wanted == [BatchTaskState.All]):
+        keep.append(lambda t: bool(t.is_system_task))
+        extra.append("IsSystemTask")
+    fields = None if select is None else ",".join([select, *extra])
+
+    def one(state: BatchTaskState) -> Iterator[BatchTaskInfo]:
+        if associates:
+            return store.list_by_associates_and_state(associates, state, select=fields)
+        if name is not None:
+            if system and state is BatchTaskState.All:
+                return store.list_system_tasks_by_name(name, select=fields)
+            return store.list_by_name_and_state(name, state, select=fields)
+        return store.list(state, select=fields)
+
+    streams = [one(state) for state in wanted]  # each checks its arguments now, before any output
+    tasks = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=operator.attrgetter("id"))
+    return (t for t in tasks if all(test(t) for test in keep)) if keep else tasks
+
+
+# --- tasks ---------------------------------------------------------------------------------------
+
+
+@verb(creates=True)
+@click.argument("task", required=False, metavar="[JSON|-]")
+def create(s: Session, task: str | None) -> None:
+    """Create a task from wire JSON (argument, or stdin with - or nothing); print its id."""
+    # Checked before the database is opened, so a refused task leaves no new empty file behind.
+    info = BatchTaskInfo.from_wire(read_json(task, "the task"))
+    click.echo(s.store.create(info))
+
+
+@verb(reads=True, prints=True)
+@click.argument("task_id", metavar="ID", type=TASK_ID)
+@_select
+def get(s: Session, task_id: int, select: str | None) -> None:
+    """Print one task."""
+    s.out.task(s.store.get(task_id, select=select), detail=True)
+
+
+@verb("list", reads=True, prints=True)
+@_filters
+@_select
+def list_(s: Session, states: tuple[str, ...], name: str | None, associates: tuple[int, ...], system: bool,
+          select: str | None) -> None:
+    """Print the tasks in these states (default: all), by Id."""
+    s.out.tasks(_query(s.store, states, name, associates, system, select))
+
+
+@verb(reads=True)
+@_filters
+def count(s: Session, states: tuple[str, ...], name: str | None, associates: tuple[int, ...], system: bool) -> None:
+    """Print how many tasks list would print."""
+    click.echo(sum(1 for _ in _query(s.store, states, name, associates, system, "Id")))
+
+
+@verb(prints=True)
+@click.argument("task", required=False, metavar="[JSON|-]")
+@_select
+def update(s: Session, task: str | None, select: str | None) -> None:
+    """Update a task from wire JSON with its Id (argument or stdin); print it."""
+    s.out.task(s.store.update(read_json(task, "the task"), select=select))
+
+
+@verb(prints=True)
+@click.argument("task_id", metavar="ID", type=TASK_ID)
+@click.argument("operations", required=False, metavar="[JSON|-]")
+@_select
+def patch(s: Session, task_id: int, operations: str | None, select: str | None) -> None:
+    """Apply an RFC 6902 JSON Patch (argument or stdin) to a task; print it."""
+    s.out.task(s.store.patch(task_id, read_json(operations, "the patch"), select=select))
+
+
+@verb()
+@click.argument("task_id", metavar="ID", type=TASK_ID)
+def delete(s: Session, task_id: int) -> None:
+    """Delete a task, its ParameterObject and its trace."""
+    s.store.delete(task_id)
+    click.echo(f"deleted task {task_id}")
+
+
+# --- the lifecycle -------------------------------------------------------------------------------
+
+
+@verb(prints=True)
+@click.option("--name", metavar="N", help="Only a task with this Name.")
+@_worker
+def acquire(s: Session, name: str | None, worker: str | None) -> None:
+    """Claim the oldest New task for a worker; print it (null with --json when there is none)."""
+    s.out.task(s.store.acquire(name=name, worker=worker), none="no New task to acquire")
+
+
+@verb(prints=True)
+@click.argument("task_id", metavar="ID", type=TASK_ID)
+@_worker
+def start(s: Session, task_id: int, worker: str | None) -> None:
+    """Start an acquired task; print it."""
+    s.out.task(s.store.start(task_id, worker=worker))
+
+
+@verb(prints=True)
+@click.argument("task_id", metavar="ID", type=TASK_ID)
+@click.argument("percent", type=int)
+@click.argument("description", required=False)
+@_worker
+def progress(s: Session, task_id: int, percent: int, description: str | None, worker: str | None) -> None:
+    """Report progress (0..100) of a started task; print it."""
+    task = s.store.report_progress(task_id, percent, description, worker=worker)
+    s.out.task(task)
+    if task.stop_requested:
+        s.out.message(f"task {task_id}: a stop was requested")
+
+
+@verb(prints=True)
+@click.argument("task_id", metavar="ID", type=TASK_ID)
+@click.option("--result", metavar="R", help="The Result to record.")
+@click.option("--response", metavar="R", help="The Response to record.")
+@click.option("--file-name", metavar="F", help="The FileName of what the task made.")
+@click.option("--cleanup", is_flag=True, help="SucceededManualCleanup instead of Succeeded.")
+@_worker
+def succeed(s: Session, task_id: int, result: str | None, response: str | None, file_name: str | None,
+            cleanup: bool, worker: str | None) -> None:
+    """Finish a started task as Succeeded; print it."""
+    s.out.task(s.store.succeed(task_id, result=result, response=response, file_name=file_name, cleanup=cleanup,
+                               worker=worker))
+
+
+@verb(prints=True)
+@click.argument("task_id", metavar="ID", type=TASK_ID)
+@click.option("--result", metavar="R", help="The Result to record.")
+@click.option("--response", metavar="R", help="The Response to record.")
+@_worker
+def fail(s: Session, task_id: int, result: str | None, response: str | None, worker: str | None) -> None:
+    """Finish an acquired or started task as Failed; print it."""
+    s.out.task(s.store.fail(task_id, result=result, response=response, worker=worker))
+
+
+@verb(prints=True)
+@click.argument("task_id", metavar="ID", type=TASK_ID)
+@click.option("--worker", metavar="W", help="Who asks (accepted for symmetry; the store records no worker).")
+def stop(s: Session, task_id: int, worker: str | None) -> None:
+    """Stop a task: a New or Aquired one fails now, a Started one is asked to stop; print it."""
+    del worker  # BatchStore.stop takes none: a stop is a request, not a step of the worker holding the task
+    if not s.store.stop(task_id):
+        task = s.store.get(task_id, select="State,CancellationBehaviour")
+        why = (
+            "its CancellationBehaviour is CannotCancel"
+            if task.cancellation_behaviour is CancellationBehaviour.CannotCancel
+            else f"its State is {task.state.name if task.state else None} (finished)"
+        )
+        raise BatchStoreError(f"stop: task {task_id} was not stopped: {why}")
+    s.out.task(s.store.get(task_id))
+
+
+@verb(reads=True, prints=True)
+@click.argument("task_id", metavar="ID", type=TASK_ID)
+def history(s: Session, task_id: int) -> None:
+    """Print every change to a task: when, operation, worker, old -> new."""
+    s.out.history(s.store.history(task_id))
+
+
+@verb()
+@click.option("--older-than", "older_than", required=True, metavar="AGE",
+              help="Age of the last State change: 30d, 12h, 90m, 45s (combined: 1d12h).")
+def prune(s: Session, older_than: str) -> None:
+    """Delete finished tasks whose State last changed longer ago than AGE; print how many."""
+    removed = s.store.prune(parse_duration(older_than))
+    if s.out.form == "table":
+        click.echo(f"pruned {removed} finished task(s) older than {older_than}")
+    else:
+        click.echo(removed)
+
+
+# --- the demo ------------------------------------------------------------------------------------
+
+
+@verb(creates=True, db_default=DEMO_DB)
+def demo(s: Session) -> None:
+    """Run a few tasks through create, the lifecycle, update, patch and list."""
+    store, out, db = s.store, s.out, s.db
+    click.echo(f"batchstore demo: database {Path(str(db)).resolve()}")
+    # The create sample of SuperOffice's POST /api/v1/BatchTask, with its invalid State and
+    # ProgressPercent left out: batchstore would refuse them (try it with `batchstore create`).
+    sample: dict[str, Any] = {
+        "Name": "ERPSync",
+        "AssociateId": 602,
+        "IsSystemTask": True,
+        "ParameterObject": {"ParameterObject1": "source=SAP", "ParameterObject2": "syncType=incremental"},
+        "Created": "2014-07-15T14:34:02.7132229+02:00",
+        "DatabaseSerialNumber": "706323",
+        "Context": "ERP Integration",
+        "Description": "Synchronize customer and order data from SAP ERP system",
+        "Request": "Sync updated customer records from SAP",
+        "CancellationBehaviour": "CanCancel",
+    }
+    sync, export, cleanup, report = store.create_many([
+        sample,
+        {"Name": "ContactExport", "Description": "Export contacts to Excel"},
+        {"Name": "Cleanup", "Description": "Remove temporary files"},
+        {"Name": "Report", "Description": "Monthly report"},
+    ])
+    click.echo(f"created tasks {sync} (ERPSync), {export} (ContactExport), {cleanup} (Cleanup), {report} (Report)")
+    worker = "demo-worker"
+    store.acquire(name="ContactExport", worker=worker)
+    store.start(export, worker=worker)
+    store.succeed(export, result="Success", file_name="contacts.xlsx", worker=worker)
+    click.echo(f"task {export}: acquire, start, succeed --file-name contacts.xlsx (worker {worker})")
+    store.acquire(name="ERPSync", worker=worker)
+    store.start(sync, worker=worker)
+    store.report_progress(sync, 60, "390 of 650 records", worker=worker)
+    click.echo(f"task {sync}: acquire, start, progress 60 '390 of 650 records'")
+    store.stop(cleanup)
+    click.echo(f"task {cleanup}: stop (it was New, so it failed at once)")
+    store.update({"Id": report, "Description": "Monthly report, North region"})
+    store.patch(report, [
+        {"op": "test", "path": "/State", "value": "New"},
+        {"op": "replace", "path": "/Response", "value": "queued behind ERPSync"},
+    ])
+    click.echo(f"task {report}: update Description; patch Response (test-and-set on State New)")
+    _show(f"Every task, as 'batchstore list --db {db}' prints it here:", out.tasks, store.list())
+    _show(f"The history of task {sync}, as 'batchstore history {sync} --db {db}' prints it here:",
+          out.history, store.history(sync))
+    _show(f"Task {sync}, as 'batchstore get {sync} --db {db}' prints it here:",
+          lambda task: out.task(task, detail=True), store.get(sync))
+
+
+def _show(label: str, printer: Callable[[Any], None], value: Any) -> None:
+    click.echo(f"\n{label}")
+    printer(value)
+
