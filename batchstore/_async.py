@@ -114,6 +114,7 @@ class AsyncBatchStore:
         # tests/test_async.py fails when BatchStore's constructor gains one this lacks.
         self._database = database
         self._closed = False
+        self._closing: concurrent.futures.Future[None] | None = None
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="batchstore")
         # Submitted first, so it has run before any call: the calls read its result without waiting.
         self._opening = self._executor.submit(
@@ -158,18 +159,21 @@ class AsyncBatchStore:
 
         Calls made afterwards raise StoreClosedError.
         """
-        if self._closed:
-            return
-        self._closed = True
-
-        def close_store() -> None:
-            if self._opening.exception() is None:
-                self._opening.result().close()
-
-        done = self._executor.submit(close_store)
-        self._executor.shutdown(wait=False)  # the calls already queued, then the close, still run
         # Shielded: a cancelled close() must not cancel the close itself.
-        await asyncio.shield(asyncio.wrap_future(done))
+        await asyncio.shield(asyncio.wrap_future(self._close()))
+
+    def _close(self) -> concurrent.futures.Future[None]:
+        """Start closing (once) and return the future of the close; usable without an event loop."""
+        if self._closing is None:
+            self._closed = True
+
+            def close_store() -> None:
+                if self._opening.exception() is None:
+                    self._opening.result().close()
+
+            self._closing = self._executor.submit(close_store)
+            self._executor.shutdown(wait=False)  # the calls already queued, then the close, still run
+        return self._closing
 
     @property
     def closed(self) -> bool:

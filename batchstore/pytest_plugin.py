@@ -9,6 +9,7 @@ Fixtures:
   and returns a new store; every store it made is closed after the test.
 - ``batchstore_seed``: ``batchstore_seed(n=None, *, store=None, **fields)`` creates the sample tasks (the
   bodies of SuperOffice's BatchTask pages, made valid) and returns their ids.
+- ``async_batchstore``: a fresh :class:`~batchstore.AsyncBatchStore` per test, closed after it.
 - ``batchstore_database``: what the fixtures pass as ``database`` in this test.
 
 The engine: in memory by default; ``--batchstore-url URL``, else the environment variable
@@ -38,6 +39,7 @@ from ._fields import resolve
 from ._samples import sample_tasks
 
 if TYPE_CHECKING:
+    from ._async import AsyncBatchStore
     from ._store import BatchStore
 
 __all__ = ["BatchStoreFactory", "BatchStoreSeeder", "Engine", "parse_engine"]
@@ -247,6 +249,24 @@ def batchstore(batchstore_factory: BatchStoreFactory) -> BatchStore:
     module (``from batchstore import BatchTaskState``) or import it under another name.
     """
     return batchstore_factory()
+
+
+@pytest.fixture
+def async_batchstore(
+    request: pytest.FixtureRequest, batchstore_database: str | Path | None
+) -> Iterator[AsyncBatchStore]:
+    """A fresh AsyncBatchStore for this test, on the chosen engine, closed after the test.
+
+    A plain fixture: it needs no event loop, so it serves ``asyncio.run`` in a test as well as an async
+    test runner. On SQLite and PostgreSQL it shares the test's database with ``batchstore``.
+    """
+    from ._async import AsyncBatchStore
+
+    engine = request.config.stash.get(_ENGINE_KEY, None) or _chosen_engine(request.config)
+    # As batchstore_factory: SQLite files without fsync; elsewhere BatchStore's default.
+    store = AsyncBatchStore(batchstore_database, synchronous="OFF" if engine.kind == "sqlite" else "NORMAL")
+    yield store
+    store._close().result()  # the test's loop is gone: wait for the worker thread to close it
 
 
 class BatchStoreSeeder:

@@ -110,6 +110,37 @@ def test_factory_stores_are_closed_at_teardown_even_when_the_test_fails(pytester
     result.assert_outcomes(passed=2, failed=1)
 
 
+@pytest.mark.parametrize("engine", ["memory", "sqlite"])
+def test_async_batchstore_needs_no_event_loop_and_is_closed_after_the_test(
+    pytester: pytest.Pytester, engine: str
+) -> None:
+    result = run(pytester, f"""
+        import asyncio
+        from batchstore import AsyncBatchStore
+
+        MADE = []
+
+        def test_async(async_batchstore, batchstore, batchstore_seed):
+            assert isinstance(async_batchstore, AsyncBatchStore)
+            MADE.append(async_batchstore)
+            ids = batchstore_seed()
+
+            async def main():
+                await async_batchstore.create({{"Name": "async"}})
+                return [t.name async for t in async_batchstore.list()]
+
+            names = asyncio.run(main())
+            if {engine!r} == "sqlite":  # one database for both fixtures
+                assert len(names) == len(ids) + 1 and names[-1] == "async"
+            else:
+                assert names == ["async"]
+
+        def test_closed():
+            assert MADE and MADE[0].closed and MADE[0]._store().closed
+    """, "--batchstore-url", engine)
+    result.assert_outcomes(passed=2)
+
+
 def test_the_module_named_batchstore_stays_importable(pytester: pytest.Pytester) -> None:
     # In a test that asks for the fixture, the name is the store; elsewhere in the file, the module.
     result = run(pytester, """
@@ -343,14 +374,16 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 @pytest.mark.parametrize("engine", ["memory", "sqlite"])
 def test_the_readmes_test_file_passes(pytester: pytest.Pytester, engine: str) -> None:
     (source,) = re.findall(r"```text\n# test_tasks.py\n(.*?)```", README.read_text(), re.S)
-    run(pytester, source, "--batchstore-url", engine).assert_outcomes(passed=3)
+    run(pytester, source, "--batchstore-url", engine).assert_outcomes(passed=4)
 
 
 def test_every_fixture_is_documented_in_the_readme() -> None:
     section = README.read_text().split("## pytest plugin", 1)[1].split("\n## ", 1)[0]
     fixtures = [name for name, value in vars(pytest_plugin).items() if hasattr(value, "_pytestfixturefunction")
                 or type(value).__name__ == "FixtureFunctionDefinition"]
-    assert set(fixtures) == {"batchstore", "batchstore_factory", "batchstore_seed", "batchstore_database"}
+    assert set(fixtures) == {
+        "batchstore", "batchstore_factory", "batchstore_seed", "batchstore_database", "async_batchstore"
+    }
     for name in fixtures:
         assert f"`{name}`" in section, name
     for words in ("--batchstore-url", ENV_VAR, "batchstore_url"):
