@@ -118,7 +118,7 @@ class AsyncBatchStore:
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="batchstore")
         # Submitted first, so it has run before any call: the calls read its result without waiting.
         self._opening = self._executor.submit(
-            BatchStore, database, writable=tuple(writable), max_blob_bytes=max_blob_bytes,
+            BatchStore, database, writable=writable, max_blob_bytes=max_blob_bytes,
             lease_seconds=lease_seconds, max_starts=max_starts, timeout=timeout, synchronous=synchronous,
             read_only=read_only,
         )
@@ -180,7 +180,12 @@ class AsyncBatchStore:
         return self._closed
 
     async def __aenter__(self) -> AsyncBatchStore:
-        await asyncio.wrap_future(self._opening)
+        try:
+            # Shielded: cancelling the wait must not cancel the opening every later call relies on.
+            await asyncio.shield(asyncio.wrap_future(self._opening))
+        except BaseException:
+            self._close()  # no store for the caller to close: let the worker thread go now
+            raise
         return self
 
     async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:

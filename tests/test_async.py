@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -64,6 +65,16 @@ def finish(holder: subprocess.Popen[str]) -> None:
     assert holder.wait(timeout=30) == 0
     assert holder.stdout is not None
     holder.stdout.close()
+
+
+def worker_threads(settle_at: int | None = None) -> int:
+    """How many store worker threads run; with ``settle_at``, after waiting (up to 10 s) for that many."""
+    for _ in range(1000):
+        count = sum(t.name.startswith("batchstore") for t in threading.enumerate())
+        if settle_at is None or count <= settle_at:
+            return count
+        time.sleep(0.01)
+    return count
 
 
 # --- the surface ---------------------------------------------------------------------------------
@@ -327,11 +338,13 @@ def test_a_store_that_cannot_open_raises_on_entering(
         arguments = {"database": tmp_path / arguments["database"]}
 
     async def main() -> None:
+        before = worker_threads()
         with pytest.raises(error) as info:
             async with AsyncBatchStore(**arguments):
                 pass
         for word in words:
             assert word in str(info.value)
+        assert worker_threads(settle_at=before) == before, "a store that failed to open kept its thread"
         # Without async with, the first call raises the same error; close is still harmless.
         store = AsyncBatchStore(**arguments)
         with pytest.raises(error):
