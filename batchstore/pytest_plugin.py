@@ -292,10 +292,18 @@ class BatchStoreSeeder:
         count = len(samples) if n is None else n
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
             raise TypeError(f"batchstore_seed(n): n is how many tasks to create, a whole number >= 0, not {n!r}")
+        from ._store import BatchStore
+
+        target = self._default_store() if store is None else store
+        if not isinstance(target, BatchStore):
+            raise TypeError(
+                f"batchstore_seed(store=...) seeds a BatchStore, not {type(target).__name__}; for an "
+                f"AsyncBatchStore: await store.create_many(batchstore_seed.samples)"
+            )
         # Keyed by wire name, so an override named either way (State, state) replaces the sample's value.
         overrides = {resolve(name, where="batchstore_seed field").wire: value for name, value in fields.items()}
         tasks = ({**samples[i % len(samples)], **overrides} for i in range(count))
-        return (store or self._default_store()).create_many(tasks)
+        return target.create_many(tasks)
 
 
 @pytest.fixture

@@ -279,8 +279,12 @@ def test_batchstore_seed(pytester: pytest.Pytester) -> None:
             with pytest.raises(InvalidTaskError, match="ProgressPercent"):
                 batchstore_seed(ProgressPercent=762)
             assert list(batchstore.list()) == []  # all or none
+
+        def test_an_async_store_is_refused_with_a_hint(async_batchstore, batchstore_seed):
+            with pytest.raises(TypeError, match="await store.create_many"):
+                batchstore_seed(store=async_batchstore)
     """)
-    result.assert_outcomes(passed=5)
+    result.assert_outcomes(passed=6)
 
 
 def test_the_samples_are_the_seed_pages_with_only_the_invalid_values_replaced() -> None:
