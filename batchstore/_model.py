@@ -124,12 +124,14 @@ class BatchTaskInfo:
         object.__setattr__(task, "_fields_set", fields_set)
         return task
 
-    def __getstate__(self) -> tuple[dict[str, Any], frozenset[str]]:
-        return dict(self.__dict__), self._fields_set
+    def __getstate__(self) -> tuple[dict[str, Any], frozenset[str], bool | None]:
+        return dict(self.__dict__), self._fields_set, self.stop_requested
 
-    def __setstate__(self, state: tuple[dict[str, Any], frozenset[str]]) -> None:
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
         self.__dict__.update(state[0])
         object.__setattr__(self, "_fields_set", state[1])
+        if len(state) > 2 and state[2] is not None:  # pickles of 0.1.0 have two items
+            object.__setattr__(self, "_stop_requested", state[2])
 
     def __setattr__(self, name: str, value: object) -> None:
         field = BY_ATTR.get(name)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 import jsonpatch
 import jsonpointer
 
 from ._exceptions import InvalidTaskError, PatchConflictError, PatchError
-from ._fields import BY_WIRE, resolve
+from ._fields import BY_WIRE, MAX_DEPTH, is_text, resolve
 
 __all__ = ["apply_patch", "json_equal", "parse_operations", "referenced_fields"]
 
@@ -41,10 +41,41 @@ def json_equal(a: object, b: object) -> bool:
     return type(a) is type(b) and a == b
 
 
+#: A value may stand for the whole task document, which holds the ParameterObject one level down.
+_MAX_VALUE_DEPTH: Final = MAX_DEPTH + 1
+
+
+def _too_deep(value: object, limit: int) -> bool:
+    # Bounded by ``limit``, so a value nested thousands deep (or holding itself) cannot overflow the stack.
+    if isinstance(value, dict):
+        children: Any = value.values()
+    elif isinstance(value, (list, tuple)):
+        children = value
+    else:
+        return False
+    return limit <= 0 or any(_too_deep(child, limit - 1) for child in children)
+
+
+def _shown(value: object) -> str:
+    """A value for a message: its JSON text, or its repr when it has none (a dict with tuple keys)."""
+    try:
+        return json.dumps(value, default=repr)
+    except (TypeError, ValueError, RecursionError):
+        return repr(value)
+
+
+def _reason(exc: Exception) -> str:
+    # jsonpointer says "member 'x' not found in <the whole document>": keep the first half only.
+    text = str(exc).partition(" not found in ")[0]
+    return text + (" not found" if " not found in " in str(exc) else "")
+
+
 def _wire_path(path: object, index: int) -> str:
     # Top-level names match in any case (and as attribute names); deeper segments are exact.
     if not isinstance(path, str) or (path and not path.startswith("/")):
         raise PatchError(f"operation {index}: a JSON Pointer starting with '/' is required, got {path!r}")
+    if not path.isascii() and not is_text(path):
+        raise PatchError(f"operation {index}: the path {path!r} holds a lone surrogate; a path is Unicode text")
     if not path:
         return path
     head, sep, rest = path[1:].partition("/")
@@ -78,7 +109,13 @@ def parse_operations(operations: object) -> list[dict[str, Any]]:
             if "value" not in op:
                 raise PatchError(f"operation {index}: {name} needs a 'value'")
             value = op["value"]
-            clean["value"] = value if value is None or type(value) in _SCALARS else copy.deepcopy(value)
+            if value is not None and type(value) not in _SCALARS:
+                if _too_deep(value, _MAX_VALUE_DEPTH):
+                    raise PatchError(
+                        f"operation {index}: the value nests deeper than {_MAX_VALUE_DEPTH} levels of lists and maps"
+                    )
+                value = copy.deepcopy(value)
+            clean["value"] = value
         if name in ("move", "copy"):
             clean["from"] = _wire_path(op.get("from"), index)
         parsed.append(clean)
@@ -120,10 +157,13 @@ def apply_patch(document: dict[str, Any], operations: list[dict[str, Any]]) -> d
         try:
             if name == "test":
                 actual = document[top] if top in document else jsonpointer.resolve_pointer(document, path)
+                if isinstance(actual, jsonpointer.EndOfList):
+                    # '-' names the place after a list's last element: there is no value there to test.
+                    raise PatchError(f"operation {index} (test {path}): the path names no existing value")
                 if not json_equal(actual, op["value"]):
                     raise PatchConflictError(
                         f"operation {index}: test of {path} failed: "
-                        f"expected {json.dumps(op['value'], default=repr)}, found {json.dumps(actual, default=repr)}"
+                        f"expected {_shown(op['value'])}, found {_shown(actual)}"
                     )
             elif top is not None and name in ("add", "replace", "remove"):
                 if name != "add" and top not in document:
@@ -135,7 +175,10 @@ def apply_patch(document: dict[str, Any], operations: list[dict[str, Any]]) -> d
             else:
                 document = jsonpatch.apply_patch(document, [op], in_place=True)
         except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
-            raise PatchError(f"operation {index} ({name} {path}): {exc}") from exc
+            raise PatchError(f"operation {index} ({name} {path}): {_reason(exc)}") from exc
+        except RecursionError:
+            # copy and move can nest a value inside itself, deeper with each operation.
+            raise PatchError(f"operation {index} ({name} {path}): the result nests too deeply") from None
     if not isinstance(document, dict):
         raise PatchError("the patch replaced the whole task with something that is not an object")
     return document

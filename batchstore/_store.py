@@ -10,7 +10,7 @@ import os
 import socket
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
-from types import MappingProxyType, TracebackType
+from types import TracebackType
 from typing import Any, Final
 
 from ._blob import DEFAULT_MAX_BLOB_BYTES, MIME_TYPE, pack
@@ -31,6 +31,8 @@ from ._fields import (
     FIELDS,
     UTC,
     Field,
+    FrozenMap,
+    check_text,
     coerce,
     resolve,
     to_json_value,
@@ -105,10 +107,28 @@ Select = str | Iterable[str] | None
 TaskLike = BatchTaskInfo | Mapping[str, Any]
 
 
+#: Ids SQLite can hold: signed 64-bit. No task has an id outside them.
+_ID_MIN: Final = -(2**63)
+_ID_MAX: Final = 2**63 - 1
+
+
 def _task_id(value: object, operation: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise InvalidTaskError(f"{operation} needs an integer task id, got {value!r}", field="Id")
+    if not _ID_MIN <= value <= _ID_MAX:
+        # SQLite would raise OverflowError binding it; no such task can exist.
+        raise TaskNotFoundError(value, operation)
     return value
+
+
+def _worker(value: str | None, operation: str) -> str | None:
+    """The worker name a lifecycle step was given, once it is known to be text SQLite can store."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidTaskError(f"{operation} needs a worker name as a string, got {type(value).__name__}",
+                               field="worker")
+    return check_text(value, "worker")
 
 
 def _state_filter(value: object) -> BatchTaskState:
@@ -272,18 +292,18 @@ class BatchStore:
 
     def _carrier_rights(self) -> dict[str, Any]:
         # What SuperOffice returns as TableRight and FieldProperties, from this store's whitelist.
-        # Read-only views: every result shares them.
+        # Read-only (and picklable) dicts: every result shares them.
         def field_info(field: Field) -> Mapping[str, Any]:
             mask = "Update" if field.attr in self._writable else "Read"
-            return MappingProxyType({
-                "FieldRight": MappingProxyType({"Mask": mask, "Reason": ""}),
+            return FrozenMap({
+                "FieldRight": FrozenMap({"Mask": mask, "Reason": ""}),
                 "FieldType": field.net_type,
                 "FieldLength": field.max_length,
             })
 
         return {
-            "table_right": MappingProxyType({"Mask": "Select, Insert, Update, Delete", "Reason": ""}),
-            "field_properties": MappingProxyType({f.wire: field_info(f) for f in DATA_FIELDS}),
+            "table_right": FrozenMap({"Mask": "Select, Insert, Update, Delete", "Reason": ""}),
+            "field_properties": FrozenMap({f.wire: field_info(f) for f in DATA_FIELDS}),
         }
 
     # --- writing, in one place -------------------------------------------------------------------
@@ -428,7 +448,7 @@ class BatchStore:
         ...     store.get(task_id, select="name").name
         'ERPSync'
         """
-        if task_id.__class__ is not int:
+        if task_id.__class__ is not int or not _ID_MIN <= task_id <= _ID_MAX:
             task_id = _task_id(task_id, "get")
         plan = plan_for(select)
         row = self._db.fetchone(plan.by_id, (task_id,), "get")
@@ -648,7 +668,12 @@ class BatchStore:
 
     def delete_many(self, task_ids: Iterable[int]) -> int:
         """Delete these tasks in one transaction; returns how many existed. Unknown ids are skipped."""
-        ids = [_task_id(i, "delete_many") for i in task_ids]
+        ids = []
+        for value in task_ids:
+            try:
+                ids.append(_task_id(value, "delete_many"))
+            except TaskNotFoundError:
+                continue  # an id no task can have: unknown, so skipped like any other
         with self._db.write("delete_many") as conn:
             return sum(self._delete(conn, i) for i in ids)
 
@@ -755,7 +780,7 @@ class BatchStore:
         ...     store.acquire(worker="w1").state, store.acquire(worker="w2")
         (<BatchTaskState.Aquired: 2>, None)
         """
-        worker = default_worker() if worker is None else str(worker)
+        worker = default_worker() if worker is None else check_text(str(worker), "worker")
         where: str = "state = 1"
         params: tuple[Any, ...] = ()
         if name is not None:
@@ -781,6 +806,7 @@ class BatchStore:
         a run after a recovery starts again from 0. StartCount never passes 2**31 - 1 (the API's Int32).
         """
         task_id = _task_id(task_id, "start")
+        worker = _worker(worker, "start")
         now = _now()
         with self._db.write("start") as conn:
             current, stop = self._claimed(conn, task_id, "start", worker)
@@ -804,6 +830,7 @@ class BatchStore:
         The result's ``stop_requested`` tells the worker whether someone asked the task to stop.
         """
         task_id = _task_id(task_id, "report_progress")
+        worker = _worker(worker, "report_progress")
         percent = coerce(BY_WIRE["ProgressPercent"], percent)
         if percent is None:
             raise InvalidTaskError("report_progress needs a percentage", field="ProgressPercent")
@@ -834,6 +861,7 @@ class BatchStore:
     ) -> BatchTaskInfo:
         """Started -> Succeeded (SucceededManualCleanup with ``cleanup=True``); ProgressPercent becomes 100."""
         task_id = _task_id(task_id, "succeed")
+        worker = _worker(worker, "succeed")
         state = BatchTaskState.SucceededManualCleanup if cleanup else BatchTaskState.Succeeded
         changes = self._outcome(state, result=result, response=response, file_name=file_name)
         changes["progress_percent"] = 100
@@ -848,6 +876,7 @@ class BatchStore:
     ) -> BatchTaskInfo:
         """Aquired or Started -> Failed. A task asked to stop gets a Result saying so unless one is given."""
         task_id = _task_id(task_id, "fail")
+        worker = _worker(worker, "fail")
         changes = self._outcome(BatchTaskState.Failed, result=result, response=response)
         with self._db.write("fail") as conn:
             current, stop = self._claimed(conn, task_id, "fail", worker)

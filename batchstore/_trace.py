@@ -8,6 +8,8 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any, Final
 
+from ._exceptions import StorageError
+
 __all__ = ["INSERT_TRACE", "TraceEntry", "dump_changes", "read_history", "write_trace"]
 
 INSERT_TRACE: Final = "INSERT INTO batchtasktrace (task_id, at, operation, worker, changes) VALUES (?, ?, ?, ?, ?)"
@@ -49,8 +51,16 @@ def dump_changes(changes: dict[str, Any]) -> str:
 
 
 def read_history(conn: sqlite3.Connection, task_id: int) -> list[TraceEntry]:
-    return [
-        TraceEntry(id_, tid, dt.datetime.fromisoformat(at), op, worker,
-                   {k: (v[0], v[1]) for k, v in json.loads(changes).items()})
-        for id_, tid, at, op, worker, changes in conn.execute(_SELECT, (task_id,))
-    ]
+    """The trace rows of a task, oldest first; StorageError naming the task and row if one is damaged."""
+    entries = []
+    for id_, tid, at, op, worker, changes in conn.execute(_SELECT, (task_id,)):
+        try:
+            entries.append(TraceEntry(id_, tid, dt.datetime.fromisoformat(at), op, worker,
+                                      {k: (v[0], v[1]) for k, v in json.loads(changes).items()}))
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError) as exc:
+            # Only a file changed behind batchstore's back gets here: say where, not just what.
+            raise StorageError(
+                f"history: trace row {id_} of task {task_id} cannot be read ({type(exc).__name__}: {exc}); "
+                "its batchtasktrace row is damaged"
+            ) from exc
+    return entries

@@ -255,6 +255,27 @@ def sql_trace(store: BatchStore) -> Iterator[list[str]]:
         conn.set_trace_callback(None)
 
 
+# --- HTTP server processes (tests/server_process.py) ----------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One real server process (no token) on its own SQLite file, shared by the session's HTTP tests."""
+    from server_process import running_server
+
+    with running_server(tmp_path_factory.mktemp("server") / "tasks.db") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def token_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real server process that needs the token ``s3cret-token`` on every route."""
+    from server_process import running_server
+
+    with running_server(tmp_path_factory.mktemp("token-server") / "tasks.db", token="s3cret-token") as server:
+        yield server
+
+
 def prerequisite(available: bool, what: str) -> None:
     """Skip the calling test when ``what`` is missing, or fail it when CI demands every prerequisite.
 

@@ -13,7 +13,7 @@ from typing import Any
 import msgpack
 import pytest
 
-from batchstore import BatchStore, BatchStoreError, BatchTaskState, InvalidTaskError
+from batchstore import BatchStore, BatchStoreError, BatchTaskInfo, BatchTaskState, InvalidTaskError
 
 UTC = dt.UTC
 PLUS2 = dt.timezone(dt.timedelta(hours=2))
@@ -39,7 +39,7 @@ ROUND_TRIPS = [
     False,
     b"",
     b"\x00\xff binary",
-    {"bytes": b"\x01\x02", "ints": {1: "one", -2: "minus two"}},
+    {"bytes": b"\x01\x02", "strings": {"1": "one", "-2": "minus two"}},
     {"x" * 300: "a long key"},
     "y" * 100_000,
 ]
@@ -173,9 +173,9 @@ def test_each_task_has_its_own_blob_row(store: BatchStore, query: Any) -> None:
 
 def test_the_wire_form_of_a_parameter_object_is_json(store: BatchStore) -> None:
     when = dt.datetime(2024, 11, 27, 14, 0, tzinfo=PLUS2)
-    task_id = store.create({"ParameterObject": {"when": when, "raw": b"\x00\x01", "n": [1, 2.5], 7: "seven"}})
+    task_id = store.create({"ParameterObject": {"when": when, "raw": b"\x00\x01", "n": [1, 2.5], "7": "seven"}})
     wire = store.get(task_id).to_wire()
-    text = json.dumps(wire)
+    text = json.dumps(wire, allow_nan=False)
     value = json.loads(text)["ParameterObject"]
     assert dt.datetime.fromisoformat(value["when"]) == when
     assert dt.datetime.fromisoformat(value["when"]).tzinfo is not None
@@ -248,3 +248,117 @@ def test_a_parameter_object_is_refused_or_reads_back(store: BatchStore, dump: An
         return
     store.get(task_id)
     list(store.list())
+
+
+# --- what the wire form can carry (issue 7, items 4, 8, 9, 11) -----------------------------------
+
+
+def nested(depth: int, leaf: Any = 1) -> Any:
+    """``depth`` lists and maps, alternating, one inside the other, around ``leaf``."""
+    value = leaf
+    for level in range(depth):
+        value = [value] if level % 2 else {"k": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    ("value", "where"),
+    [
+        (float("nan"), "top level"),
+        ({"a": float("inf")}, "/a"),
+        ({"a": [1, {"b": float("-inf")}]}, "/a/1/b"),
+        ([1.5, float("nan")], "/1"),
+        ({"a~b/c": [float("nan")]}, "/a~0b~1c/0"),  # the path is a JSON Pointer
+    ],
+    ids=["nan", "inf", "nested-minus-inf", "in-a-list", "escaped-key"],
+)
+def test_non_finite_numbers_are_refused_naming_where(store: BatchStore, refuses: Any, value: Any, where: str) -> None:
+    store.create({"Name": "already there", "ParameterObject": {"a": 1.5}})
+    with refuses(InvalidTaskError, "ParameterObject", where, "finite") as info:
+        store.create({"Name": "x", "ParameterObject": value})
+    assert info.value.field == "ParameterObject"
+    with refuses(InvalidTaskError, "ParameterObject", where):
+        store.create_many([{"Name": "ok"}, {"Name": "x", "ParameterObject": value}])
+    with pytest.raises(InvalidTaskError, match="ParameterObject"):
+        BatchTaskInfo(parameter_object=value)
+
+
+def test_the_wire_form_is_strict_json_even_for_a_non_finite_number_stored_before(
+    store: BatchStore, db_path: Path
+) -> None:
+    # A file written without the check (by hand, or an older release): read, shown as null.
+    task_id = store.create({"Name": "x", "ParameterObject": {"a": 1.5, "b": [2.5]}})
+    conn = sqlite3.connect(db_path)
+    with conn:
+        conn.execute("UPDATE binaryobject SET data = ?", (msgpack.packb({"a": float("nan"), "b": [float("inf")]}),))
+    conn.close()
+    wire = store.get(task_id).to_wire()
+    assert json.loads(json.dumps(wire, allow_nan=False))["ParameterObject"] == {"a": None, "b": [None]}
+
+
+@pytest.mark.parametrize(
+    ("value", "where"),
+    [
+        ({1: "a", "1": "b"}, "top level"),  # would collide on the wire: {"1": "b"}
+        ({"a": {None: 1}}, "/a"),
+        ({"a": [{True: 1}]}, "/a/0"),
+        ({b"k": 1}, "top level"),
+        ({"a": {2.5: 1}}, "/a"),
+        ({"a": {(1, 2): 1}}, "/a"),
+    ],
+    ids=["int-colliding", "none", "bool", "bytes", "float", "tuple"],
+)
+def test_map_keys_that_are_not_strings_are_refused_naming_where(
+    store: BatchStore, refuses: Any, value: Any, where: str
+) -> None:
+    store.create({"Name": "already there", "ParameterObject": {"1": "b"}})
+    with refuses(InvalidTaskError, "ParameterObject", where, "key") as info:
+        store.create({"Name": "x", "ParameterObject": value})
+    assert info.value.field == "ParameterObject"
+
+
+def test_string_keys_keep_their_values_on_the_wire(store: BatchStore) -> None:
+    value = {"1": "a", "01": "b", "": "c", "None": "d", "true": "e"}
+    task = store.get(store.create({"Name": "x", "ParameterObject": value}))
+    assert json.loads(json.dumps(task.to_wire(), allow_nan=False))["ParameterObject"] == value
+
+
+@pytest.mark.parametrize(
+    ("value", "where"),
+    [
+        ("a\ud800", "top level"),
+        ({"a": ["ok", "\udfff"]}, "/a/1"),
+        ({"k\ud800": 1}, "/k\\ud800"),  # the message escapes the key, so it can be printed
+    ],
+    ids=["top", "nested", "key"],
+)
+def test_lone_surrogates_are_refused_naming_where(store: BatchStore, refuses: Any, value: Any, where: str) -> None:
+    store.create({"Name": "already there", "ParameterObject": "p"})
+    with refuses(InvalidTaskError, "ParameterObject", where, "surrogate") as info:
+        store.create({"Name": "x", "ParameterObject": value})
+    str(info.value).encode("utf-8")  # a message that can be printed anywhere
+
+
+@pytest.mark.parametrize("depth", [1, 2, 63, 64])
+def test_nesting_up_to_the_limit_works_on_every_path(store: BatchStore, depth: int) -> None:
+    value = nested(depth)
+    task_id = store.create({"Name": "x", "ParameterObject": value})
+    task = store.get(task_id)
+    assert task.parameter_object == value
+    json.dumps(task.to_wire(), allow_nan=False)
+    task.state = "Started"
+    assert store.update(task).state is BatchTaskState.Started
+    assert store.update(task.to_wire()).state is BatchTaskState.Started
+    store.patch(task_id, [{"op": "test", "path": "/ParameterObject", "value": value},
+                          {"op": "replace", "path": "/State", "value": "Failed"}])
+    assert [t.parameter_object for t in store.list(select="ParameterObject")] == [value]
+
+
+@pytest.mark.parametrize("depth", [65, 66, 600, 5000])
+def test_nesting_past_the_limit_is_refused(store: BatchStore, refuses: Any, depth: int) -> None:
+    store.create({"Name": "already there", "ParameterObject": nested(64)})
+    with refuses(InvalidTaskError, "ParameterObject", "64 levels") as info:
+        store.create({"Name": "x", "ParameterObject": nested(depth)})
+    assert info.value.field == "ParameterObject"
+    with pytest.raises(InvalidTaskError, match="ParameterObject"):
+        BatchTaskInfo(parameter_object=nested(depth))

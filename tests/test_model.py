@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
+import pickle
 from typing import Any
 
 import pytest
@@ -370,3 +372,58 @@ def test_task_not_found_error_names_the_id_and_operation() -> None:
     assert error.task_id == 42
     assert "42" in str(error)
     assert "delete" in str(error)
+
+
+# --- what a task may hold, whatever door it comes in by (issue 7, items 4, 8, 9, 10, 11) ---------
+
+STRING_ATTRS = ("name", "database_serial_number", "context", "result", "description", "response", "request",
+                "progress_description", "file_name")
+
+
+@pytest.mark.parametrize("attr", STRING_ATTRS)
+def test_a_lone_surrogate_is_refused_by_the_constructor_and_assignment(attr: str) -> None:
+    wire = next(w for w, a in NAMES if a == attr)
+    with pytest.raises(InvalidTaskError, match=wire) as info:
+        BatchTaskInfo(**{attr: "a\ud800"})  # type: ignore[misc]
+    assert info.value.field == wire
+    str(info.value).encode("utf-8")
+    task = BatchTaskInfo(**{attr: "a\U0001f600"})  # type: ignore[misc]  # a real pair is text
+    with pytest.raises(InvalidTaskError, match=wire):
+        setattr(task, attr, "\udfff")
+    assert getattr(task, attr) == "a\U0001f600"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [float("nan"), {"a": float("inf")}, {1: "a"}, {"a": {None: 1}}, {"k\ud800": 1}, ["\ud800"]],
+    ids=["nan", "inf", "int-key", "none-key", "surrogate-key", "surrogate"],
+)
+def test_a_parameter_object_the_wire_cannot_carry_is_refused_at_once(value: Any) -> None:
+    with pytest.raises(InvalidTaskError, match="ParameterObject") as info:
+        BatchTaskInfo(parameter_object=value)
+    assert info.value.field == "ParameterObject"
+    task = BatchTaskInfo(parameter_object={"fine": [1.5]})
+    with pytest.raises(InvalidTaskError, match="ParameterObject"):
+        task.parameter_object = value
+    with pytest.raises(InvalidTaskError, match="ParameterObject"):
+        BatchTaskInfo.from_wire({"ParameterObject": value})
+    assert json.dumps(task.to_wire(), allow_nan=False)
+
+
+def test_a_carrier_given_by_hand_still_has_a_strict_json_wire_form() -> None:
+    # TableRight and FieldProperties are accepted and ignored on input, so they are not checked.
+    task = BatchTaskInfo(table_right={"x": float("nan")}, field_properties=[float("-inf")])
+    wire = json.loads(json.dumps(task.to_wire(), allow_nan=False))
+    assert wire["TableRight"] == {"x": None}
+    assert wire["FieldProperties"] == [None]
+
+
+def test_a_task_pickles_and_deep_copies_with_what_it_remembers() -> None:
+    task = BatchTaskInfo(name="x", state="Started", parameter_object={"a": [1, {"b": b"\x00"}]})
+    for clone in (pickle.loads(pickle.dumps(task)), copy.deepcopy(task)):
+        assert clone == task
+        assert clone.fields_set == task.fields_set == {"name", "state", "parameter_object"}
+        assert clone.stop_requested is None
+    clone = copy.deepcopy(task)
+    clone.parameter_object["a"].append(2)
+    assert task.parameter_object == {"a": [1, {"b": b"\x00"}]}

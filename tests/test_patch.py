@@ -12,6 +12,7 @@ import pytest
 
 from batchstore import (
     BatchStore,
+    BatchStoreError,
     BatchTaskState,
     InvalidTaskError,
     PatchConflictError,
@@ -430,3 +431,87 @@ def test_a_patch_of_an_unknown_task_is_task_not_found(store: BatchStore, task_id
 def test_a_patch_needs_an_integer_id(store: BatchStore, task_id: int, refuses: Any, bad_id: object) -> None:
     with refuses(InvalidTaskError, "Id"):
         store.patch(bad_id, [{"op": "replace", "path": "/State", "value": "Failed"}])  # type: ignore[arg-type]
+
+
+# --- refusals that name what is wrong, in batchstore's words (issue 7, items 4, 7, 9) ------------
+
+
+@pytest.mark.parametrize(
+    "path", ["/ParameterObject/rows/-", "/ParameterObject/missing", "/ParameterObject/rows/7", "/Description/x"]
+)
+def test_a_test_of_a_path_that_does_not_exist_is_a_patch_error(
+    store: BatchStore, task_id: int, refuses: Any, path: str
+) -> None:
+    with refuses(PatchError, "operation 0", path) as info:
+        store.patch(task_id, [{"op": "test", "path": path, "value": 1},
+                              {"op": "replace", "path": "/State", "value": "Failed"}])
+    assert not isinstance(info.value, PatchConflictError)
+    assert "EndOfList" not in str(info.value)
+
+
+def test_a_failed_test_whose_value_has_no_json_form_is_still_a_conflict(
+    store: BatchStore, task_id: int, refuses: Any
+) -> None:
+    with refuses(PatchConflictError, "operation 0", "/ParameterObject", "(1, 2)", "format=xlsx"):
+        store.patch(task_id, [{"op": "test", "path": "/ParameterObject", "value": {(1, 2): "tuple key"}},
+                              {"op": "replace", "path": "/State", "value": "Failed"}])
+
+
+@pytest.mark.parametrize("path", ["/Description", "/Response", "/Request", "/description"])
+def test_a_lone_surrogate_in_a_patch_value_is_refused_naming_the_field(
+    store: BatchStore, task_id: int, refuses: Any, path: str
+) -> None:
+    with refuses(InvalidTaskError, path[1:].capitalize(), "surrogate") as info:
+        store.patch(task_id, [{"op": "replace", "path": path, "value": "ok \ud800"}])
+    str(info.value).encode("utf-8")
+
+
+def test_a_lone_surrogate_added_to_the_parameter_object_is_refused(
+    store: BatchStore, task_id: int, refuses: Any
+) -> None:
+    with refuses(InvalidTaskError, "ParameterObject"):
+        store.patch(task_id, [{"op": "add", "path": "/ParameterObject/k", "value": "\ud800"}])
+
+
+def deep(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("op", ["add", "replace", "test"])
+@pytest.mark.parametrize("depth", [66, 600, 5000])
+def test_a_patch_value_nested_past_the_limit_is_a_patch_error(
+    store: BatchStore, task_id: int, refuses: Any, op: str, depth: int
+) -> None:
+    with refuses(PatchError, "operation 1", "levels"):
+        store.patch(task_id, [{"op": "replace", "path": "/State", "value": "Failed"},
+                              {"op": op, "path": "/ParameterObject/rows", "value": deep(depth)}])
+
+
+def test_copies_that_nest_the_parameter_object_in_itself_are_refused(
+    store: BatchStore, task_id: int, refuses: Any
+) -> None:
+    # Each copy puts the whole ParameterObject one level down inside itself: deeper than any path handles.
+    operations = [{"op": "copy", "from": "/ParameterObject", "path": "/ParameterObject/self"}] * 1200
+    with refuses(BatchStoreError, "ParameterObject") as info:
+        store.patch(task_id, [{"op": "replace", "path": "/State", "value": "Failed"}, *operations])
+    assert isinstance(info.value, (PatchError, InvalidTaskError))
+
+
+def test_a_lone_surrogate_in_a_path_is_a_patch_error_that_can_be_printed(
+    store: BatchStore, task_id: int, refuses: Any
+) -> None:
+    with refuses(PatchError, "operation 1", "surrogate") as info:
+        store.patch(task_id, [{"op": "replace", "path": "/State", "value": "Failed"},
+                              {"op": "test", "path": "/ParameterObject/\ud800", "value": 1}])
+    str(info.value).encode("utf-8")
+
+
+def test_a_missing_member_is_named_without_dumping_the_document(
+    store: BatchStore, task_id: int, refuses: Any
+) -> None:
+    with refuses(PatchError, "operation 0", "'nope'") as info:
+        store.patch(task_id, [{"op": "add", "path": "/ParameterObject/nope/x", "value": 1}])
+    assert "format=xlsx" not in str(info.value)  # the stored ParameterObject is not the message

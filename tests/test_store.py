@@ -5,10 +5,12 @@ What is stored is read back with plain sqlite3 (the ``query``, ``dump`` and ``re
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import math
 import os
+import pickle
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -754,6 +756,213 @@ def test_create_many_refused_past_its_first_chunks_writes_nothing(store: BatchSt
     assert snapshot(db_path) == before
     assert [t.id for t in store.list()] == [1]
     assert store.create_many(t for t in [{"Name": "a"}, {"Name": "b"}]) == [2, 3]
+
+
+# --- hardening (issue 7, items 4, 5, 7, 10) ------------------------------------------------------
+
+STRING_FIELDS = ("Name", "DatabaseSerialNumber", "Context", "Result", "Description", "Response", "Request",
+                 "ProgressDescription", "FileName")
+SURROGATE = "ok \ud800"
+
+
+def printable(error: BaseException) -> None:
+    """The message of a refusal can be written anywhere (a terminal, a UTF-8 log)."""
+    str(error).encode("utf-8")
+
+
+@pytest.mark.parametrize("field", STRING_FIELDS)
+def test_a_lone_surrogate_in_a_string_field_is_refused_by_every_door(
+    store: BatchStore, refuses: Any, field: str
+) -> None:
+    existing = store.create({"Name": "already there", "Description": "d"})
+    with refuses(InvalidTaskError, field, "surrogate") as info:
+        store.create({"Name": "x", field: SURROGATE})
+    assert info.value.field == field
+    printable(info.value)
+    with refuses(InvalidTaskError, field, "surrogate"):
+        store.create_many([{"Name": "fine"}, {"Name": "x", field: SURROGATE}])
+    with refuses(InvalidTaskError, field, "surrogate"):
+        store.update({"Id": existing, field: SURROGATE})
+    with refuses(InvalidTaskError, field):
+        store.patch(existing, [{"op": "replace", "path": f"/{field}", "value": SURROGATE}])
+    with pytest.raises(InvalidTaskError, match=field):
+        BatchTaskInfo.from_wire({field: SURROGATE})
+
+
+def test_a_lone_surrogate_in_a_parameter_object_is_refused(store: BatchStore, refuses: Any) -> None:
+    store.create({"Name": "already there"})
+    with refuses(InvalidTaskError, "ParameterObject", "/a/k\\udc00"):
+        store.create({"Name": "x", "ParameterObject": {"a": {"k\udc00": "v"}}})
+    with refuses(InvalidTaskError, "ParameterObject", "/a/0"):
+        store.create_many([{"Name": "x", "ParameterObject": {"a": ["\udfff"]}}])
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda s: list(s.list_by_name(SURROGATE)),
+        lambda s: list(s.list_by_name_and_state(SURROGATE, "All")),
+        lambda s: list(s.list_system_tasks_by_name(SURROGATE)),
+        lambda s: s.acquire(name=SURROGATE),
+    ],
+    ids=["list_by_name", "list_by_name_and_state", "list_system_tasks_by_name", "acquire-name"],
+)
+def test_a_lone_surrogate_in_a_name_passed_to_a_query_is_refused(
+    store: BatchStore, refuses: Any, call: Callable[[BatchStore], Any]
+) -> None:
+    store.create({"Name": "x"})
+    with refuses(InvalidTaskError, "Name", "surrogate"):
+        call(store)
+
+
+@pytest.mark.parametrize("step", ["acquire", "start", "report_progress", "succeed", "fail"])
+def test_a_lone_surrogate_in_a_worker_name_is_refused(store: BatchStore, refuses: Any, step: str) -> None:
+    task_id = store.create({"Name": "x"})
+    store.acquire(worker="w")
+    if step in ("report_progress", "succeed"):
+        store.start(task_id, worker="w")
+    calls: dict[str, Callable[[], Any]] = {
+        "acquire": lambda: store.acquire(worker=SURROGATE),
+        "start": lambda: store.start(task_id, worker=SURROGATE),
+        "report_progress": lambda: store.report_progress(task_id, 50, worker=SURROGATE),
+        "succeed": lambda: store.succeed(task_id, worker=SURROGATE),
+        "fail": lambda: store.fail(task_id, worker=SURROGATE),
+    }
+    store.create({"Name": "another, for acquire"})
+    with refuses(InvalidTaskError, "worker", "surrogate") as info:
+        calls[step]()
+    printable(info.value)
+
+
+OUT_OF_RANGE_IDS = [2**63, -(2**63) - 1, 10**20, -(10**30)]
+ID_CALLS: dict[str, Callable[[BatchStore, int], Any]] = {
+    "get": lambda s, i: s.get(i),
+    "get-select": lambda s, i: s.get(i, select="Name"),
+    "patch": lambda s, i: s.patch(i, [{"op": "replace", "path": "/State", "value": "Failed"}]),
+    "delete": lambda s, i: s.delete(i),
+    "history": lambda s, i: s.history(i),
+    "stop": lambda s, i: s.stop(i),
+    "stop_requested": lambda s, i: s.stop_requested(i),
+    "start": lambda s, i: s.start(i),
+    "report_progress": lambda s, i: s.report_progress(i, 10),
+    "succeed": lambda s, i: s.succeed(i),
+    "fail": lambda s, i: s.fail(i),
+}
+
+
+@pytest.mark.parametrize("task_id", OUT_OF_RANGE_IDS)
+@pytest.mark.parametrize("operation", ID_CALLS)
+def test_an_id_outside_64_bits_is_task_not_found(
+    store: BatchStore, refuses: Any, operation: str, task_id: int
+) -> None:
+    # No task can have such an id (SQLite's are signed 64-bit): the same answer as any unknown id.
+    store.create({"Name": "x", "ParameterObject": 1})
+    with refuses(TaskNotFoundError, str(task_id), operation.partition("-")[0]) as info:
+        ID_CALLS[operation](store, task_id)
+    assert info.value.task_id == task_id  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("task_id", OUT_OF_RANGE_IDS)
+def test_delete_many_skips_an_id_outside_64_bits_like_any_unknown_id(
+    store: BatchStore, query: Any, task_id: int
+) -> None:
+    kept, gone = store.create_many([{"Name": "kept"}, {"Name": "gone"}])
+    assert store.delete_many([task_id, gone]) == 1
+    assert query("SELECT id FROM batchtask") == [(kept,)]
+
+
+@pytest.mark.parametrize("task_id", [2**63 - 1, -(2**63)])
+def test_the_64_bit_limits_themselves_are_merely_unknown(store: BatchStore, task_id: int) -> None:
+    store.create({"Name": "x"})
+    with pytest.raises(TaskNotFoundError):
+        store.get(task_id)
+    assert store.delete_many([task_id]) == 0
+
+
+@pytest.mark.parametrize(
+    ("changes", "kind"),
+    [
+        ("'not json'", "JSONDecodeError"),
+        ("'[1, 2]'", "AttributeError"),
+        ("'{\"State\": 5}'", "TypeError"),
+        ("'{\"State\": []}'", "IndexError"),
+        ("'{\"State\": [\"New\"]}'", "IndexError"),
+        ("x'00ff'", "JSONDecodeError"),
+        ("12", "AttributeError"),
+    ],
+)
+def test_history_of_a_damaged_trace_row_is_a_storage_error(
+    store: BatchStore, db_path: Path, changes: str, kind: str
+) -> None:
+    task_id = store.create({"Name": "x"})
+    store.update({"Id": task_id, "State": "Started"})
+    conn = sqlite3.connect(db_path)
+    with conn:
+        (row,) = conn.execute("SELECT max(id) FROM batchtasktrace").fetchone()
+        conn.execute(f"UPDATE batchtasktrace SET changes = {changes} WHERE id = ?", (row,))
+    conn.close()
+    with pytest.raises(StorageError) as info:
+        store.history(task_id)
+    for word in ("history", f"task {task_id}", f"row {row}", kind):
+        assert word in str(info.value)
+
+
+def test_history_of_a_trace_row_with_a_damaged_time_is_a_storage_error(store: BatchStore, db_path: Path) -> None:
+    task_id = store.create({"Name": "x"})
+    conn = sqlite3.connect(db_path)
+    with conn:
+        conn.execute("UPDATE batchtasktrace SET at = 'yesterday'")
+    conn.close()
+    with pytest.raises(StorageError, match=f"history: trace row .* of task {task_id}"):
+        store.history(task_id)
+
+
+def results(store: BatchStore, task_id: int) -> dict[str, Any]:
+    """One result of every kind of read and write."""
+    return {
+        "get": store.get(task_id),
+        "get-select": store.get(task_id, select="Name,FieldProperties"),
+        "list": next(iter(store.list())),
+        "update": store.update({"Id": task_id, "Description": "d"}),
+        "patch": store.patch(task_id, [{"op": "replace", "path": "/Request", "value": "r"}]),
+        "acquire": store.acquire(worker="w"),
+        "start": store.start(task_id, worker="w"),
+    }
+
+
+@pytest.mark.parametrize("kind", ["get", "get-select", "list", "update", "patch", "acquire", "start"])
+def test_results_pickle_and_deep_copy_and_compare_equal(store: BatchStore, kind: str) -> None:
+    parameters = {"a": [1, {"b": b"\x00"}], "when": dt.datetime(2026, 1, 1)}
+    task_id = store.create({"Name": "x", "ParameterObject": parameters})
+    task = results(store, task_id)[kind]
+    for clone in (pickle.loads(pickle.dumps(task)), copy.deepcopy(task), copy.copy(task)):
+        assert clone == task
+        assert clone.to_wire() == task.to_wire()
+        assert clone.fields_set == task.fields_set
+        assert clone.stop_requested == task.stop_requested
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+        assert pickle.loads(pickle.dumps(task, protocol)) == task
+
+
+def test_the_rights_every_result_shares_cannot_be_changed_through_one(store: BatchStore) -> None:
+    first, second = (store.get(i) for i in store.create_many([{"Name": "a"}, {"Name": "b"}]))
+    with pytest.raises(TypeError):
+        first.field_properties["Name"] = {"FieldRight": {"Mask": "Update"}}
+    with pytest.raises(TypeError):
+        first.field_properties["Description"]["FieldRight"]["Mask"] = "Read"
+    with pytest.raises(TypeError):
+        first.table_right.clear()
+    assert second.field_properties["Description"]["FieldRight"]["Mask"] == "Update"
+    assert first.table_right == second.table_right == {"Mask": "Select, Insert, Update, Delete", "Reason": ""}
+    json.dumps(first.to_wire(), allow_nan=False)
+
+
+def test_a_results_parameter_object_is_its_own(store: BatchStore) -> None:
+    task_id = store.create({"Name": "a", "ParameterObject": {"rows": [1]}})
+    first, second = store.get(task_id), store.get(task_id)
+    first.parameter_object["rows"].append(2)
+    assert second.parameter_object == {"rows": [1]}
+    assert store.get(task_id).parameter_object == {"rows": [1]}
 
 
 # --- options are refused at the call -------------------------------------------------------------

@@ -1,0 +1,34 @@
+"""``python -m batchstore.server --db tasks.db [--host] [--port] [--token] [--max-body-bytes]``.
+
+The same as ``batchstore serve``; refusals print one line to stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from .._exceptions import BatchStoreError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m batchstore.server", description=__doc__)
+    parser.add_argument("--db", required=True, help="SQLite file (created if missing) or database URL")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--token", default=None, help="require 'Authorization: Bearer TOKEN' on every route")
+    parser.add_argument("--max-body-bytes", type=int, default=1024 * 1024)
+    args = parser.parse_args(argv)
+    try:
+        from . import serve
+
+        serve(args.db, host=args.host, port=args.port, token=args.token, max_body_bytes=args.max_body_bytes)
+    except BatchStoreError as exc:
+        print(f"batchstore serve: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""The application factory: one store, the routes of both APIs, the guard, the errors, offline docs.
+
+FastAPI (on Starlette, run by uvicorn) because it writes ``/openapi.json`` from the routes' declared
+parameters and bodies, which the docs page and schemathesis read, and its exception handlers give
+one place to turn batchstore's errors into HTTP refusals. ``fastapi-offline`` ships the Swagger UI and
+ReDoc assets inside the package, so the docs work without any network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
+
+from .. import __version__
+from .._store import BatchStore
+from . import _schemas as schemas
+from ._errors import install_error_handlers
+from ._extras import extras_router
+from ._guard import Guard
+from ._sailpoint import sailpoint_router
+from ._setup import DEFAULT_HOST, DEFAULT_MAX_BODY_BYTES, DEFAULT_PORT, ServerConfigurationError, check_bind
+from ._superoffice import superoffice_router
+
+__all__ = ["create_app", "serve"]
+
+_DASHBOARD = "batchstore.server._dashboard"
+_DESCRIPTION = """\
+A local [batchstore](https://pypi.org/project/batchstore/) served over HTTP: SuperOffice's BatchTask
+routes (`/api/v1/...`) and SailPoint's task-status routes (`/task-status/v1/...`) on one store, so
+apps written against either can be prototyped offline.
+"""
+
+
+def create_app(
+    store_or_url: BatchStore | str | os.PathLike[str],
+    *,
+    token: str | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> FastAPI:
+    """The ASGI app serving ``store_or_url``: a BatchStore (the caller keeps owning it) or a path/URL
+    (the app opens the store and closes it when it shuts down).
+
+    With ``token``, every route needs ``Authorization: Bearer <token>`` (or Basic with the token as
+    password). Request bodies over ``max_body_bytes`` are refused with 413.
+
+    >>> from batchstore import BatchStore
+    >>> app = create_app(BatchStore(), token="s3cret")
+    >>> app.title
+    'batchstore'
+    """
+    if token is not None and not token:
+        raise ServerConfigurationError("an empty token would let anyone in; give a secret or none", option="token")
+    if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or max_body_bytes < 1:
+        raise ServerConfigurationError(
+            f"must be a positive number of bytes, got {max_body_bytes!r}", option="max_body_bytes"
+        )
+    owned = not isinstance(store_or_url, BatchStore)
+    store = store_or_url if isinstance(store_or_url, BatchStore) else BatchStore(store_or_url)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if owned:
+                store.close()
+
+    app = FastAPIOffline(
+        title="batchstore",
+        version=__version__,
+        description=_DESCRIPTION,
+        lifespan=lifespan,
+        static_url="/_docs-static",
+    )
+    app.state.store = store
+    install_error_handlers(app)
+    app.include_router(superoffice_router(store))
+    app.include_router(sailpoint_router(store))
+    app.include_router(extras_router(store))
+    if importlib.util.find_spec(_DASHBOARD) is not None:
+        # The dashboard at / lives in its own module with its static files; the app works without it.
+        app.include_router(importlib.import_module(_DASHBOARD).dashboard_router(store))
+    app.add_middleware(Guard, token=token, max_body_bytes=max_body_bytes)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+
+            document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            document.setdefault("components", {}).setdefault("schemas", {}).update(schemas.COMPONENTS)
+            if token is not None:
+                document["components"]["securitySchemes"] = {
+                    "bearer": {"type": "http", "scheme": "bearer"},
+                    "basic": {"type": "http", "scheme": "basic", "description": "any user name; the token as password"},
+                }
+                document["security"] = [{"bearer": []}, {"basic": []}]
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def serve(
+    db: BatchStore | str | os.PathLike[str],
+    *,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    token: str | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> None:
+    """Serve ``db`` (a path, URL or BatchStore) with uvicorn until interrupted; ``batchstore serve`` calls this.
+
+    Binding an address other machines can reach without a token raises ServerConfigurationError
+    before anything starts.
+
+    >>> serve("tasks.db", host="0.0.0.0")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    batchstore.server._setup.ServerConfigurationError: host: 0.0.0.0 is reachable from other machines; pass a token...
+    """
+    check_bind(host, token)
+    import uvicorn
+
+    app = create_app(db, token=token, max_body_bytes=max_body_bytes)
+    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)

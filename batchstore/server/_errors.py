@@ -1,0 +1,155 @@
+"""Every refusal becomes one JSON body, in one place: :func:`install_error_handlers`.
+
+The body names what was refused and why::
+
+    {"status": 400, "error": "InvalidTaskError", "message": "ProgressPercent: ...",
+     "field": "ProgressPercent", "fields": ["ProgressPercent"]}
+
+SailPoint's routes get the same body plus the ``detailCode`` and ``messages`` of SailPoint's error
+format, so clients written for either API find what they look for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .._exceptions import (
+    BatchStoreError,
+    ClaimLostError,
+    InvalidTaskError,
+    PatchConflictError,
+    PatchError,
+    ReadOnlyFieldError,
+    StorageError,
+    StoreClosedError,
+    TaskNotFoundError,
+)
+
+__all__ = ["ERROR_SCHEMA", "RequestRefusedError", "error_response", "install_error_handlers", "refusal"]
+
+_DETAIL_CODES: Final = {
+    400: "400.0 Bad Request",
+    401: "401 Unauthorized",
+    404: "404 Not found",
+    405: "405 Method Not Allowed",
+    406: "406 Not Acceptable",
+    409: "409 Conflict",
+    413: "413 Payload Too Large",
+    415: "415 Unsupported Media Type",
+    503: "503 Service Unavailable",
+}
+
+#: The JSON schema of every error body, for the OpenAPI document.
+ERROR_SCHEMA: Final[dict[str, Any]] = {
+    "type": "object",
+    "required": ["status", "error", "message"],
+    "properties": {
+        "status": {"type": "integer"},
+        "error": {"type": "string", "description": "the kind of refusal (an error class name)"},
+        "message": {"type": "string", "description": "what was refused and why"},
+        "field": {"type": ["string", "null"], "description": "the field, parameter or header at fault"},
+        "fields": {"type": "array", "items": {"type": "string"}},
+        "detailCode": {"type": "string"},
+        "messages": {"type": "array", "items": {"type": "object"}},
+    },
+}
+
+
+class RequestRefusedError(BatchStoreError):
+    """A request the server refuses before the store sees it: wrong content type, too large, bad JSON...
+
+    ``status`` is the HTTP status to answer with; ``field`` names the member, parameter or header at fault.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        field: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.status = status
+        self.field = field
+        self.headers = dict(headers or {})
+        super().__init__(f"{field}: {message}" if field else message)
+
+
+def error_response(
+    path: str,
+    status: int,
+    error: str,
+    message: str,
+    fields: Sequence[str] = (),
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """The JSON response of one refusal (also used by the middleware, which runs outside FastAPI)."""
+    body: dict[str, Any] = {
+        "status": status,
+        "error": error,
+        "message": message,
+        "field": fields[0] if len(fields) == 1 else None,
+        "fields": list(fields),
+    }
+    if path.startswith("/task-status"):
+        body["detailCode"] = _DETAIL_CODES.get(status, str(status))
+        body["messages"] = [{"locale": "en-US", "localeOrigin": "DEFAULT", "text": message}]
+    return JSONResponse(body, status_code=status, headers=dict(headers or {}))
+
+
+def _status_of(exc: BatchStoreError) -> int:
+    if isinstance(exc, RequestRefusedError):
+        return exc.status
+    if isinstance(exc, TaskNotFoundError):
+        return 404
+    if isinstance(exc, (PatchConflictError, ClaimLostError)):
+        return 409
+    if isinstance(exc, (StorageError, StoreClosedError)):
+        return 503
+    return 400  # InvalidTaskError, ReadOnlyFieldError, PatchError and anything else the caller sent
+
+
+def _fields_of(exc: BatchStoreError) -> tuple[str, ...]:
+    if isinstance(exc, ReadOnlyFieldError):
+        return exc.fields
+    if isinstance(exc, (InvalidTaskError, RequestRefusedError)) and exc.field:
+        return (exc.field,)
+    return ()
+
+
+def _location(loc: Iterable[Any]) -> str:
+    # FastAPI says ("query", "limit"): the client knows the parameter by its name alone.
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def refusal(request: Request, exc: Exception) -> JSONResponse:
+    """The one exception handler: batchstore's errors, FastAPI's parameter checks, Starlette's HTTP errors."""
+    path = request.url.path
+    if isinstance(exc, BatchStoreError):
+        headers = exc.headers if isinstance(exc, RequestRefusedError) else None
+        kind = "PatchError" if type(exc) is PatchError else type(exc).__name__
+        return error_response(path, _status_of(exc), kind, str(exc), _fields_of(exc), headers)
+    if isinstance(exc, RequestValidationError):
+        errors = list(exc.errors())
+        names = [_location(e.get("loc", ())) for e in errors]
+        message = "; ".join(f"{name}: {e.get('msg', 'is refused')}" for name, e in zip(names, errors))
+        return error_response(path, 400, "InvalidRequest", message or "the request is refused", names)
+    if isinstance(exc, StarletteHTTPException):
+        message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"no route {request.method} {path}"
+        return error_response(path, exc.status_code, "HTTPError", message, (), exc.headers)
+    raise exc  # not ours: let Starlette answer 500 and log it
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every refusal through :func:`refusal`."""
+    for kind in (BatchStoreError, RequestValidationError, StarletteHTTPException):
+        app.add_exception_handler(kind, refusal)

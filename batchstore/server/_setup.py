@@ -1,0 +1,76 @@
+"""What the server needs before any third-party import: its errors, its options, and the bind check.
+
+Kept free of FastAPI and uvicorn imports, so ``import batchstore.server`` can say what to install
+when they are missing, and the command line can check options before it loads them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Final
+
+from .._exceptions import BatchStoreError
+
+__all__ = [
+    "DEFAULT_HOST",
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_PORT",
+    "INSTALL_HINT",
+    "ServerConfigurationError",
+    "ServerUnavailableError",
+    "check_bind",
+]
+
+DEFAULT_HOST: Final = "127.0.0.1"
+DEFAULT_PORT: Final = 8000
+#: Request bodies above this many bytes are refused with 413 (``create_app(max_body_bytes=...)``).
+DEFAULT_MAX_BODY_BYTES: Final = 1024 * 1024
+INSTALL_HINT: Final = 'pip install "batchstore[server]"'
+
+
+class ServerUnavailableError(BatchStoreError, ImportError):
+    """The HTTP server's packages (FastAPI, uvicorn) are not installed; the message says how to install them."""
+
+
+class ServerConfigurationError(BatchStoreError, ValueError):
+    """A server option is refused (a public address without a token, say); ``option`` names it.
+
+    >>> ServerConfigurationError("must be 1 or more", option="max_body_bytes").option
+    'max_body_bytes'
+    """
+
+    def __init__(self, message: str, *, option: str) -> None:
+        self.option = option
+        super().__init__(f"{option}: {message}")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only: ``localhost`` or an address in 127.0.0.0/8 or ``::1``.
+
+    >>> is_loopback("127.0.0.1"), is_loopback("localhost"), is_loopback("0.0.0.0")
+    (True, True, False)
+    """
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost may resolve to anything
+
+
+def check_bind(host: str, token: str | None) -> None:
+    """Refuse to serve on an address other machines can reach unless a token guards every route.
+
+    >>> check_bind("127.0.0.1", None)
+    >>> check_bind("0.0.0.0", None)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    batchstore.server._setup.ServerConfigurationError: host: 0.0.0.0 is reachable from other machines; pass a token...
+    """
+    if token is not None and not token:
+        raise ServerConfigurationError("an empty token would let anyone in; give a secret or none", option="token")
+    if not is_loopback(host) and token is None:
+        raise ServerConfigurationError(
+            f"{host} is reachable from other machines; pass a token (--token SECRET) to serve it, or bind 127.0.0.1",
+            option="host",
+        )

@@ -1,0 +1,98 @@
+"""A real batchstore server process on a free loopback port, for the HTTP tests (and the dashboard's).
+
+``running_server(db_path)`` starts ``python -m batchstore.server`` on a SQLite file, waits until it
+answers, yields a :class:`LiveServer`, and stops it. ``require_server_packages()`` skips a test when
+the server extra is missing, unless BATCHSTORE_REQUIRE_ALL is set (CI), where it fails instead.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib.util import find_spec
+from pathlib import Path
+
+import pytest
+
+SERVER_PACKAGES = ("fastapi", "uvicorn", "fastapi_offline", "httpx")
+
+
+def require(*modules: str) -> None:
+    """Skip (or, with BATCHSTORE_REQUIRE_ALL set, fail) when any of ``modules`` is not installed."""
+    missing = [m for m in modules if find_spec(m) is None]
+    if not missing:
+        return
+    message = f"needs {', '.join(missing)} (pip install -e '.[test]')"
+    if os.environ.get("BATCHSTORE_REQUIRE_ALL"):
+        pytest.fail(f"BATCHSTORE_REQUIRE_ALL is set: {message}")
+    pytest.skip(message)
+
+
+def require_server_packages() -> None:
+    require(*SERVER_PACKAGES)
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    url: str
+    db_path: Path
+    token: str | None
+    process: subprocess.Popen[bytes]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The Authorization header this server needs (none without a token)."""
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_until_up(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output = process.stderr.read().decode() if process.stderr else ""
+            raise RuntimeError(f"the server exited with {process.returncode}: {output}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"the server did not answer on port {port} within {timeout} s")
+
+
+@contextmanager
+def running_server(
+    db_path: Path, *, token: str | None = None, max_body_bytes: int | None = None
+) -> Iterator[LiveServer]:
+    """A server process on ``db_path``, bound to 127.0.0.1 on a free port, stopped afterwards."""
+    require_server_packages()
+    port = free_port()
+    command = [sys.executable, "-m", "batchstore.server", "--db", str(db_path), "--port", str(port)]
+    if token is not None:
+        command += ["--token", token]
+    if max_body_bytes is not None:
+        command += ["--max-body-bytes", str(max_body_bytes)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _wait_until_up(port, process)
+        yield LiveServer(f"http://127.0.0.1:{port}", db_path, token, process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stderr:
+            process.stderr.close()
