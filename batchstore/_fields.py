@@ -269,7 +269,7 @@ def _check_node(value: object, path: tuple[object, ...]) -> None:
 
 
 def is_text(text: str) -> bool:
-    """Whether ``text`` is valid Unicode (UTF-8 can encode it: no lone surrogate).
+    r"""Whether ``text`` is valid Unicode (UTF-8 can encode it: no lone surrogate).
 
     >>> is_text("caf\u00e9"), is_text("a\ud800")
     (True, False)

@@ -1,4 +1,4 @@
-"""The lifecycle of a batch task: which step may follow which state.
+"""The lifecycle of a batch task: which step may follow which state, and the steps themselves.
 
 ::
 
@@ -12,12 +12,20 @@
 
 from __future__ import annotations
 
-from typing import Final
+import builtins
+import datetime as dt
+from typing import Any, Final
 
-from ._enums import BatchTaskState
-from ._exceptions import InvalidTransitionError
+from ._core import FULL, INT32_MAX, StoreCore, _now, _task_id, _worker, default_worker
+from ._engines import Transaction
+from ._enums import BatchTaskState, CancellationBehaviour
+from ._exceptions import ClaimLostError, InvalidTaskError, InvalidTransitionError, TaskNotFoundError
+from ._fields import BY_ATTR, BY_WIRE, coerce
+from ._model import BatchTaskInfo
+from ._queries import NEXT_NEW, NEXT_NEW_BY_NAME, SELECT_CLAIM, STALE_CLAIMS
+from ._rows import timestamp
 
-__all__ = ["ALLOWED", "FINISHED", "check_transition"]
+__all__ = ["ALLOWED", "CLAIMED", "FINISHED", "LifecycleSteps", "check_transition"]
 
 S = BatchTaskState
 FINISHED: Final = frozenset({S.Succeeded, S.Failed, S.SucceededManualCleanup})
@@ -41,3 +49,228 @@ def check_transition(step: str, task_id: int, state: BatchTaskState) -> None:
         raise InvalidTransitionError(
             f"{step} of task {task_id}: its State is {state.name}; {step} needs {names}", field="State"
         )
+
+
+_STOPPED: Final = "Stopped by request"
+_WARNED: Final = "Stopped by request; CancelWithWarning: a warning applied"
+
+
+class LifecycleSteps(StoreCore):
+    """The steps a worker takes a task through, and stop; each one atomic, each checked against the table above."""
+
+    _lease_length: dt.timedelta
+    _max_starts: int
+
+    def _claimed(
+        self, tx: Transaction, task_id: int, step: str, worker: str | None
+    ) -> tuple[dict[str, Any], bool]:
+        """The task's values and stop flag, once the worker's claim and the step's transition are checked."""
+        current = self._values(tx, task_id, FULL, step)
+        holder, stop = tx.one(SELECT_CLAIM, (task_id,))
+        # A claim is lost when another worker holds the task, or recovery took it back (no holder). The
+        # holder's own step on a task it finished is a step the State does not allow: a transition error.
+        if worker is not None and holder != worker:
+            by = f"held by {holder!r}" if holder is not None else "its claim was recovered or never made"
+            raise ClaimLostError(
+                f"{step} of task {task_id}: worker {worker!r} no longer holds it "
+                f"(State {current['state'].name}, {by}); nothing was changed"
+            )
+        check_transition(step, task_id, current["state"])
+        return current, bool(stop)
+
+    def _lease_until(self, now: dt.datetime) -> str:
+        return timestamp(now + self._lease_length)
+
+    def _result(self, values: dict[str, Any], stop: bool | None = None) -> BatchTaskInfo:
+        task = FULL.project(values, self._rights)
+        object.__setattr__(task, "_stop_requested", stop)
+        return task
+
+    def recover_stale(self) -> builtins.list[int]:
+        """Return tasks whose worker's lease expired to New (Failed after ``max_starts`` starts); their ids.
+
+        acquire runs this first, so a worker killed mid-task never leaves its task stuck.
+        """
+        with self._engine.write("recover_stale") as tx:
+            return self._recover(tx, _now())
+
+    def _recover(self, tx: Transaction, now: dt.datetime) -> builtins.list[int]:
+        # Claimed (SKIP LOCKED where the engine has it): two workers recovering at once never take the same task.
+        stale = [r[0] for r in tx.all(STALE_CLAIMS + self._engine.claim, (timestamp(now),))]
+        for task_id in stale:
+            current = self._values(tx, task_id, FULL, "recover_stale")
+            clear = {"worker": None, "lease_expires": None}
+            _, stop = tx.one(SELECT_CLAIM, (task_id,))
+            if stop:
+                # Someone asked the task to stop and its worker died first: the request is honoured, as
+                # stop() does for a task not yet started, rather than handed to the next worker.
+                warned = current["cancellation_behaviour"] is CancellationBehaviour.CancelWithWarning
+                changes = {"state": BatchTaskState.Failed, "result": _WARNED if warned else _STOPPED}
+            elif current["start_count"] >= self._max_starts:
+                result = f"Failed: its worker's lease expired after {current['start_count']} starts"
+                changes = {"state": BatchTaskState.Failed, "result": coerce(BY_WIRE["Result"], result[:254])}
+            else:
+                changes = {"state": BatchTaskState.New}
+            self._change(tx, current, changes, "recover_stale", internal=clear, now=now)
+        return stale
+
+    def acquire(self, *, name: str | None = None, worker: str | None = None) -> BatchTaskInfo | None:
+        """Claim the oldest New task (with this Name, if given) for ``worker``; None when there is none.
+
+        The task becomes Aquired and belongs to the worker (``host:pid`` by default) until its lease
+        ends; exactly one caller gets each task, across threads and processes.
+
+        >>> from batchstore import BatchStore
+        >>> with BatchStore() as store:
+        ...     _ = store.create({"Name": "ERPSync"})
+        ...     store.acquire(worker="w1").state, store.acquire(worker="w2")
+        (<BatchTaskState.Aquired: 2>, None)
+        """
+        worker = default_worker() if worker is None else _worker(worker, "acquire")
+        sql, params = (NEXT_NEW, ()) if name is None else (NEXT_NEW_BY_NAME, (coerce(BY_WIRE["Name"], name),))
+        now = _now()
+        with self._engine.write("acquire") as tx:
+            self._recover(tx, now)
+            # The oldest New task no other worker is claiming right now: on PostgreSQL, FOR UPDATE SKIP
+            # LOCKED, so workers never wait on each other's claims; on SQLite, the write lock does it.
+            row = tx.one(sql + self._engine.claim, params)
+            if row is None:
+                return None
+            current = self._values(tx, row[0], FULL, "acquire")
+            _, stop = tx.one(SELECT_CLAIM, (row[0],))
+            values = self._change(
+                tx, current, {"state": BatchTaskState.Aquired}, "acquire",
+                worker=worker, internal={"worker": worker, "lease_expires": self._lease_until(now)}, now=now,
+            )
+        return self._result(values, bool(stop))
+
+    def start(self, task_id: int, *, worker: str | None = None) -> BatchTaskInfo:
+        """Aquired -> Started: StartCount + 1, LastStarted now, the lease renewed, ProgressPercent 0.
+
+        A start begins a new run: progress is never lower than the last report of the same run, but
+        a run after a recovery starts again from 0. StartCount never passes 2**31 - 1 (the API's Int32).
+        """
+        task_id = _task_id(task_id, "start")
+        worker = _worker(worker, "start")
+        now = _now()
+        with self._engine.write("start") as tx:
+            current, stop = self._claimed(tx, task_id, "start", worker)
+            if current["start_count"] >= INT32_MAX:
+                raise InvalidTaskError(
+                    f"start of task {task_id}: StartCount is {current['start_count']}, the largest an Int32 "
+                    "holds; nothing was changed",
+                    field="StartCount",
+                )
+            changes = {"state": BatchTaskState.Started, "start_count": current["start_count"] + 1,
+                       "last_started": now, "progress_percent": 0}
+            values = self._change(tx, current, changes, "start", worker=worker,
+                                  internal={"lease_expires": self._lease_until(now)}, now=now)
+        return self._result(values, stop)
+
+    def report_progress(
+        self, task_id: int, percent: int, description: str | None = None, *, worker: str | None = None
+    ) -> BatchTaskInfo:
+        """Record progress of a Started task (never lower than the last report of this run) and renew the lease.
+
+        The result's ``stop_requested`` tells the worker whether someone asked the task to stop.
+        """
+        task_id = _task_id(task_id, "report_progress")
+        worker = _worker(worker, "report_progress")
+        percent = coerce(BY_WIRE["ProgressPercent"], percent)
+        if percent is None:
+            raise InvalidTaskError("report_progress needs a percentage", field="ProgressPercent")
+        changes: dict[str, Any] = {"progress_percent": percent}
+        if description is not None:
+            changes["progress_description"] = coerce(BY_WIRE["ProgressDescription"], description)
+        now = _now()
+        with self._engine.write("report_progress") as tx:
+            current, stop = self._claimed(tx, task_id, "report_progress", worker)
+            if percent < (current["progress_percent"] or 0):
+                raise InvalidTaskError(
+                    f"progress never goes back: the last report was {current['progress_percent']}, not {percent}",
+                    field="ProgressPercent",
+                )
+            values = self._change(tx, current, changes, "report_progress", worker=worker,
+                                  internal={"lease_expires": self._lease_until(now)}, now=now)
+        return self._result(values, stop)
+
+    def succeed(
+        self,
+        task_id: int,
+        *,
+        result: str | None = None,
+        response: str | None = None,
+        file_name: str | None = None,
+        cleanup: bool = False,
+        worker: str | None = None,
+    ) -> BatchTaskInfo:
+        """Started -> Succeeded (SucceededManualCleanup with ``cleanup=True``); ProgressPercent becomes 100."""
+        task_id = _task_id(task_id, "succeed")
+        worker = _worker(worker, "succeed")
+        state = BatchTaskState.SucceededManualCleanup if cleanup else BatchTaskState.Succeeded
+        changes = self._outcome(state, result=result, response=response, file_name=file_name)
+        changes["progress_percent"] = 100
+        with self._engine.write("succeed") as tx:
+            current, stop = self._claimed(tx, task_id, "succeed", worker)
+            values = self._change(tx, current, changes, "succeed", worker=worker,
+                                  internal={"lease_expires": None})
+        return self._result(values, stop)
+
+    def fail(
+        self, task_id: int, *, result: str | None = None, response: str | None = None, worker: str | None = None
+    ) -> BatchTaskInfo:
+        """Aquired or Started -> Failed. A task asked to stop gets a Result saying so unless one is given."""
+        task_id = _task_id(task_id, "fail")
+        worker = _worker(worker, "fail")
+        changes = self._outcome(BatchTaskState.Failed, result=result, response=response)
+        with self._engine.write("fail") as tx:
+            current, stop = self._claimed(tx, task_id, "fail", worker)
+            if stop and result is None:
+                warned = current["cancellation_behaviour"] is CancellationBehaviour.CancelWithWarning
+                changes["result"] = _WARNED if warned else _STOPPED
+            values = self._change(tx, current, changes, "fail", worker=worker, internal={"lease_expires": None})
+        return self._result(values, stop)
+
+    @staticmethod
+    def _outcome(state: BatchTaskState, **fields: str | None) -> dict[str, Any]:
+        changes: dict[str, Any] = {"state": state}
+        for attr, value in fields.items():
+            if value is not None:
+                changes[attr] = coerce(BY_ATTR[attr], value)
+        return changes
+
+    def stop(self, task_id: int) -> bool:
+        """Ask a task to stop, as its CancellationBehaviour allows (SuperOffice's StopBatchJob).
+
+        A New or Aquired task fails at once, with a Result saying it was stopped (and that a warning
+        applied, for CancelWithWarning). A Started task is asked to stop: its worker sees
+        :meth:`stop_requested` (or ``stop_requested`` on the result of report_progress) and acts.
+        Returns False, changing nothing, for CannotCancel and for finished tasks.
+        """
+        task_id = _task_id(task_id, "stop")
+        with self._engine.write("stop") as tx:
+            current = self._values(tx, task_id, FULL, "stop")
+            behaviour, state = current["cancellation_behaviour"], current["state"]
+            if behaviour is CancellationBehaviour.CannotCancel or state not in (
+                BatchTaskState.New, *CLAIMED
+            ):
+                return False
+            if state is BatchTaskState.Started:
+                _, already = tx.one(SELECT_CLAIM, (task_id,))
+                if not already:
+                    self._change(tx, current, {}, "stop", internal={"stop_requested": True})
+                return True
+            warned = behaviour is CancellationBehaviour.CancelWithWarning
+            changes = {"state": BatchTaskState.Failed, "result": _WARNED if warned else _STOPPED}
+            self._change(tx, current, changes, "stop", internal={"lease_expires": None})
+            return True
+
+    def stop_requested(self, task_id: int) -> bool:
+        """Whether someone asked this (Started) task to stop."""
+        task_id = _task_id(task_id, "stop_requested")
+        row = self._engine.fetchone(SELECT_CLAIM, (task_id,), "stop_requested")
+        if row is None:
+            raise TaskNotFoundError(task_id, "stop_requested")
+        return bool(row[1])
+
+

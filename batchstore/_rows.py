@@ -19,7 +19,7 @@ from ._exceptions import StorageError
 from ._fields import COLUMN_FIELDS, FIELDS, Field, resolve_select
 from ._model import BatchTaskInfo
 
-__all__ = ["INSERT_BLOB", "INSERT_TASK", "ReadPlan", "plan_for", "read_plan", "to_column", "update_sql"]
+__all__ = ["INSERT_COLUMNS", "ReadPlan", "plan_for", "read_plan", "to_column", "update_sql"]
 
 #: SuperOffice's table number of BinaryObject: DetailsTable of a task whose ParameterObject we stored.
 BINARY_OBJECT_TABLE: Final = 205
@@ -29,15 +29,6 @@ INTERNAL_COLUMNS: Final = ("parameter_blob", "worker", "lease_expires", "stop_re
 COLUMNS: Final = (*(f.attr for f in COLUMN_FIELDS), *INTERNAL_COLUMNS)
 INSERT_COLUMNS: Final = COLUMNS[1:]  # the id comes from AUTOINCREMENT
 
-INSERT_TASK: Final = (
-    f"INSERT INTO batchtask ({', '.join(INSERT_COLUMNS)}) VALUES ({', '.join('?' * len(INSERT_COLUMNS))})"
-)
-INSERT_BLOB: Final = "INSERT INTO binaryobject (mime_type, data) VALUES (?, ?)"
-SELECT_CLAIM: Final = "SELECT worker, stop_requested FROM batchtask WHERE id = ?"
-SELECT_BLOB_LINK: Final = "SELECT parameter_blob FROM batchtask WHERE id = ?"
-DELETE_TASK: Final = "DELETE FROM batchtask WHERE id = ?"
-DELETE_BLOB: Final = "DELETE FROM binaryobject WHERE id = ?"
-DELETE_TRACE: Final = "DELETE FROM batchtasktrace WHERE task_id = ?"
 
 _STATES: Final = {m.value: m for m in BatchTaskState}
 _BEHAVIOURS: Final = {m.value: m for m in CancellationBehaviour}
@@ -59,8 +50,13 @@ def to_column(field: Field, value: Any) -> Any:
     return value
 
 
+def _datetime(value: Any) -> dt.datetime:
+    # SQLite keeps ISO 8601 text; PostgreSQL's timestamptz comes back as an aware datetime (in UTC).
+    return value if value.__class__ is dt.datetime else dt.datetime.fromisoformat(value)
+
+
 _FROM_COLUMN: Final[dict[str, Callable[[Any], Any]]] = {
-    "datetime": dt.datetime.fromisoformat,
+    "datetime": _datetime,
     "bool": bool,
     "state": _STATES.__getitem__,
     "behaviour": _BEHAVIOURS.__getitem__,

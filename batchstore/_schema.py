@@ -10,19 +10,20 @@ from __future__ import annotations
 import datetime as dt
 from functools import lru_cache
 
-from sqlalchemy import Column, DateTime, Index, LargeBinary
-from sqlalchemy.dialects import sqlite
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, LargeBinary, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.schema import CreateIndex, CreateTable
 from sqlmodel import Field, SQLModel
 
-__all__ = ["BatchTask", "BatchTaskTrace", "BinaryObject", "sqlite_ddl"]
+__all__ = ["BatchTask", "BatchTaskChange", "BatchTaskTrace", "BinaryObject", "ddl", "metadata", "sqlite_ddl"]
 
 # SQLModel's global metadata would mix our tables with an application's own models.
-_metadata = SQLModel.metadata.__class__()
+metadata = SQLModel.metadata.__class__()
 
 
 class _Base(SQLModel):
-    metadata = _metadata
+    metadata = metadata
 
 
 class BinaryObject(_Base, table=True):
@@ -99,13 +100,47 @@ class BatchTaskTrace(_Base, table=True):
     changes: str
 
 
-@lru_cache(maxsize=1)
-def sqlite_ddl() -> tuple[str, ...]:
-    """CREATE statements for SQLite, compiled from the models above."""
-    dialect = sqlite.dialect()
-    tables = [BinaryObject.__table__, BatchTask.__table__, BatchTaskTrace.__table__]  # type: ignore[attr-defined]
+class BatchTaskChange(_Base, table=True):
+    """One committed change to any task, internal ones included: the change feed (``BatchStore.watch``).
+
+    ``id`` is the feed's cursor. On PostgreSQL, ids are drawn before commit, so ``xid`` (the transaction's
+    id) orders the feed and a reader stops short of transactions still running; on SQLite writers take
+    turns, so id order is commit order and ``xid`` stays NULL (and out of its index).
+    """
+
+    __tablename__ = "batchtaskchange"
+    __table_args__ = (
+        Index("ix_batchtaskchange_xid", "xid", "id", sqlite_where=text("xid IS NOT NULL")),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    )
+    task_id: int
+    at: dt.datetime = Field(sa_type=DateTime(timezone=True))
+    operation: str = Field(max_length=32)
+    worker: str | None = Field(default=None, max_length=254)
+    changes: str
+    xid: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+
+
+_TABLES = (BinaryObject, BatchTask, BatchTaskTrace, BatchTaskChange)
+_DIALECTS: dict[str, type[Dialect]] = {"sqlite": sqlite.dialect, "postgresql": postgresql.psycopg.dialect}
+
+
+@lru_cache(maxsize=2)
+def ddl(dialect_name: str) -> tuple[str, ...]:
+    """CREATE statements of every table and index for ``"sqlite"`` or ``"postgresql"``, compiled from the models."""
+    dialect = _DIALECTS[dialect_name]()
+    tables = [model.__table__ for model in _TABLES]  # type: ignore[union-attr]
     statements = [str(CreateTable(t, if_not_exists=True).compile(dialect=dialect)).strip() for t in tables]
     for table in tables:
         for index in sorted(table.indexes, key=lambda i: str(i.name)):
             statements.append(str(CreateIndex(index, if_not_exists=True).compile(dialect=dialect)).strip())
     return tuple(statements)
+
+
+def sqlite_ddl() -> tuple[str, ...]:
+    """CREATE statements for SQLite, compiled from the models above."""
+    return ddl("sqlite")

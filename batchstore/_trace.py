@@ -1,19 +1,23 @@
-"""The trace: one row for each change to a task whose IsInternalTask is false."""
+"""What a change to a task leaves behind: a trace row (tasks whose IsInternalTask is false) and a feed row (all).
+
+The trace is the task's history (``BatchStore.history``), kept as long as the task. The change feed
+(``BatchStore.changes``/``watch``) carries every committed change, internal tasks included, so that a window
+sees every task move; it costs each write one more small row, pruned with the tasks (``prune``).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
+from ._engines.base import Transaction
 from ._exceptions import StorageError
+from ._queries import INSERT_TRACE, SELECT_TRACE
 
-__all__ = ["INSERT_TRACE", "TraceEntry", "dump_changes", "read_history", "write_trace"]
-
-INSERT_TRACE: Final = "INSERT INTO batchtasktrace (task_id, at, operation, worker, changes) VALUES (?, ?, ?, ?, ?)"
-_SELECT: Final = "SELECT id, task_id, at, operation, worker, changes FROM batchtasktrace WHERE task_id = ? ORDER BY id"
+__all__ = ["TraceEntry", "dump_changes", "read_history", "record", "record_many"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,15 +38,34 @@ class TraceEntry:
     changes: dict[str, tuple[Any, Any]]
 
 
-def write_trace(
-    conn: sqlite3.Connection,
+#: A change as it is written: task id, time stamp, operation, worker, changes as JSON text.
+Row = tuple[int, str, str, str | None, str]
+
+
+def record(
+    tx: Transaction,
+    insert_change: str,
     task_id: int,
     at: str,
     operation: str,
     worker: str | None,
-    changes: dict[str, tuple[Any, Any]],
+    changes: dict[str, Any],
+    *,
+    traced: bool,
 ) -> None:
-    conn.execute(INSERT_TRACE, (task_id, at, operation, worker, dump_changes(changes)))
+    """Write one change: to the trace if ``traced`` (the task is not internal), and to the change feed."""
+    row = (task_id, at, operation, worker, dump_changes(changes))
+    if traced:
+        tx.run(INSERT_TRACE, row)
+    tx.run(insert_change, row)
+
+
+def record_many(tx: Transaction, insert_change: str, traced: Sequence[Row], untraced: Sequence[Row]) -> None:
+    """Write many changes at once: ``traced`` rows go to the trace and the feed, ``untraced`` to the feed only."""
+    if traced:
+        tx.run_many(INSERT_TRACE, traced)
+    if traced or untraced:
+        tx.run_many(insert_change, [*traced, *untraced])
 
 
 def dump_changes(changes: dict[str, Any]) -> str:
@@ -50,12 +73,13 @@ def dump_changes(changes: dict[str, Any]) -> str:
     return json.dumps(changes, ensure_ascii=False, separators=(",", ":"))
 
 
-def read_history(conn: sqlite3.Connection, task_id: int) -> list[TraceEntry]:
+def read_history(tx: Transaction, task_id: int) -> list[TraceEntry]:
     """The trace rows of a task, oldest first; StorageError naming the task and row if one is damaged."""
     entries = []
-    for id_, tid, at, op, worker, changes in conn.execute(_SELECT, (task_id,)):
+    for id_, tid, at, op, worker, changes in tx.all(SELECT_TRACE, (task_id,)):
         try:
-            entries.append(TraceEntry(id_, tid, dt.datetime.fromisoformat(at), op, worker,
+            when = at if isinstance(at, dt.datetime) else dt.datetime.fromisoformat(at)
+            entries.append(TraceEntry(id_, tid, when, op, worker,
                                       {k: (v[0], v[1]) for k, v in json.loads(changes).items()}))
         except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError) as exc:
             # Only a file changed behind batchstore's back gets here: say where, not just what.

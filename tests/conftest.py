@@ -247,11 +247,11 @@ def sql_trace(store: BatchStore) -> Iterator[list[str]]:
     Observes the store's own connection through sqlite3's trace hook; it changes nothing it runs.
     """
     statements: list[str] = []
-    conn = store._db._conn  # the one connection the store holds (batchstore/_sqlite.py)
+    conn = store._engine._conn  # the one connection the store holds (batchstore/_engines/sqlite.py)
     assert isinstance(conn, sqlite3.Connection)
     conn.set_trace_callback(statements.append)
     yield statements
-    if store._db._conn is conn:
+    if store._engine._conn is conn:
         conn.set_trace_callback(None)
 
 
@@ -273,6 +273,28 @@ def token_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from server_process import running_server
 
     with running_server(tmp_path_factory.mktemp("token-server") / "tasks.db", token="s3cret-token") as server:
+        yield server
+
+
+@pytest.fixture
+def dashboard_server(tmp_path: Path) -> Iterator[Any]:
+    """A server process of its own on a fresh SQLite file (no token): the dashboard tests count tasks."""
+    from server_process import running_server
+
+    db = tmp_path / "tasks.db"
+    BatchStore(db).close()  # the schema exists before this process and the server open the file
+    with running_server(db) as server:
+        yield server
+
+
+@pytest.fixture
+def dashboard_token_server(tmp_path: Path) -> Iterator[Any]:
+    """Like ``dashboard_server``, needing the token ``s3cret-token``."""
+    from server_process import running_server
+
+    db = tmp_path / "tasks.db"
+    BatchStore(db).close()
+    with running_server(db, token="s3cret-token") as server:
         yield server
 
 

@@ -26,9 +26,17 @@ SERVER_PACKAGES = ("fastapi", "uvicorn", "fastapi_offline", "httpx")
 def require(*modules: str) -> None:
     """Skip (or, with BATCHSTORE_REQUIRE_ALL set, fail) when any of ``modules`` is not installed."""
     missing = [m for m in modules if find_spec(m) is None]
-    if not missing:
-        return
-    message = f"needs {', '.join(missing)} (pip install -e '.[test]')"
+    if missing:
+        _missing(f"needs {', '.join(missing)} (pip install -e '.[test]')")
+
+
+def require_program(path: str, hint: str) -> None:
+    """Like :func:`require`, for a program outside Python (the browser): ``hint`` says how to install it."""
+    if not os.access(path, os.X_OK):
+        _missing(f"needs {path} ({hint})")
+
+
+def _missing(message: str) -> None:
     if os.environ.get("BATCHSTORE_REQUIRE_ALL"):
         pytest.fail(f"BATCHSTORE_REQUIRE_ALL is set: {message}")
     pytest.skip(message)

@@ -192,8 +192,8 @@ def test_a_full_database_gives_a_storage_error_and_keeps_what_it_had(tmp_path: P
     path = tmp_path / "full.db"
     with BatchStore(path) as store:
         kept = store.create_many([{"Name": "kept", "ParameterObject": "x" * 500} for _ in range(20)])
-        (pages,) = store._db._connection().execute("PRAGMA page_count").fetchone()
-        store._db._connection().execute(f"PRAGMA max_page_count = {pages + 8}")
+        (pages,) = store._engine._connection().execute("PRAGMA page_count").fetchone()
+        store._engine._connection().execute(f"PRAGMA max_page_count = {pages + 8}")
         with pytest.raises(StorageError, match="full"):
             for _ in range(1000):
                 store.create({"Name": "more", "ParameterObject": "y" * 4000})

@@ -23,20 +23,18 @@ import threading
 import time
 import urllib.parse
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Final, TypeVar
 
-from ._exceptions import StorageError, StoreClosedError
+from .._exceptions import StorageError, StoreClosedError
+from .._migrations import SCHEMA_VERSION, ensure_sqlite_schema, read_only_upgrade, sqlite_schema_version
+from .._queries import INSERT_CHANGE
 
-__all__ = ["SCHEMA_VERSION", "SQLiteDatabase"]
+__all__ = ["SQLiteEngine", "read_schema_version"]
 
-#: PRAGMA user_version of a database whose tables this release created.
-SCHEMA_VERSION: Final = 1
 PAGE_SIZE: Final = 2048
 SYNCHRONOUS: Final = ("OFF", "NORMAL", "FULL", "EXTRA")
-#: The tables of a batchstore database; a file holding other tables is another application's.
-TABLES: Final = frozenset({"batchtask", "binaryobject", "batchtasktrace"})
 _T = TypeVar("_T")
 
 
@@ -56,12 +54,59 @@ def translate(exc: sqlite3.Error, operation: str) -> StorageError:
     return StorageError(f"{operation}: {message} ({hint}); nothing was written")
 
 
+class _Transaction:
+    """The statements of one transaction (or one read) on the store's connection."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self._conn.execute(sql, params).fetchone()
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return self._conn.execute(sql, params).fetchall()
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._conn.execute(sql, params)
+
+    def run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._conn.executemany(sql, rows)
+
+    def insert(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[int]:
+        """AUTOINCREMENT gives rows inserted one after another, by the one connection holding the write
+        lock, consecutive ids: one larger than the largest ever used. So ids are counted, not queried.
+        """
+        if len(rows) == 1:  # the common create: lastrowid saves a statement
+            first = self._conn.execute(sql, rows[0]).lastrowid
+            assert first is not None
+            return [first]
+        self._conn.executemany(sql, rows)
+        (last,) = self._conn.execute("SELECT last_insert_rowid()").fetchone()
+        return list(range(int(last) - len(rows) + 1, int(last) + 1))
+
+
+def read_schema_version(path: str) -> int:
+    """The schema version of a SQLite file, read without writing (0: an empty database)."""
+    try:
+        conn = sqlite3.connect(_read_only_uri(path), uri=True)
+    except sqlite3.Error as exc:
+        raise translate(exc, f"open {path!r}") from exc
+    try:
+        return sqlite_schema_version(conn, f"open {path!r}")
+    except sqlite3.Error as exc:
+        raise translate(exc, f"open {path!r}") from exc
+    finally:
+        conn.close()
+
+
 # Every open store, so that a fork() finds none of them mid-statement (see _before_fork). _REGISTRY
 # guards the set and is held by _before_fork for the whole fork, so no store can open meanwhile either.
-_OPEN: weakref.WeakSet[SQLiteDatabase] = weakref.WeakSet()
+_OPEN: weakref.WeakSet[SQLiteEngine] = weakref.WeakSet()
 _REGISTRY = threading.Lock()
 _INHERITED: list[sqlite3.Connection] = []
-_HELD: list[SQLiteDatabase] = []
+_HELD: list[SQLiteEngine] = []
 
 
 def _before_fork() -> None:
@@ -101,7 +146,7 @@ def _read_only_uri(path: str) -> str:
     return "file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=ro"
 
 
-class SQLiteDatabase:
+class SQLiteEngine:
     """A SQLite database file (or a private in-memory one) with batchstore's tables.
 
     ``timeout`` is the busy timeout in seconds; ``synchronous`` is SQLite's PRAGMA of that name.
@@ -110,10 +155,17 @@ class SQLiteDatabase:
     batchstore file without ever writing to it; its writes raise StorageError.
     """
 
+    name: Final = "sqlite"
+    lock: Final = ""  # every write holds the whole database (BEGIN IMMEDIATE): no row lock needed
+    claim: Final = ""
+    # Writers take turns, so the feed's id order is commit order: no transaction id is needed.
+    insert_change: Final = INSERT_CHANGE + "NULL)"
+
     def __init__(
         self, path: str, *, timeout: float = 30.0, synchronous: str = "NORMAL", read_only: bool = False
     ) -> None:
         self.path = path
+        self.description = path
         self.in_memory = path in ("", ":memory:") or "mode=memory" in path
         self.read_only = read_only
         self._timeout = timeout
@@ -156,42 +208,34 @@ class SQLiteDatabase:
         try:
             # synchronous is a setting of this connection, never written to the file.
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
-            if self._inspect(conn, where) == "new":
-                if self.read_only:
+            version = sqlite_schema_version(conn, where)  # reads only: a refused file stays as it was
+            if self.read_only:
+                if version == 0:
                     raise StorageError(f"{where}: not a batchstore database (it has no tables); "
                                        "a read-only store never creates them")
-                self._create(conn, where)
-            elif not self.read_only and not self.in_memory:
-                self._busy_retry(lambda: self._set_wal(conn))
+                if version != SCHEMA_VERSION:
+                    raise read_only_upgrade(version, where)
+            else:
+                if version == 0:
+                    # For a new file only (SQLite ignores it once the file has pages): each commit writes
+                    # every page it changed to the WAL, and a create touches about eight (table, three
+                    # indexes, blob, trace and its index, sequence). Measured interleaved, create /
+                    # create_many(1,000) / update: 4 KiB 423 us / 95 ms / 327 us; 2 KiB 300 us / 114 ms /
+                    # 307 us; 1 KiB 312 us / 127 ms / 328 us. 2 KiB: a third off the common single create.
+                    conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
+                if not self.in_memory:
+                    self._busy_retry(lambda: self._set_wal(conn))
+                if version != SCHEMA_VERSION:
+                    # Several processes may open a new or older file at once: under the write lock one
+                    # of them creates (or upgrades) the tables and the others find them made.
+                    ensure_sqlite_schema(conn, where, path=None if self.in_memory else self.path,
+                                         timeout=self._timeout)
         except BaseException as exc:
             conn.close()
             if isinstance(exc, sqlite3.Error):
                 raise translate(exc, where) from exc
             raise
         return conn
-
-    @staticmethod
-    def _inspect(conn: sqlite3.Connection, where: str) -> str:
-        """``"new"`` for a database with no tables, ``"ours"`` for batchstore's; StorageError for any other.
-
-        Only reads: a refused file is left exactly as it was.
-        """
-        (version,) = conn.execute("PRAGMA user_version").fetchone()
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        tables.discard("sqlite_sequence")
-        if version == 0 and not tables:
-            return "new"
-        if version == SCHEMA_VERSION and tables >= TABLES:
-            return "ours"
-        if isinstance(version, int) and version > SCHEMA_VERSION and tables >= TABLES:
-            raise StorageError(
-                f"{where}: the database has schema version {version}, newer than this batchstore reads "
-                f"({SCHEMA_VERSION}); nothing was changed"
-            )
-        shown = ", ".join(sorted(tables)[:5]) or "none"
-        raise StorageError(
-            f"{where}: not a batchstore database (user_version {version}, tables: {shown}); nothing was changed"
-        )
 
     def _busy_retry(self, step: Callable[[], _T]) -> _T:
         """Run ``step``, retrying while the database is busy, until the busy timeout has passed.
@@ -221,31 +265,6 @@ class SQLiteDatabase:
             if str(mode).lower() != "wal":
                 raise sqlite3.OperationalError("database is locked (the journal mode stayed " + str(mode) + ")")
 
-    def _create(self, conn: sqlite3.Connection, where: str) -> None:
-        """Make batchstore's tables in a new, empty database."""
-        from ._schema import sqlite_ddl  # SQLAlchemy is loaded only to create a new database
-
-        # For a new file only (SQLite ignores it once the file has pages): each commit writes every
-        # page it changed to the WAL, and a create touches about eight (table, three indexes, blob,
-        # trace and its index, sequence). Measured interleaved, create / create_many(1,000) / update:
-        # 4 KiB 423 us / 95 ms / 327 us; 2 KiB 300 us / 114 ms / 307 us; 1 KiB 312 us / 127 ms / 328 us.
-        # 2 KiB: a third off the common single create, a fifth on bulk loads; gets unchanged.
-        conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
-        if not self.in_memory:
-            self._busy_retry(lambda: self._set_wal(conn))
-        # Several processes may open a new file at once: the write lock lets one of them create
-        # the tables and the others see them made.
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            if self._inspect(conn, where) == "new":
-                for statement in sqlite_ddl():
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-
     def _connection(self) -> sqlite3.Connection:
         conn = self._conn
         if conn is None:
@@ -266,7 +285,7 @@ class SQLiteDatabase:
         self._lock = threading.Lock()  # held by the forking thread (or another) in the parent: a fresh one
 
     @contextmanager
-    def write(self, operation: str) -> Iterator[sqlite3.Connection]:
+    def write(self, operation: str) -> Iterator[_Transaction]:
         """One write transaction (``BEGIN IMMEDIATE``): committed if the block ends, rolled back if it raises."""
         if self.read_only:
             raise StorageError(f"{operation}: the store is read-only (opened with read_only=True); nothing was written")
@@ -277,7 +296,7 @@ class SQLiteDatabase:
             except sqlite3.Error as exc:
                 raise translate(exc, operation) from exc
             try:
-                yield conn
+                yield _Transaction(conn)
                 conn.execute("COMMIT")
             except BaseException as exc:
                 if conn.in_transaction:
@@ -287,28 +306,33 @@ class SQLiteDatabase:
                 raise
 
     @contextmanager
-    def read(self, operation: str) -> Iterator[sqlite3.Connection]:
-        """The connection for reads of several statements; each statement sees one consistent snapshot."""
+    def read(self, operation: str) -> Iterator[_Transaction]:
+        """Reads of several statements that see one consistent state (a read transaction)."""
         with self._lock:
             conn = self._connection()
             try:
-                yield conn
+                conn.execute("BEGIN")
+                try:
+                    yield _Transaction(conn)
+                finally:
+                    if conn.in_transaction:
+                        conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 raise translate(exc, operation) from exc
 
     # One-statement reads are the hot path: plain methods, without a generator-based context manager.
 
-    def fetchone(self, sql: str, params: tuple[Any, ...], operation: str) -> Any:
+    def fetchone(self, sql: str, params: Sequence[Any], operation: str) -> Any:
         """The first row of one read statement, or None."""
         return self._fetch(sql, params, operation, sqlite3.Cursor.fetchone)
 
-    def fetchall(self, sql: str, params: tuple[Any, ...], operation: str) -> list[Any]:
+    def fetchall(self, sql: str, params: Sequence[Any], operation: str) -> list[Any]:
         """Every row of one read statement."""
         rows: list[Any] = self._fetch(sql, params, operation, sqlite3.Cursor.fetchall)
         return rows
 
     def _fetch(
-        self, sql: str, params: tuple[Any, ...], operation: str, fetch: Callable[[sqlite3.Cursor], Any]
+        self, sql: str, params: Sequence[Any], operation: str, fetch: Callable[[sqlite3.Cursor], Any]
     ) -> Any:
         with self._lock:
             # The open, unforked connection is the usual case: checked inline before _connection().

@@ -1,0 +1,262 @@
+"""The core every store operation stands on: the engine, the carrier rights, and the one path of every write.
+
+:class:`StoreCore` reads a task for a write (``_values``, with its row locked), writes a change and what it
+leaves behind (``_change``: the columns, a trace row unless the task is internal, a change-feed row),
+inserts new tasks (``_insert``) and deletes them (``_delete``). The lifecycle steps (``_lifecycle.py``) and
+the API of :class:`~batchstore.BatchStore` (``_store.py``) are built on these, and nothing above this
+module speaks SQL other than the named statements of ``_queries.py``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import datetime as dt
+import os
+import socket
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, Final
+
+from ._blob import MIME_TYPE, pack
+from ._engines import Engine, Transaction
+from ._enums import BatchTaskState, CancellationBehaviour, coerce_enum
+from ._exceptions import InvalidTaskError, TaskNotFoundError
+from ._fields import BY_ATTR, DATA_FIELDS, FIELDS, UTC, Field, FrozenMap, check_text, to_wire_value
+from ._model import BatchTaskInfo, given_values
+from ._queries import DELETE_BLOB, DELETE_TASK, DELETE_TRACE, INSERT_BLOB, INSERT_TASK, LOCK_TASK
+from ._rows import BINARY_OBJECT_TABLE, INSERT_COLUMNS, ReadPlan, read_plan, timestamp, to_column, update_sql
+from ._trace import Row, dump_changes, record, record_many
+
+__all__ = ["StoreCore", "TaskLike", "default_worker"]
+
+TaskLike = BatchTaskInfo | Mapping[str, Any]
+INT32_MAX: Final = 2**31 - 1  # the API's System.Int32 fields
+FULL: Final = read_plan(None)
+NO_BLOB: Final = read_plan(frozenset(f.attr for f in FIELDS if f.attr != "parameter_object"))
+_COLUMN_INDEX: Final = {name: i for i, name in enumerate(INSERT_COLUMNS)}
+_CREATED, _STATE_CHANGED, _IS_INTERNAL = (_COLUMN_INDEX[n] for n in ("created", "state_changed", "is_internal_task"))
+_DETAILS_TABLE, _DETAILS_RECORD, _PARAMETER_BLOB = (
+    _COLUMN_INDEX[n] for n in ("details_table", "details_record", "parameter_blob")
+)
+# A new task's columns before the caller's values go in: the defaults of SuperOffice's API.
+_ROW_TEMPLATE: Final[tuple[Any, ...]] = tuple(
+    {
+        "is_system_task": False,
+        "is_internal_task": False,
+        "start_count": 0,
+        "state": int(BatchTaskState.New),
+        "progress_percent": 0,
+        "cancellation_behaviour": int(CancellationBehaviour.CanCancel),
+        "stop_requested": False,
+    }.get(name)
+    for name in INSERT_COLUMNS
+)
+# How a creation trace shows each data column: enums by name, the rest as stored.
+_TRACED_COLUMNS: Final = tuple(
+    (i, BY_ATTR[name].wire, {"state": BatchTaskState, "behaviour": CancellationBehaviour}.get(BY_ATTR[name].kind))
+    for i, name in enumerate(INSERT_COLUMNS)
+    if name in BY_ATTR
+)
+
+
+#: Ids a database can hold: signed 64-bit. No task has an id outside them.
+_ID_MIN: Final = -(2**63)
+_ID_MAX: Final = 2**63 - 1
+
+
+def _task_id(value: object, operation: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidTaskError(f"{operation} needs an integer task id, got {value!r}", field="Id")
+    if not _ID_MIN <= value <= _ID_MAX:
+        # A driver would refuse to bind it (OverflowError); no such task can exist.
+        raise TaskNotFoundError(value, operation)
+    return value
+
+
+def _worker(value: str | None, operation: str) -> str | None:
+    """The worker name a lifecycle step was given, once it is known to be text every engine can store."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidTaskError(f"{operation} needs a worker name as a string, got {type(value).__name__}",
+                               field="worker")
+    return check_text(value, "worker")
+
+
+def _state_filter(value: object) -> BatchTaskState:
+    """The state a query asks for: any state, or All."""
+    try:
+        return coerce_enum(BatchTaskState, value)
+    except ValueError as exc:
+        raise InvalidTaskError(str(exc), field="State") from None
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(UTC)
+
+
+def default_worker() -> str:
+    """The worker name acquire uses when given none: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class StoreCore:
+    """What every operation of a store stands on; see the module's docstring. Not used on its own."""
+
+    _engine: Engine
+    _writable: frozenset[str]
+    _writable_wire: tuple[str, ...]
+    _max_blob_bytes: int
+    _rights: dict[str, Any]
+
+    # --- the store itself ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the database; using the store afterwards raises StoreClosedError."""
+        self._engine.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._engine.closed
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<BatchStore {self._engine.description!r}{' closed' if self.closed else ''}>"
+
+    @property
+    def read_only(self) -> bool:
+        """Whether the store was opened with ``read_only=True`` (its writes raise StorageError)."""
+        return self._engine.read_only
+
+    @property
+    def writable(self) -> tuple[str, ...]:
+        """Wire names of the fields update and patch may change."""
+        return self._writable_wire
+
+    def _carrier_rights(self) -> dict[str, Any]:
+        # What SuperOffice returns as TableRight and FieldProperties, from this store's whitelist.
+        # Read-only (and picklable) dicts: every result shares them.
+        def field_info(field: Field) -> Mapping[str, Any]:
+            mask = "Update" if field.attr in self._writable else "Read"
+            return FrozenMap({
+                "FieldRight": FrozenMap({"Mask": mask, "Reason": ""}),
+                "FieldType": field.net_type,
+                "FieldLength": field.max_length,
+            })
+
+        return {
+            "table_right": FrozenMap({"Mask": "Select, Insert, Update, Delete", "Reason": ""}),
+            "field_properties": FrozenMap({f.wire: field_info(f) for f in DATA_FIELDS}),
+        }
+
+    # --- writing, in one place -------------------------------------------------------------------
+
+    def _new_row(self, task: TaskLike, stamp: str) -> tuple[list[Any], bytes | None]:
+        """The column values (less id) and ParameterObject bytes of a new task, defaults filled in."""
+        given = given_values(task)
+        row = list(_ROW_TEMPLATE)
+        for attr, value in given.items():
+            index = _COLUMN_INDEX.get(attr)
+            if index is not None and value is not None:  # the id is not a column here; None takes the default
+                row[index] = to_column(BY_ATTR[attr], value)
+        if row[_CREATED] is None:
+            row[_CREATED] = stamp
+        row[_STATE_CHANGED] = stamp
+        parameters = given.get("parameter_object")
+        blob = None if parameters is None else pack(parameters, max_bytes=self._max_blob_bytes)
+        return row, blob
+
+    def _insert(self, tx: Transaction, prepared: builtins.list[tuple[builtins.list[Any], bytes | None]]) -> (
+        builtins.list[int]
+    ):
+        """Insert prepared rows with their blobs, their creation traces and feed rows; the new ids, in order."""
+        blobs = [(MIME_TYPE, blob) for _, blob in prepared if blob is not None]
+        if blobs:
+            blob_ids = iter(tx.insert(INSERT_BLOB, blobs))
+            for row, blob in prepared:
+                if blob is not None:
+                    # DetailsTable/DetailsRecord point at the blob, as in SuperOffice; the task owns it.
+                    row[_DETAILS_TABLE] = BINARY_OBJECT_TABLE
+                    row[_DETAILS_RECORD] = row[_PARAMETER_BLOB] = next(blob_ids)
+        ids = tx.insert(INSERT_TASK, [row for row, _ in prepared])
+        traced: builtins.list[Row] = []
+        untraced: builtins.list[Row] = []
+        for task_id, (row, _) in zip(ids, prepared):
+            change = (task_id, row[_STATE_CHANGED], "create", None, _creation_changes(row))
+            (untraced if row[_IS_INTERNAL] else traced).append(change)
+        record_many(tx, self._engine.insert_change, traced, untraced)
+        return ids
+
+    def _change(
+        self,
+        tx: Transaction,
+        current: dict[str, Any],
+        changes: Mapping[str, Any],
+        operation: str,
+        *,
+        worker: str | None = None,
+        internal: Mapping[str, Any] | None = None,
+        now: dt.datetime | None = None,
+    ) -> dict[str, Any]:
+        """Write ``changes`` (attribute: checked value) to the task in ``current``; record them; return new values.
+
+        ``internal`` sets batchstore's own columns (worker, lease_expires, stop_requested).
+        Every write to an existing task goes through here, so none escapes the trace or the change feed.
+        """
+        effective = {a: v for a, v in changes.items() if current[a] != v}
+        columns = {a: to_column(BY_ATTR[a], v) for a, v in effective.items()}
+        if internal:
+            columns.update(internal)
+        stop_asked = internal is not None and "stop_requested" in internal
+        # A lease renewed with nothing else changed is no change to the task: nothing is recorded.
+        recorded = bool(effective) or stop_asked
+        stamp = timestamp(now or _now()) if recorded else ""
+        if "state" in effective:
+            columns["state_changed"] = stamp
+        if columns:
+            tx.run(update_sql(tuple(columns)), (*columns.values(), current["id"]))
+        if recorded:
+            shown = {BY_ATTR[a].wire: (_wire(a, current[a]), _wire(a, v)) for a, v in effective.items()}
+            if stop_asked:
+                shown["StopRequested"] = (False, True)
+            record(tx, self._engine.insert_change, current["id"], stamp, operation, worker, shown,
+                   traced=not current["is_internal_task"])
+        return {**current, **effective}
+
+    def _values(self, tx: Transaction, task_id: int, plan: ReadPlan, operation: str) -> dict[str, Any]:
+        """The task's values for a write, its row locked until the write ends (TaskNotFoundError if none)."""
+        row = tx.one(plan.by_id + self._engine.lock, (task_id,))
+        if row is None:
+            raise TaskNotFoundError(task_id, operation)
+        return plan.values(row, self._rights, operation)
+
+    def _delete(self, tx: Transaction, task_id: int, operation: str) -> bool:
+        """Delete a task, its trace and its own blob; the feed keeps a "delete" row. False if there was none."""
+        row = tx.one(LOCK_TASK + self._engine.lock, (task_id,))
+        if row is None:
+            return False
+        tx.run(DELETE_TASK, (task_id,))
+        tx.run(DELETE_TRACE, (task_id,))
+        if row[0] is not None:
+            tx.run(DELETE_BLOB, (row[0],))
+        record(tx, self._engine.insert_change, task_id, timestamp(_now()), operation, None, {}, traced=False)
+        return True
+
+
+def _wire(attr: str, value: Any) -> Any:
+    return to_wire_value(BY_ATTR[attr], value)
+
+
+def _creation_changes(row: list[Any]) -> str:
+    """The changes of a create, as JSON text: every value the new task starts with, from nothing."""
+    changes = {}
+    for index, wire, enum in _TRACED_COLUMNS:
+        value = row[index]
+        if value is not None:
+            changes[wire] = (None, value if enum is None else enum(value).name)
+    return dump_changes(changes)

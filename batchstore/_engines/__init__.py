@@ -1,0 +1,91 @@
+"""Which engine a database target names, and opening it.
+
+A target is a SQLite file path, ``None`` or ``":memory:"`` (a private in-memory database), a ``sqlite://``
+URL, or a ``postgresql://`` / ``postgresql+psycopg://`` URL.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Final
+
+from .._exceptions import ConfigurationError, StorageError
+from .base import Engine, Transaction
+
+__all__ = ["Engine", "Transaction", "engine_name", "open_engine", "schema_version", "sqlalchemy_url"]
+
+_POSTGRES: Final = ("postgresql://", "postgresql+psycopg://", "postgres://")
+
+
+def engine_name(target: str) -> str:
+    """``"postgresql"`` or ``"sqlite"``: the engine a target names.
+
+    >>> engine_name("postgresql://u@127.0.0.1/tasks"), engine_name("tasks.db")
+    ('postgresql', 'sqlite')
+    """
+    if target.startswith(_POSTGRES):
+        return "postgresql"
+    if "://" not in target or target.startswith("sqlite"):
+        return "sqlite"
+    scheme = target.split("://", 1)[0]
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme):
+        raise ConfigurationError(f"open: {target!r} is not a database URL (no scheme)", option="database")
+    raise StorageError(f"open: the {scheme!r} backend is not supported; use a SQLite path or URL, or postgresql://")
+
+
+def sqlite_path(target: str) -> str:
+    """The file (or ``:memory:``) a SQLite target names."""
+    if "://" not in target:
+        return target
+    from sqlalchemy.engine import make_url  # only a URL needs SQLAlchemy's parser
+
+    try:
+        url = make_url(target)
+    except Exception as exc:  # ArgumentError, or ValueError for a bad port ("sqlite://h:abc/x.db")
+        raise ConfigurationError(f"open: {target!r} is not a database URL: {exc}", option="database") from None
+    if url.host or url.port:
+        raise ConfigurationError(f"open: a SQLite URL names a file, not a host: {target!r}", option="database")
+    return url.database or ":memory:"
+
+
+def sqlalchemy_url(target: str) -> str:
+    """The SQLAlchemy URL of a target (for Alembic): ``postgresql+psycopg://...`` or ``sqlite:///path``."""
+    if engine_name(target) == "postgresql":
+        from .postgres import conninfo_of
+
+        return "postgresql+psycopg://" + conninfo_of(target)[len("postgresql://"):]
+    return f"sqlite:///{os.path.abspath(sqlite_path(target))}"
+
+
+def open_engine(
+    target: str | None,
+    *,
+    timeout: float = 30.0,
+    synchronous: str = "NORMAL",
+    read_only: bool = False,
+    pool_size: int = 10,
+) -> Engine:
+    """Open (and create or upgrade, unless ``read_only``) the database a target names."""
+    if target is None or engine_name(target) == "sqlite":
+        from .sqlite import SQLiteEngine
+
+        path = ":memory:" if target is None else sqlite_path(target)
+        return SQLiteEngine(path, timeout=timeout, synchronous=synchronous, read_only=read_only)
+    from .postgres import PostgresEngine
+
+    return PostgresEngine(target, timeout=timeout, read_only=read_only, pool_size=pool_size)
+
+
+def schema_version(target: str) -> int:
+    """The schema version of the database at ``target`` (0: empty or missing), read without writing anything."""
+    if engine_name(target) == "postgresql":
+        from .postgres import read_schema_version as read_postgres_version
+
+        return read_postgres_version(target)
+    from .sqlite import read_schema_version
+
+    path = sqlite_path(target)
+    if path == ":memory:" or not os.path.exists(path):
+        return 0
+    return read_schema_version(path)

@@ -1,0 +1,91 @@
+"""The seam between batchstore's rules and a database: what every engine provides.
+
+Above this seam, :class:`~batchstore.BatchStore` keeps the rules (validation, whitelist, patch, the
+lifecycle table, what a trace says) and speaks only engine-neutral SQL with ``?`` placeholders, written in
+:mod:`batchstore._queries`. Below it, each engine keeps what differs between databases: connecting,
+transactions and locks, placeholders, how new ids come back, and the few statements that differ (row
+locks, ``SKIP LOCKED``). No module above this one imports a driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+__all__ = ["Engine", "Transaction"]
+
+
+class Transaction(Protocol):
+    """The statements of one transaction (or of one consistent read), on one connection.
+
+    Every method takes engine-neutral SQL with ``?`` placeholders.
+    """
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """The first row of a query, or None."""
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Every row of a query."""
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Run one statement."""
+
+    def run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement once for each row of parameters."""
+
+    def insert(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[int]:
+        """Insert rows into a table whose ``id`` the database assigns; the new ids, in row order."""
+
+
+class Engine(Protocol):
+    """One database: a SQLite file (or memory), or a PostgreSQL database reached through a pool.
+
+    ``write`` is one atomic read-check-write: the rows it reads with :attr:`lock` appended stay
+    unchanged by anyone else until it ends. ``claim`` ends a query that picks one row for this caller
+    alone (``FOR UPDATE SKIP LOCKED`` where the database has it).
+    """
+
+    @property
+    def name(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+
+    @property
+    def description(self) -> str:
+        """What the store's repr shows: a path, or a URL without its password."""
+
+    @property
+    def read_only(self) -> bool:
+        """Whether the engine refuses every write."""
+
+    @property
+    def lock(self) -> str:
+        """Appended to a read of one task inside ``write`` to hold its row until the write ends."""
+
+    @property
+    def claim(self) -> str:
+        """Appended to a query that picks tasks for this caller alone (the next New one, stale claims)."""
+
+    @property
+    def insert_change(self) -> str:
+        """The INSERT of one change-feed row: (task_id, at, operation, worker, changes)."""
+
+    def write(self, operation: str) -> AbstractContextManager[Transaction]:
+        """One write transaction: committed when the block ends, rolled back (nothing written) if it raises."""
+
+    def read(self, operation: str) -> AbstractContextManager[Transaction]:
+        """Several reads that see one consistent state."""
+
+    def fetchone(self, sql: str, params: Sequence[Any], operation: str) -> Any:
+        """The first row of one read statement, or None: the hot path of get."""
+
+    def fetchall(self, sql: str, params: Sequence[Any], operation: str) -> list[Any]:
+        """Every row of one read statement: one page of a list."""
+
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+
+    def close(self) -> None:
+        """Release the connection(s); further use raises StoreClosedError."""

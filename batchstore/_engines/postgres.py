@@ -1,0 +1,316 @@
+"""PostgreSQL through psycopg 3, with a psycopg_pool connection pool per store.
+
+Connections run in autocommit, so a single read holds no transaction open; every write runs in an explicit
+transaction at READ COMMITTED. Atomic read-check-write comes from row locks: a write reads its task with
+``FOR UPDATE OF t`` (:attr:`PostgresEngine.lock`), and a worker's claim picks the oldest New task with
+``FOR UPDATE SKIP LOCKED``, so no two workers get the same task and none waits on another's claim.
+Rows are always locked in Id order, so two writers never deadlock on each other.
+
+Every session runs in UTC (time stamps come back as aware UTC datetimes, as on SQLite) and with
+``lock_timeout`` set to the store's ``timeout``, so a writer waits for a row lock as long as a SQLite writer
+waits for the file's write lock, then fails with StorageError.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Final
+
+from .._exceptions import StorageError, StoreClosedError
+from .._queries import INSERT_CHANGE
+
+if TYPE_CHECKING:
+    import psycopg
+    import psycopg_pool
+
+__all__ = ["PostgresEngine", "conninfo_of", "redact"]
+
+#: The LISTEN/NOTIFY channel on which a commit that changed tasks wakes the change feed's watchers.
+CHANNEL: Final = "batchstore_changes"
+_INSTALL: Final = 'PostgreSQL needs the postgres extra: pip install "batchstore[postgres]"'
+_SCHEMES: Final = ("postgresql+psycopg://", "postgresql+psycopg2://", "postgresql://", "postgres://")
+
+
+def conninfo_of(url: str) -> str:
+    """The libpq URL of a batchstore (or SQLAlchemy) PostgreSQL URL: ``postgresql+psycopg://`` is ``postgresql://``.
+
+    >>> conninfo_of("postgresql+psycopg://u:p@127.0.0.1:5432/tasks")
+    'postgresql://u:p@127.0.0.1:5432/tasks'
+    """
+    for scheme in _SCHEMES:
+        if url.startswith(scheme):
+            return "postgresql://" + url[len(scheme):]
+    raise StorageError(f"open: {redact(url)!r} is not a PostgreSQL URL")
+
+
+def redact(url: str) -> str:
+    """The URL with its password hidden, fit for messages and logs.
+
+    >>> redact("postgresql://user:secret@host:5432/db")
+    'postgresql://user:***@host:5432/db'
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, _, location = rest.rpartition("@")
+    user, colon, _ = credentials.partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}@{location}"
+
+
+def _driver() -> tuple[Any, Any]:
+    try:
+        import psycopg
+        import psycopg_pool
+    except ImportError:
+        raise StorageError(f"open: {_INSTALL}") from None
+    return psycopg, psycopg_pool
+
+
+@lru_cache(maxsize=512)
+def _pg(sql: str) -> str:
+    """Engine-neutral SQL for psycopg: ``?`` placeholders become ``%s`` (no statement has a literal ``?`` or ``%``)."""
+    return sql.replace("?", "%s")
+
+
+def translate(exc: Exception, operation: str, url: str) -> StorageError:
+    """A StorageError saying what PostgreSQL (or the pool) refused, during which operation."""
+    import psycopg
+    import psycopg_pool
+
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, psycopg_pool.PoolTimeout):
+        hint = "no connection to the server could be had within the timeout"
+    elif isinstance(exc, psycopg.errors.LockNotAvailable | psycopg.errors.QueryCanceled):
+        hint = "another writer held the task's row longer than the timeout"
+    elif isinstance(exc, psycopg.errors.SerializationFailure | psycopg.errors.DeadlockDetected):
+        hint = "it collided with a concurrent transaction; try again"
+    elif isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
+        hint = "the store is read-only"
+    elif isinstance(exc, psycopg.errors.InsufficientPrivilege):
+        hint = "the database user lacks a privilege"
+    elif isinstance(exc, psycopg.OperationalError):
+        hint = "the server could not be reached or went away; the next call reconnects"
+    else:
+        hint = "the database refused the statement"
+    return StorageError(f"{operation} on {redact(url)}: {message} ({hint}); nothing was written")
+
+
+class _Transaction:
+    """The statements of one transaction, on one pooled connection's cursor."""
+
+    __slots__ = ("_cursor",)
+
+    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
+        self._cursor = cursor
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self._cursor.execute(_pg(sql), params).fetchone()
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return self._cursor.execute(_pg(sql), params).fetchall()
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._cursor.execute(_pg(sql), params)
+
+    def run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._cursor.executemany(_pg(sql), rows)
+
+    def insert(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[int]:
+        query = _pg(sql) + " RETURNING id"
+        cursor = self._cursor
+        if len(rows) == 1:
+            return [cursor.execute(query, rows[0]).fetchone()[0]]  # type: ignore[index]
+        # One round trip for all rows (psycopg pipelines them) and one result set each.
+        cursor.executemany(query, rows, returning=True)
+        ids = []
+        while True:
+            ids.append(cursor.fetchone()[0])  # type: ignore[index]
+            if not cursor.nextset():
+                return ids
+
+
+def read_schema_version(url: str, timeout: float = 30.0) -> int:
+    """The schema version of the PostgreSQL database at ``url`` (0: no batchstore tables), read without writing."""
+    psycopg, _ = _driver()
+    from .._migrations import postgres_schema_version
+
+    try:
+        with psycopg.connect(conninfo_of(url), autocommit=True, connect_timeout=max(2, int(timeout))) as conn:
+            return postgres_schema_version(conn, f"open {redact(url)}")
+    except psycopg.Error as exc:
+        raise translate(exc, "open", url) from None
+
+
+_OPEN: weakref.WeakSet[PostgresEngine] = weakref.WeakSet()
+_INHERITED: list[Any] = []
+
+
+def _mark_forked() -> None:
+    for engine in list(_OPEN):
+        engine._after_fork()
+
+
+os.register_at_fork(after_in_child=_mark_forked)
+
+
+class PostgresEngine:
+    """A PostgreSQL database at ``url`` (``postgresql://`` or ``postgresql+psycopg://``), through a pool.
+
+    Threads of one store draw connections from the pool (up to ``pool_size`` at once) rather than queue
+    behind one. Query parameters of the URL go to libpq unchanged (``?sslmode=require``,
+    ``?options=-csearch_path%3Dmyschema``).
+    """
+
+    name: Final = "postgresql"
+    lock: Final = " FOR UPDATE OF t"
+    claim: Final = " FOR UPDATE SKIP LOCKED"
+    # The transaction's id orders the feed (see _feed.py); the notification wakes watchers at commit.
+    insert_change: Final = (
+        f"WITH c AS ({INSERT_CHANGE}pg_current_xact_id()::text::bigint) RETURNING 1) "
+        f"SELECT pg_notify('{CHANNEL}', '')"
+    )
+
+    def __init__(self, url: str, *, timeout: float = 30.0, read_only: bool = False, pool_size: int = 10) -> None:
+        psycopg, pool_module = _driver()
+        self.url = url
+        self.description = redact(url)
+        self.read_only = read_only
+        self._conninfo = conninfo_of(url)
+        self._timeout = timeout
+        self._pool_size = pool_size
+        self._pool_module = pool_module
+        self._psycopg = psycopg
+        self._lock = threading.Lock()
+        self._forked = False
+        from .._migrations import ensure_postgres_schema  # only opening may create or upgrade tables
+
+        with self._connect("open") as conn:
+            ensure_postgres_schema(conn, url, f"open {self.description}", read_only=read_only)
+        self._pool: psycopg_pool.ConnectionPool[Any] | None = self._open_pool()
+        _OPEN.add(self)
+
+    # --- connections ------------------------------------------------------------------------------
+
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        # lock_timeout bounds waits for row locks; statement_timeout is left to the server's setting.
+        lock_ms = max(1, int(self._timeout * 1000))
+        conn.execute(f"SET TIME ZONE 'UTC'; SET lock_timeout = {lock_ms}")
+        if self.read_only:
+            conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+
+    @contextmanager
+    def _connect(self, operation: str) -> Iterator[psycopg.Connection[Any]]:
+        """One connection outside the pool, for opening and migrating."""
+        try:
+            conn = self._psycopg.connect(self._conninfo, autocommit=True, connect_timeout=self._connect_timeout())
+        except self._psycopg.Error as exc:
+            raise translate(exc, operation, self.url) from None
+        try:
+            self._configure(conn)
+            yield conn
+        except self._psycopg.Error as exc:
+            raise translate(exc, operation, self.url) from None
+        finally:
+            conn.close()
+
+    def _connect_timeout(self) -> int:
+        return max(2, min(30, int(self._timeout)))
+
+    def _open_pool(self) -> psycopg_pool.ConnectionPool[Any]:
+        pool: psycopg_pool.ConnectionPool[Any] = self._pool_module.ConnectionPool(
+            self._conninfo,
+            min_size=1,
+            max_size=self._pool_size,
+            kwargs={"autocommit": True, "connect_timeout": self._connect_timeout()},
+            configure=self._configure,
+            # A connection that died while idle (a restarted server) is replaced before it is handed out.
+            check=self._pool_module.ConnectionPool.check_connection,
+            timeout=self._timeout,
+            name="batchstore",
+            open=False,
+        )
+        try:
+            pool.open(wait=True, timeout=max(self._timeout, 1.0))
+        except Exception as exc:
+            pool.close()
+            raise translate(exc, "open", self.url) from None
+        return pool
+
+    def _after_fork(self) -> None:
+        # The parent's pool and its sockets belong to the parent: closing them here would end the parent's
+        # sessions. Keep them referenced for the child's life and open a pool of the child's own on first use.
+        self._lock = threading.Lock()
+        if self._pool is not None:
+            _INHERITED.append(self._pool)
+            self._pool = None
+            self._forked = True
+
+    def _pool_or_raise(self) -> psycopg_pool.ConnectionPool[Any]:
+        pool = self._pool
+        if pool is None:
+            with self._lock:
+                if self._pool is None:
+                    if not self._forked:
+                        raise StoreClosedError("the store is closed; open a new BatchStore")
+                    self._pool = self._open_pool()
+                    self._forked = False
+                pool = self._pool
+        return pool
+
+    # --- transactions ------------------------------------------------------------------------------
+
+    @contextmanager
+    def write(self, operation: str) -> Iterator[_Transaction]:
+        pool = self._pool_or_raise()
+        try:
+            with pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:
+                yield _Transaction(cursor)
+        except (self._psycopg.Error, self._pool_module.PoolTimeout) as exc:
+            raise translate(exc, operation, self.url) from None
+
+    @contextmanager
+    def read(self, operation: str) -> Iterator[_Transaction]:
+        pool = self._pool_or_raise()
+        try:
+            # REPEATABLE READ: the reads of the block see one snapshot, as one SQLite read does.
+            with pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                yield _Transaction(cursor)
+        except (self._psycopg.Error, self._pool_module.PoolTimeout) as exc:
+            raise translate(exc, operation, self.url) from None
+
+    def fetchone(self, sql: str, params: Sequence[Any], operation: str) -> Any:
+        pool = self._pool_or_raise()
+        try:
+            with pool.connection() as conn:
+                return conn.execute(_pg(sql), params).fetchone()
+        except (self._psycopg.Error, self._pool_module.PoolTimeout) as exc:
+            raise translate(exc, operation, self.url) from None
+
+    def fetchall(self, sql: str, params: Sequence[Any], operation: str) -> list[Any]:
+        pool = self._pool_or_raise()
+        try:
+            with pool.connection() as conn:
+                rows: list[Any] = conn.execute(_pg(sql), params).fetchall()
+                return rows
+        except (self._psycopg.Error, self._pool_module.PoolTimeout) as exc:
+            raise translate(exc, operation, self.url) from None
+
+    # --- the store's lifetime ---------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._pool is None and not self._forked
+
+    def close(self) -> None:
+        """Close the pool and its connections; further use raises StoreClosedError. Closing twice is harmless."""
+        with self._lock:
+            pool, self._pool, self._forked = self._pool, None, False
+        if pool is not None:
+            pool.close()
+        _OPEN.discard(self)

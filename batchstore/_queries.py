@@ -1,0 +1,70 @@
+"""Every statement batchstore runs, by name, in engine-neutral SQL with ``?`` placeholders.
+
+The engines (``_engines/``) turn placeholders into their driver's and append what differs between
+databases: the row lock of a read-check-write (``FOR UPDATE OF t`` on PostgreSQL; nothing on SQLite, whose
+``BEGIN IMMEDIATE`` holds the whole file) and the claim of a worker (``FOR UPDATE SKIP LOCKED``). The
+statements generated from the field table (the columns of a ``$select``, the UPDATE of the changed
+columns) are built in ``_rows.py``; the change feed's reads, which differ most, in each engine.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from ._rows import INSERT_COLUMNS
+
+__all__ = [
+    "DELETE_BLOB",
+    "DELETE_TASK",
+    "DELETE_TRACE",
+    "INSERT_BLOB",
+    "INSERT_CHANGE",
+    "INSERT_TASK",
+    "INSERT_TRACE",
+    "LOCK_TASK",
+    "NEXT_NEW",
+    "NEXT_NEW_BY_NAME",
+
+    "PRUNE_CHANGES",
+    "SELECT_CLAIM",
+    "SELECT_TRACE",
+    "STALE_CLAIMS",
+    "TASK_EXISTS",
+    "prunable",
+]
+
+INSERT_TASK: Final = (
+    f"INSERT INTO batchtask ({', '.join(INSERT_COLUMNS)}) VALUES ({', '.join('?' * len(INSERT_COLUMNS))})"
+)
+INSERT_BLOB: Final = "INSERT INTO binaryobject (mime_type, data) VALUES (?, ?)"
+INSERT_TRACE: Final = "INSERT INTO batchtasktrace (task_id, at, operation, worker, changes) VALUES (?, ?, ?, ?, ?)"
+#: The engine appends the transaction id column's value (``xid``) and closes the VALUES list.
+INSERT_CHANGE: Final = (
+    "INSERT INTO batchtaskchange (task_id, at, operation, worker, changes, xid) VALUES (?, ?, ?, ?, ?, "
+)
+
+#: Within a write: the task's own blob link, with the row locked (the engine appends the lock).
+LOCK_TASK: Final = "SELECT t.parameter_blob FROM batchtask t WHERE t.id = ?"
+TASK_EXISTS: Final = "SELECT 1 FROM batchtask WHERE id = ?"
+SELECT_CLAIM: Final = "SELECT worker, stop_requested FROM batchtask WHERE id = ?"
+SELECT_TRACE: Final = (
+    "SELECT id, task_id, at, operation, worker, changes FROM batchtasktrace WHERE task_id = ? ORDER BY id"
+)
+
+#: Claims (the engine appends SKIP LOCKED where it has it): the oldest New task, by Id.
+NEXT_NEW: Final = "SELECT id FROM batchtask WHERE state = 1 ORDER BY id LIMIT 1"
+NEXT_NEW_BY_NAME: Final = "SELECT id FROM batchtask WHERE name = ? AND state = 1 ORDER BY id LIMIT 1"
+#: Aquired or Started tasks whose worker's lease has run out.
+STALE_CLAIMS: Final = "SELECT id FROM batchtask WHERE state IN (2, 3) AND lease_expires < ? ORDER BY id"
+
+
+def prunable(states: int) -> str:
+    """Finished tasks (``states`` of them in the IN list) whose State last changed before a time, a batch."""
+    marks = ", ".join("?" * states)
+    return f"SELECT id FROM batchtask WHERE state IN ({marks}) AND state_changed < ? ORDER BY id LIMIT ?"
+
+
+DELETE_TASK: Final = "DELETE FROM batchtask WHERE id = ?"
+DELETE_BLOB: Final = "DELETE FROM binaryobject WHERE id = ?"
+DELETE_TRACE: Final = "DELETE FROM batchtasktrace WHERE task_id = ?"
+PRUNE_CHANGES: Final = "DELETE FROM batchtaskchange WHERE at < ?"
