@@ -109,6 +109,7 @@ class AsyncBatchStore:
         timeout: float = 30.0,
         synchronous: str = "NORMAL",
         read_only: bool = False,
+        pool_size: int = 10,
     ) -> None:
         # Spelt out, not forwarded with *args/**kwargs, so that type checkers see the parameters;
         # tests/test_async.py fails when BatchStore's constructor gains one this lacks.
@@ -120,7 +121,7 @@ class AsyncBatchStore:
         self._opening = self._executor.submit(
             BatchStore, database, writable=writable, max_blob_bytes=max_blob_bytes,
             lease_seconds=lease_seconds, max_starts=max_starts, timeout=timeout, synchronous=synchronous,
-            read_only=read_only,
+            read_only=read_only, pool_size=pool_size,
         )
 
     # --- running calls on the worker thread ------------------------------------------------------

@@ -265,6 +265,13 @@ def async_batchstore(
     engine = request.config.stash.get(_ENGINE_KEY, None) or _chosen_engine(request.config)
     # As batchstore_factory: SQLite files without fsync; elsewhere BatchStore's default.
     store = AsyncBatchStore(batchstore_database, synchronous="OFF" if engine.kind == "sqlite" else "NORMAL")
+    # Opened before the test starts, as the other fixtures' stores are: the test sees the database made,
+    # and an error opening it is an error of this fixture.
+    try:
+        store._store()
+    except BaseException:
+        store._close().result()
+        raise
     yield store
     store._close().result()  # the test's loop is gone: wait for the worker thread to close it
 

@@ -70,11 +70,11 @@ def test_every_test_gets_a_fresh_store(pytester: pytest.Pytester, engine: str) -
         def test_alone(batchstore, tmp_path, n):
             assert list(batchstore.list()) == []
             assert batchstore.create({{"Name": f"task {{n}}"}}) == 1
-            PATHS.append(batchstore._db.path)
+            PATHS.append(batchstore._engine.path)
             if {engine!r} == "sqlite":
-                assert Path(batchstore._db.path).parent == tmp_path and Path(batchstore._db.path).exists()
+                assert Path(batchstore._engine.path).parent == tmp_path and Path(batchstore._engine.path).exists()
             else:
-                assert batchstore._db.path == ":memory:"
+                assert batchstore._engine.path == ":memory:"
 
         def test_paths():
             assert len(PATHS) == 3
@@ -168,10 +168,10 @@ ENGINE_PROBE = """
     from pathlib import Path
 
     def test_engine(batchstore, tmp_path):
-        on_file = batchstore._db.path != ":memory:"
+        on_file = batchstore._engine.path != ":memory:"
         assert on_file is {on_file}
         if on_file:
-            assert Path(batchstore._db.path).parent == tmp_path
+            assert Path(batchstore._engine.path).parent == tmp_path
 """
 
 
@@ -366,8 +366,21 @@ def test_postgresql_stores_are_fresh_per_test(pytester: pytest.Pytester) -> None
             assert list(batchstore.list()) == []
             assert batchstore_seed() == [1, 2, 3, 4]
             assert len(list(batchstore_factory().list())) == 4  # the factory's stores share the schema
+
+        def test_async(async_batchstore, batchstore_seed):
+            import asyncio
+
+            ids = batchstore_seed()
+
+            async def main():
+                task = await async_batchstore.acquire(worker="w1")
+                await async_batchstore.start(task.id, worker="w1")
+                return task.id, [t.id async for t in async_batchstore.list("Started")]
+
+            first, started = asyncio.run(main())
+            assert first == ids[0] and started == [ids[0], ids[1]]  # the second sample is Started already
     """, "--batchstore-url", url)
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=3)
 
 
 # --- the README ----------------------------------------------------------------------------------------
