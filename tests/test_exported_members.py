@@ -5,6 +5,7 @@ from __future__ import annotations
 import batchstore
 
 EXPORTED = [
+    "AsyncBatchStore",
     "BatchStore",
     "BatchStoreError",
     "BatchTaskInfo",
