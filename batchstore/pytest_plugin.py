@@ -11,6 +11,8 @@ Fixtures:
   bodies of SuperOffice's BatchTask pages, made valid) and returns their ids.
 - ``async_batchstore``: a fresh :class:`~batchstore.AsyncBatchStore` per test, closed after it.
 - ``batchstore_database``: what the fixtures pass as ``database`` in this test.
+- ``batchstore_server``: ``batchstore serve`` running on the test's database on 127.0.0.1 and a free
+  port (``.url``, ``.database``), stopped after the test; needs ``batchstore[server]``.
 
 The engine: in memory by default; ``--batchstore-url URL``, else the environment variable
 ``BATCHSTORE_TEST_URL``, else the ini option ``batchstore_url`` names another one:
@@ -25,7 +27,12 @@ The engine: in memory by default; ``--batchstore-url URL``, else the environment
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -42,7 +49,7 @@ if TYPE_CHECKING:
     from ._async import AsyncBatchStore
     from ._store import BatchStore
 
-__all__ = ["BatchStoreFactory", "BatchStoreSeeder", "Engine", "parse_engine"]
+__all__ = ["BatchStoreFactory", "BatchStoreSeeder", "BatchStoreServer", "Engine", "parse_engine"]
 
 ENV_VAR: Final = "BATCHSTORE_TEST_URL"
 _ENGINE_KEY: Final = pytest.StashKey["Engine"]()
@@ -324,7 +331,59 @@ def batchstore_seed(request: pytest.FixtureRequest) -> BatchStoreSeeder:
     return BatchStoreSeeder(lambda: request.getfixturevalue("batchstore"))
 
 
-# --- batchstore_server: reserved ----------------------------------------------------------------------
-# A fixture running ``batchstore serve`` for HTTP client tests comes with the HTTP front (batchstore/server/):
-# session-scoped process on 127.0.0.1 and a free port, on a database from ``batchstore_database``'s engine,
-# yielding its base URL, stopped at the end. It belongs here, next to the fixtures above.
+# --- batchstore_server --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BatchStoreServer:
+    """A running ``batchstore serve``: its base ``url`` (http://127.0.0.1:PORT) and the ``database`` it serves."""
+
+    url: str
+    database: str
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def batchstore_server(batchstore_database: str | Path | None, tmp_path: Path) -> Iterator[BatchStoreServer]:
+    """``batchstore serve`` in a process of its own on 127.0.0.1 and a free port, for HTTP client tests.
+
+    It serves the test's database (an in-memory engine gets a file in ``tmp_path``, since another
+    process cannot share memory); stores from ``batchstore_factory()`` see what the server writes.
+    Stopped after the test. Needs ``batchstore[server]``.
+    """
+    if importlib.util.find_spec("uvicorn") is None or importlib.util.find_spec("fastapi") is None:
+        pytest.fail('batchstore_server needs the server extra: pip install "batchstore[server]"', pytrace=False)
+    database = str(tmp_path / "batchstore-server.db" if batchstore_database is None else batchstore_database)
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "batchstore", "serve", "--db", database, "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                error = process.stderr.read().decode(errors="replace").strip() if process.stderr else ""
+                pytest.fail(f"batchstore_server: batchstore serve exited: {error}", pytrace=False)
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"batchstore_server: no answer on 127.0.0.1:{port} within 30 s", pytrace=False)
+                time.sleep(0.05)
+        yield BatchStoreServer(f"http://127.0.0.1:{port}", database)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stderr is not None:
+            process.stderr.close()

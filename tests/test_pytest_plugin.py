@@ -399,9 +399,30 @@ def test_every_fixture_is_documented_in_the_readme() -> None:
     fixtures = [name for name, value in vars(pytest_plugin).items() if hasattr(value, "_pytestfixturefunction")
                 or type(value).__name__ == "FixtureFunctionDefinition"]
     assert set(fixtures) == {
-        "batchstore", "batchstore_factory", "batchstore_seed", "batchstore_database", "async_batchstore"
+        "batchstore", "batchstore_factory", "batchstore_seed", "batchstore_database", "async_batchstore",
+        "batchstore_server",
     }
     for name in fixtures:
         assert f"`{name}`" in section, name
     for words in ("--batchstore-url", ENV_VAR, "batchstore_url"):
         assert words in section, words
+
+
+def test_batchstore_server_serves_the_tests_database_over_http(pytester: pytest.Pytester) -> None:
+    result = run(pytester, """
+        import json
+        import urllib.request
+
+
+        def test_client(batchstore_server, batchstore_factory, batchstore_seed):
+            store = batchstore_factory()
+            (task_id,) = batchstore_seed(1, store=store)
+            request = urllib.request.Request(
+                batchstore_server.url + "/api/v1/Agents/Batch/GetBatchTaskInfo",
+                data=json.dumps({"Id": task_id}).encode(), headers={"Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(request, timeout=10) as response:
+                assert json.loads(response.read())["Id"] == task_id
+            assert batchstore_server.url.startswith("http://127.0.0.1:")
+    """, "--batchstore-url", "sqlite")
+    result.assert_outcomes(passed=1)
