@@ -1,12 +1,16 @@
 """``python -m benchmarks``: run every benchmark and print Markdown tables.
 
 By default everything runs in a few minutes at most on two cores; ``--full`` runs the large scale
-checks (1,000,000 tasks); ``--only NAME`` runs one section (ops, peers, scale or cli).
+checks (1,000,000 tasks); ``--only NAME`` runs one section (ops, peers, scale, cli, ops-postgres or
+workers). ``--postgres URL`` (or BATCHSTORE_BENCH_POSTGRES_URL) adds the PostgreSQL operation table and
+PostgreSQL's column of the workers table; the URL's user must be allowed to CREATE DATABASE (each run makes
+fresh ``pg_bench_*`` databases and drops them).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -17,16 +21,19 @@ if __package__ in (None, ""):  # run as a file: python benchmarks/__main__.py
 
 from benchmarks._common import environment_note
 
-SECTIONS = ("ops", "peers", "scale", "cli")
+SECTIONS = ("ops", "peers", "scale", "cli", "ops-postgres", "workers")
+URL_VARIABLE = "BATCHSTORE_BENCH_POSTGRES_URL"
 TITLES = {
     "ops": "Operations: batchstore vs raw sqlite3",
     "peers": "Peers: one tracking cycle on SQLite",
     "scale": "Scale: growth with the number of tasks",
     "cli": "Command line start-up",
+    "ops-postgres": "Operations on PostgreSQL: batchstore vs raw psycopg",
+    "workers": "Several hosts, simulated: worker processes on one task table",
 }
 
 
-def _section(name: str, full: bool) -> Callable[[], str]:
+def _section(name: str, full: bool, postgres: str | None) -> Callable[[], str]:
     # Imported on demand: --only cli never loads what ops needs, and a peer's absence stays local.
     if name == "ops":
         from benchmarks import ops
@@ -36,6 +43,16 @@ def _section(name: str, full: bool) -> Callable[[], str]:
         from benchmarks import peers
 
         return lambda: peers.run(rounds=9 if full else 7)
+    if name == "ops-postgres":
+        if not postgres:
+            return lambda: f"(skipped: give --postgres URL or set {URL_VARIABLE})"
+        from benchmarks import ops_postgres
+
+        return lambda: ops_postgres.run(postgres, rounds=9 if full else 7)
+    if name == "workers":
+        from benchmarks import workers
+
+        return lambda: workers.run(postgres, tasks=10_000, rounds=3 if full else 1)
     if name == "scale":
         from benchmarks import scale
 
@@ -51,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--full", action="store_true", help="the large scale checks (1,000,000 tasks), more rounds")
     parser.add_argument("--only", choices=SECTIONS, metavar="NAME", help=f"run one section: {', '.join(SECTIONS)}")
+    parser.add_argument("--postgres", metavar="URL", default=os.environ.get(URL_VARIABLE),
+                        help=f"a PostgreSQL URL whose user may CREATE DATABASE (default: ${URL_VARIABLE})")
     args = parser.parse_args(argv)
     names = [args.only] if args.only else list(SECTIONS)
     print(f"# batchstore benchmarks{' (--full)' if args.full else ''}\n")
@@ -58,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     began = time.perf_counter()
     for name in names:
         start = time.perf_counter()
-        report = _section(name, args.full)()
+        report = _section(name, args.full, args.postgres)()
         print(f"## {TITLES[name]}\n\n{report}\n\n_{name}: {time.perf_counter() - start:.0f} s_\n", flush=True)
     print(f"_total: {time.perf_counter() - began:.0f} s_")
     return 0

@@ -1,0 +1,86 @@
+"""Several hosts, simulated: worker processes, each with its own store, share one task table.
+
+Four ``spawn``ed processes (nothing inherited from the test, as on other hosts) run 500 tasks each way
+through acquire, start and succeed, on a SQLite file and on PostgreSQL. Afterwards no task is lost (every
+one Succeeded and reported by a worker) and none was acquired twice (each trace shows exactly one acquire,
+by the worker that reported the task, and no two workers reported the same task). Speed is
+``benchmarks/workers.py``'s business, not this test's.
+"""
+
+from __future__ import annotations
+
+import collections
+import multiprocessing
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from server_process import _missing, require
+
+from batchstore import BatchStore
+
+WORKERS = 4
+TASKS = 2_000  # 4 workers x 500 tasks each, on average
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield str(tmp_path / "tasks.db")
+        return
+    require("psycopg", "psycopg_pool")
+    url = os.environ.get("BATCHSTORE_TEST_POSTGRES_URL")
+    if not url:
+        _missing("needs a PostgreSQL server: set BATCHSTORE_TEST_POSTGRES_URL (CI: . .ci/postgres.sh)")
+    import psycopg
+
+    # A schema of its own in the test database, so runs (and other tests) never see each other's tasks.
+    schema = f"test_workers_{uuid.uuid4().hex[:12]}"
+    admin = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def test_worker_processes_lose_no_task_and_never_share_one(target: str) -> None:
+    from worker_process import work
+
+    with BatchStore(target) as store:
+        ids = set(store.create_many({"Name": f"job-{i}", "ParameterObject": {"n": i}} for i in range(TASKS)))
+    ctx = multiprocessing.get_context("spawn")
+    go, results = ctx.Event(), ctx.Queue()
+    names = [f"worker-{i}" for i in range(WORKERS)]
+    processes = [ctx.Process(target=work, args=(target, name, go, results), daemon=True) for name in names]
+    for process in processes:
+        process.start()
+    try:
+        go.set()
+        reports = [results.get(timeout=300) for _ in names]
+    finally:
+        for process in processes:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
+    assert [error for _, _, error in reports if error] == []
+    reported = collections.Counter(task_id for _, done, _ in reports for task_id in done)
+    owner = {task_id: worker for worker, done, _ in reports for task_id in done}
+
+    assert set(reported) == ids, "lost: no worker reported these tasks"
+    assert [t for t, n in reported.items() if n > 1] == [], "reported by more than one worker"
+    with BatchStore(target) as store:
+        states = collections.Counter(t.state.name for t in store.list("All", select="State"))
+        assert states == {"Succeeded": TASKS}
+        twice = []
+        for task_id in sorted(ids):
+            acquires = [e.worker for e in store.history(task_id) if e.operation == "acquire"]
+            if acquires != [owner[task_id]]:
+                twice.append((task_id, acquires))
+        assert twice == []
+    # Every worker took part, or the test proved nothing about sharing the table.
+    assert all(done for _, done, _ in reports), [len(done) for _, done, _ in reports]
