@@ -195,7 +195,7 @@ def test_the_feed_waits_for_an_older_transaction_on_postgresql() -> None:
             first = store.create({"Name": "first"})
             cursor = store.changes()[-1].cursor
             with psycopg.connect(url) as slow:  # a batchstore-like writer of its own, left open
-                slow.execute(f"SELECT pg_advisory_xact_lock_shared({FEED_WRITER_KEY})")
+                slow.execute(f"SELECT pg_advisory_xact_lock_shared({FEED_WRITER_KEY}, hashtext(current_schema()))")
                 slow.execute("UPDATE batchtask SET description = 'slow' WHERE id = %s", (first,))
                 slow.execute(other._engine.insert_change.replace("?", "%s"),
                              (first, dt.datetime.now(dt.UTC).isoformat(), "patch", None, "{}"))

@@ -171,18 +171,19 @@ def read_schema_version(url: str, timeout: float = 30.0) -> int:
 
 # The feed in commit order. A transaction's id (xid) is taken when it first writes and rows are read by
 # (xid, id), but xids are not commit order: a reader must not pass a row while a transaction with a smaller
-# xid may still add one. So every batchstore write first takes a shared advisory lock (FEED_WRITER_KEY), and
+# xid may still add one. So every batchstore write first takes a shared advisory lock (FEED_WRITER_KEY and
+# its schema's hash: stores of other schemas in the database never hold this one's feed back), and
 # a reader first asks, in a statement of its own, for the horizon: the smallest xid among the transactions
 # holding that lock, or else the first xid not yet handed out. A later statement then reads only rows below
 # the horizon: each transaction below it has ended (and is seen by the later snapshot), and any that starts
 # writing later gets a larger xid. Unrelated long transactions elsewhere on the server never hold it back.
-FEED_WRITER_KEY: Final = 0x62617463686665  # "batchfe"
+FEED_WRITER_KEY: Final = 0x62617463  # "batc"
 _FEED_HORIZON: Final = f"""
 SELECT LEAST(
   (SELECT MIN(x.transactionid::text::bigint) FROM pg_locks a
      JOIN pg_locks x ON x.pid = a.pid AND x.locktype = 'transactionid'
    WHERE a.locktype = 'advisory' AND a.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-     AND a.classid = {FEED_WRITER_KEY >> 32} AND a.objid = {FEED_WRITER_KEY & 0xFFFFFFFF} AND a.objsubid = 1),
+     AND a.classid = {FEED_WRITER_KEY} AND a.objid = hashtext(current_schema())::oid AND a.objsubid = 2),
   pg_snapshot_xmax(pg_current_snapshot())::text::bigint)
 """
 _CHANGES_AFTER: Final = """
@@ -191,7 +192,7 @@ SELECT f.id, f.task_id, f.at, f.operation, f.worker, f.changes FROM batchtaskcha
 WHERE f.xid < %(horizon)s AND (f.xid > c.xid OR (f.xid = c.xid AND f.id > %(cursor)s))
 ORDER BY f.xid, f.id LIMIT %(limit)s
 """
-_FEED_WRITER: Final = f"SELECT pg_advisory_xact_lock_shared({FEED_WRITER_KEY})"
+_FEED_WRITER: Final = f"SELECT pg_advisory_xact_lock_shared({FEED_WRITER_KEY}, hashtext(current_schema()))"
 _LATEST_CHANGE: Final = "SELECT id FROM batchtaskchange WHERE xid < %(horizon)s ORDER BY xid DESC, id DESC LIMIT 1"
 
 
