@@ -21,7 +21,7 @@ import pytest
 from conftest import snapshot
 from server_process import require_postgres
 
-from batchstore import BatchStore, TaskNotFoundError, StorageError
+from batchstore import BatchStore, StorageError, TaskNotFoundError
 from batchstore._migrations import SCHEMA_VERSION, VERSION_TABLE, migrate, migration_sql
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "schema_v1.db"
@@ -133,8 +133,7 @@ def test_a_v1_file_opens_upgraded_with_everything_kept(v1: Path, tmp_path: Path)
         assert store.create({"Name": "after the upgrade", "ParameterObject": {"n": 1}}) == 6
         assert store.get(6).parameter_object == {"n": 1}
         store.update({"Id": 5, "Description": "moved on"})
-        check_v1_tasks_after = [h.operation for h in store.history(5)]
-        assert check_v1_tasks_after == ["create", "update"]
+        assert [h.operation for h in store.history(5)] == ["create", "update"]
     changes = [tuple(r) for r in snapshot(v1)["batchtaskchange"]]
     assert [(r[1], r[3]) for r in changes] == [(6, "create"), (5, "update")]  # the change feed works
 

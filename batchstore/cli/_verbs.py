@@ -23,10 +23,13 @@ import click
 
 from .._enums import BatchTaskState, CancellationBehaviour
 from .._exceptions import BatchStoreError
+from .._migrations import migrate as run_migrations
+from .._migrations import migration_sql
 from .._model import BatchTaskInfo
 from .._store import BatchStore
 from ._args import TASK_ID, parse_duration, parse_states, read_json
-from ._main import Session, verb
+from ._main import ENV_DB, Session, verb
+from ._target import check_target
 
 __all__: list[str] = []
 
@@ -232,6 +235,27 @@ def prune(s: Session, older_than: str) -> None:
         click.echo(f"pruned {removed} finished task(s) older than {older_than}")
     else:
         click.echo(removed)
+
+
+# --- the schema ----------------------------------------------------------------------------------
+
+
+@verb(creates=True)
+@click.option("--sql", is_flag=True, help="Print the upgrade's SQL for a DBA to run; change nothing.")
+def migrate(s: Session, sql: bool) -> None:
+    """Upgrade the database's schema to this release's (opening a store does it too); --sql prints it."""
+    if s.db is None:
+        raise click.UsageError(f"Missing option '--db' (or set {ENV_DB})")
+    check_target(s.db, must_exist=False)
+    if sql:
+        # Reads the version only: a missing file stays missing, and the script creates every table.
+        click.echo(migration_sql(s.db), nl=False)
+        return
+    before, after = run_migrations(s.db)
+    if before == after:
+        click.echo(f"already at schema version {after}")
+    else:
+        click.echo(f"schema version {before} -> {after}")
 
 
 # --- the demo ------------------------------------------------------------------------------------
