@@ -498,3 +498,39 @@ def test_a_newer_postgres_database_is_refused_untouched(pg: tuple[str, Callable[
     with pytest.raises(StorageError, match="newer"):
         migration_sql(target)
     assert pg_dump(url, schema) == before and pg_schema(url, schema) == layout
+
+
+def test_an_upgrade_that_fails_leaves_the_file_as_it_was(v1: Path) -> None:
+    # A table the upgrade would create, already there: the upgrade's CREATE fails half-way through.
+    conn = sqlite3.connect(v1)
+    try:
+        conn.execute("CREATE TABLE batchtaskchange (id INTEGER PRIMARY KEY)")
+        conn.commit()
+    finally:
+        conn.close()
+    before = snapshot(v1)
+    with pytest.raises(StorageError, match="upgrading the schema failed, nothing was changed"):
+        BatchStore(v1)
+    assert snapshot(v1) == before  # no version table, user_version still 1: the transaction rolled back
+    with pytest.raises(StorageError, match="upgrading the schema failed"):
+        migrate(str(v1))
+    assert snapshot(v1) == before
+
+
+def test_a_waiting_postgres_upgrade_gives_up_after_the_timeout(pg: tuple[str, Callable[[str], str]]) -> None:
+    import psycopg
+
+    from batchstore._migrations import _PG_LOCK_KEY
+
+    url, new_schema = pg
+    schema = new_schema("wait")
+    postgres_v1(url, schema)
+    before = pg_dump(url, schema)
+    with psycopg.connect(url) as holder:  # another process in the middle of an upgrade
+        holder.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK_KEY,))
+        with pytest.raises(StorageError, match="open"):
+            BatchStore(with_search_path(url, schema), timeout=1)
+        holder.rollback()
+    assert pg_dump(url, schema) == before
+    with BatchStore(with_search_path(url, schema), timeout=5) as store:
+        check_v1_tasks(store)

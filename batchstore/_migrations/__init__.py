@@ -197,10 +197,12 @@ def ensure_postgres_schema(conn: psycopg.Connection[Any], url: str, where: str, 
             _create_version_table(conn.execute)
             return
     if version < SCHEMA_VERSION:
-        _upgrade_postgres(url, where)
+        # The opening connection's lock_timeout (the store's timeout) bounds the wait for the lock there too.
+        row = conn.execute("SHOW lock_timeout").fetchone()
+        _upgrade_postgres(url, where, lock_timeout=str(row[0]) if row else "0")
 
 
-def _upgrade_postgres(url: str, where: str) -> None:
+def _upgrade_postgres(url: str, where: str, *, lock_timeout: str = "0") -> None:
     # Alembic speaks SQLAlchemy: a connection of its own, inside a transaction holding the same advisory lock.
     from sqlalchemy import create_engine
     from sqlalchemy.pool import NullPool
@@ -210,7 +212,9 @@ def _upgrade_postgres(url: str, where: str) -> None:
     engine = create_engine(sqlalchemy_url(url), poolclass=NullPool)
     try:
         with engine.begin() as conn:
-            conn.exec_driver_sql(f"SET TIME ZONE 'UTC'; SELECT pg_advisory_xact_lock({_PG_LOCK_KEY})")
+            conn.exec_driver_sql("SET TIME ZONE 'UTC'")
+            conn.exec_driver_sql("SELECT set_config('lock_timeout', %(t)s, true)", {"t": lock_timeout})
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_LOCK_KEY})")
             found = conn.exec_driver_sql(f"SELECT version_num FROM {VERSION_TABLE}").scalar()
             version = int(found or 0)
             if version < SCHEMA_VERSION:
@@ -277,7 +281,13 @@ def migrate(target: str) -> tuple[int, int]:
 def migration_sql(target: str) -> str:
     """The SQL that would bring the database at ``target`` to this release's schema, for a DBA to run by hand.
 
-    The database is only read (for its current version); nothing is written.
+    The database is only read (for its current version); nothing is written, and a missing SQLite file is
+    not created. The SQL is one transaction; it is empty for a database already at this release's schema.
+
+    >>> import tempfile, os
+    >>> sql = migration_sql(os.path.join(tempfile.mkdtemp(), "missing.db"))
+    >>> sql.startswith("BEGIN;"), "CREATE TABLE batchtaskchange" in sql
+    (True, True)
     """
     from alembic import command
 
