@@ -7,6 +7,8 @@
 {'source': 'SAP'}
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ._enums import BatchTaskState, CancellationBehaviour
 from ._exceptions import (
     BatchStoreError,
@@ -21,18 +23,24 @@ from ._exceptions import (
     StoreClosedError,
     TaskNotFoundError,
 )
+from ._feed import Change
 from ._model import BatchTaskInfo, TaskFields
 from ._store import BatchStore
 from ._trace import TraceEntry
 
+if TYPE_CHECKING:
+    from ._async import AsyncBatchStore
+
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncBatchStore",
     "BatchStore",
     "BatchStoreError",
     "BatchTaskInfo",
     "BatchTaskState",
     "CancellationBehaviour",
+    "Change",
     "ClaimLostError",
     "ConfigurationError",
     "InvalidTaskError",
@@ -46,3 +54,17 @@ __all__ = [
     "TaskNotFoundError",
     "TraceEntry",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # AsyncBatchStore brings asyncio, half the import time of batchstore: loaded on first use, so the
+    # command line and sync users do not pay for it.
+    if name == "AsyncBatchStore":
+        from ._async import AsyncBatchStore
+
+        return AsyncBatchStore
+    raise AttributeError(f"module 'batchstore' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -16,6 +16,7 @@ from ._engines import open_engine
 from ._engines.sqlite import SYNCHRONOUS
 from ._enums import BatchTaskState
 from ._exceptions import ConfigurationError, InvalidTaskError, ReadOnlyFieldError, TaskNotFoundError
+from ._feed import Change, read_changes, watch_changes
 from ._fields import (
     BY_ATTR,
     BY_WIRE,
@@ -65,6 +66,13 @@ def _seconds(value: object, option: str, *, low: float, high: float, zero: bool)
         least = "0 or more" if zero else "more than 0"
         raise ConfigurationError(f"must be {least} and at most {high:g} seconds, got {value!r}", option=option)
     return number
+
+
+def _cursor(value: object, operation: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _ID_MAX:
+        raise InvalidTaskError(f"{operation} needs a cursor from a Change (an integer 0 or more), got {value!r}",
+                               field="after")
+    return value
 
 
 def _count(value: object, option: str, *, low: int, high: int) -> int:
@@ -286,6 +294,55 @@ class BatchStore(LifecycleSteps):
             if tx.one(TASK_EXISTS, (task_id,)) is None:
                 raise TaskNotFoundError(task_id, "history")
             return read_history(tx, task_id)
+
+    # --- the change feed -------------------------------------------------------------------------
+
+    def changes(self, after: int = 0, *, limit: int = 1000) -> builtins.list[Change]:
+        """The changes committed after the cursor ``after`` (0: the oldest kept), oldest first, at most ``limit``.
+
+        Every change to every task is there, internal tasks included (they add no trace, but a window
+        must see them move), from this process and any other. Go on from ``changes[-1].cursor``.
+
+        >>> with BatchStore() as store:
+        ...     task_id = store.create({"Name": "ERPSync"})
+        ...     _ = store.patch(task_id, [{"op": "replace", "path": "/State", "value": "Started"}])
+        ...     [(c.operation, c.changes.get("State")) for c in store.changes()]
+        [('create', (None, 'New')), ('patch', ('New', 'Started'))]
+        """
+        after = _cursor(after, "changes")
+        limit = _count(limit, "limit", low=1, high=100_000)
+        return read_changes(self._engine, after, limit, "changes")
+
+    def last_cursor(self) -> int:
+        """The cursor of the newest committed change (0: none yet): take it, read the tasks, then ``watch(after=it)``.
+
+        A window that shows tasks and follows them this way misses no change made while it read them.
+
+        >>> with BatchStore() as store:
+        ...     before = store.last_cursor()
+        ...     _ = store.create({"Name": "ERPSync"})
+        ...     [c.operation for c in store.changes(after=before)]
+        ['create']
+        """
+        return self._engine.latest_cursor("last_cursor")
+
+    def watch(self, after: int | None = None, *, timeout: float | None = None) -> Iterator[Change]:
+        """The changes as they are committed, by any process, after ``after`` (None: from now on).
+
+        Ends when ``timeout`` seconds pass with nothing new (None: never; break out of the loop, or
+        close the iterator, to stop). Watchers sleep until the database reports a commit (SQLite's
+        data_version, PostgreSQL's LISTEN/NOTIFY); they never scan the table.
+
+        >>> with BatchStore() as store:
+        ...     task_id = store.create({"Name": "ERPSync"})
+        ...     [c.operation for c in store.watch(after=0, timeout=0.05)]
+        ['create']
+        """
+        if after is not None:
+            after = _cursor(after, "watch")
+        if timeout is not None:
+            timeout = _seconds(timeout, "timeout", low=0, high=MAX_TIMEOUT_SECONDS, zero=True)
+        return watch_changes(self._engine, after, timeout)
 
     # --- update and patch ------------------------------------------------------------------------
 

@@ -12,7 +12,9 @@ ParameterObjects with msgpack as batchstore does. Both files hold the same 101,0
 first round: 100,000 ordinary ones (100 of them Failed, the rest New, Started or Succeeded) and 1,000
 internal ones (IsInternalTask true; New, Started or Succeeded), the targets of the internal update and patch.
 
-batchstore writes a trace row (table ``batchtasktrace``) for every create, update and patch of a task
+batchstore writes a change-feed row (table ``batchtaskchange``) for every create, update and patch of
+every task, in the same transaction, and the raw side writes the same row. It also writes a trace row
+(table ``batchtasktrace``) for every create, update and patch of a task
 whose IsInternalTask is false, in the same transaction; so does the raw side, for the same tasks. A
 trace row is one INSERT of task_id, at (now, UTC ISO 8601 with microseconds), operation, worker (NULL)
 and changes: compact JSON text ``{"WireName":[old,new],...}`` (``json.dumps(..., ensure_ascii=False,
@@ -118,6 +120,9 @@ _INSERT_COLUMNS = (
     "progress_percent", "cancellation_behaviour", "parameter_blob",
 )  # fmt: skip
 RAW_INSERT_TRACE = "INSERT INTO batchtasktrace (task_id, at, operation, worker, changes) VALUES (?, ?, ?, NULL, ?)"
+RAW_INSERT_CHANGE = (
+    "INSERT INTO batchtaskchange (task_id, at, operation, worker, changes, xid) VALUES (?, ?, ?, NULL, ?, NULL)"
+)
 RAW_EXISTS = "SELECT 1 FROM batchtask WHERE id = ?"
 RAW_STATE = "SELECT state FROM batchtask WHERE id = ?"
 RAW_STATE_DESCRIPTION = "SELECT state, description FROM batchtask WHERE id = ?"
@@ -194,17 +199,18 @@ class RawSide:
                 *[created] * self.stamps,
             ),
         ).lastrowid  # type: ignore[assignment]  # fmt: skip
+        # Every non-null value the new task starts with, from null, in the table's column order.
+        values = (
+            ("Name", task["Name"]), ("AssociateId", task["AssociateId"]), ("DetailsTable", 205),
+            ("DetailsRecord", blob_id), ("IsSystemTask", False), ("IsInternalTask", internal),
+            ("Created", created), ("StartCount", 0), ("DatabaseSerialNumber", task["DatabaseSerialNumber"]),
+            ("Context", task["Context"]), ("State", task["State"]), ("Description", task["Description"]),
+            ("Request", task["Request"]), ("ProgressPercent", 0), ("CancellationBehaviour", "CanCancel"),
+        )  # fmt: skip
+        changes = _changes({name: [None, value] for name, value in values if value is not None})
         if not internal:
-            # Every non-null value the new task starts with, from null, in the table's column order.
-            values = (
-                ("Name", task["Name"]), ("AssociateId", task["AssociateId"]), ("DetailsTable", 205),
-                ("DetailsRecord", blob_id), ("IsSystemTask", False), ("IsInternalTask", False),
-                ("Created", created), ("StartCount", 0), ("DatabaseSerialNumber", task["DatabaseSerialNumber"]),
-                ("Context", task["Context"]), ("State", task["State"]), ("Description", task["Description"]),
-                ("Request", task["Request"]), ("ProgressPercent", 0), ("CancellationBehaviour", "CanCancel"),
-            )  # fmt: skip
-            changes = _changes({name: [None, value] for name, value in values if value is not None})
             conn.execute(RAW_INSERT_TRACE, (task_id, created, "create", changes))
+        conn.execute(RAW_INSERT_CHANGE, (task_id, created, "create", changes))  # the change feed: every task
         return task_id
 
 
@@ -336,23 +342,21 @@ def build_ops(store: BatchStore, conn: sqlite3.Connection) -> list[Op]:
                 state = _STATE[state_name]
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    if traced:
-                        row = conn.execute(RAW_STATE_DESCRIPTION, (task_id,)).fetchone()
-                        if row is None:
-                            raise LookupError(task_id)
-                        old_state, old_description = row
-                        changes: dict[str, list[Any]] = {}
-                        if old_state != state:
-                            changes["State"] = [_STATE_NAME[old_state], state_name]
-                        if old_description != description:
-                            changes["Description"] = [old_description, description]
-                        if changes:
-                            conn.execute(RAW_UPDATE, (state, description, task_id))
-                            conn.execute(RAW_INSERT_TRACE, (task_id, _now(), "update", _changes(changes)))
-                    else:
-                        if conn.execute(RAW_EXISTS, (task_id,)).fetchone() is None:
-                            raise LookupError(task_id)
+                    row = conn.execute(RAW_STATE_DESCRIPTION, (task_id,)).fetchone()
+                    if row is None:
+                        raise LookupError(task_id)
+                    old_state, old_description = row
+                    changes: dict[str, list[Any]] = {}
+                    if old_state != state:
+                        changes["State"] = [_STATE_NAME[old_state], state_name]
+                    if old_description != description:
+                        changes["Description"] = [old_description, description]
+                    if changes:
                         conn.execute(RAW_UPDATE, (state, description, task_id))
+                        now, text = _now(), _changes(changes)
+                        if traced:
+                            conn.execute(RAW_INSERT_TRACE, (task_id, now, "update", text))
+                        conn.execute(RAW_INSERT_CHANGE, (task_id, now, "update", text))
                     _raw_task(conn.execute(RAW_GET, (task_id,)).fetchone())
                     conn.execute("COMMIT")
                 except BaseException:
@@ -390,9 +394,10 @@ def build_ops(store: BatchStore, conn: sqlite3.Connection) -> list[Op]:
                     if row is None or row[0] != old:
                         raise ValueError(f"test of /State failed on task {task_id}")
                     conn.execute(RAW_SET_STATE, (new, task_id))
+                    changes, now = _changes({"State": [_STATE_NAME[old], _STATE_NAME[new]]}), _now()
                     if traced:
-                        changes = _changes({"State": [_STATE_NAME[old], _STATE_NAME[new]]})
-                        conn.execute(RAW_INSERT_TRACE, (task_id, _now(), "patch", changes))
+                        conn.execute(RAW_INSERT_TRACE, (task_id, now, "patch", changes))
+                    conn.execute(RAW_INSERT_CHANGE, (task_id, now, "patch", changes))
                     _raw_task(conn.execute(RAW_GET, (task_id,)).fetchone())
                     conn.execute("COMMIT")
                 except BaseException:

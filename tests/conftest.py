@@ -8,6 +8,7 @@ expected error, that the message names the field or operation, and that the dump
 from __future__ import annotations
 
 import copy
+import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -17,6 +18,9 @@ from typing import Any
 import pytest
 
 from batchstore import BatchStore
+
+# pytester runs pytest inside pytest: tests/test_pytest_plugin.py tests batchstore's plugin with it.
+pytest_plugins = ["pytester"]
 
 #: The 24 keys of the wire form, in the order of the seed pages (SuperOffice's BatchTaskInfo).
 WIRE_ORDER = (
@@ -292,3 +296,16 @@ def dashboard_token_server(tmp_path: Path) -> Iterator[Any]:
     BatchStore(db).close()
     with running_server(db, token="s3cret-token") as server:
         yield server
+
+
+def prerequisite(available: bool, what: str) -> None:
+    """Skip the calling test when ``what`` is missing, or fail it when CI demands every prerequisite.
+
+    CI sets ``BATCHSTORE_REQUIRE_ALL=1``: there a missing browser or package is a broken set-up, not a
+    reason to test less.
+    """
+    if available:
+        return
+    if os.environ.get("BATCHSTORE_REQUIRE_ALL"):
+        pytest.fail(f"{what} is required (BATCHSTORE_REQUIRE_ALL is set)")
+    pytest.skip(f"{what} is not available")

@@ -564,6 +564,104 @@ def test_migrate_needs_a_database_that_keeps_something(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+# --- watch and serve ---------------------------------------------------------------------------
+
+
+def _read_until(stream: Any, needle: bytes, limit: float = 30.0) -> bytes:
+    """What a pseudo-terminal or pipe shows until ``needle`` appears (or ``limit`` seconds pass)."""
+    import select
+    import time
+
+    shown, deadline = b"", time.monotonic() + limit
+    while needle not in shown and time.monotonic() < deadline:
+        ready, _, _ = select.select([stream], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(stream if isinstance(stream, int) else stream.fileno(), 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+    return shown
+
+
+def test_watch_prints_changes_of_other_processes_as_json_lines(cli_db: Path) -> None:
+    process = subprocess.Popen([*COMMAND, "watch", "--db", str(cli_db)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=ENV)
+    try:
+        import time
+
+        time.sleep(1.5)  # let it start watching: only changes from then on are printed
+        with BatchStore(str(cli_db)) as store:
+            new = store.create({"Name": "Watched", "IsInternalTask": True})
+            store.stop(new)
+        shown = _read_until(process.stdout, b'"stop"')
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    changes = [json.loads(line) for line in shown.decode().splitlines()]
+    assert [(c["task_id"], c["operation"]) for c in changes] == [(new, "create"), (new, "stop")]
+    assert changes[1]["changes"]["State"] == ["New", "Failed"]
+    assert set(changes[0]) == {"cursor", "task_id", "operation", "worker", "at", "changes"}
+    assert process.returncode == 130 and b"Traceback" not in stderr
+
+
+def test_watch_on_a_terminal_redraws_a_table_as_progress_is_reported(cli_db: Path) -> None:
+    leader, follower = pty.openpty()
+    env = {k: v for k, v in ENV.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    process = subprocess.Popen([*COMMAND, "watch", "New", "Started", "--db", str(cli_db)], stdout=follower,
+                               stderr=subprocess.DEVNULL, env={**env, "TERM": "xterm-256color", "COLUMNS": "100"})
+    os.close(follower)
+    try:
+        first = _read_until(leader, b"ERPSync")
+        with BatchStore(str(cli_db)) as store:
+            store.acquire(worker="w")
+            store.start(2, worker="w")
+            store.report_progress(2, 70, "seven of ten", worker="w")
+        later = _read_until(leader, b"70%")
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+        os.close(leader)
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", (first + later).decode())
+    assert "ERPSync" in plain and "ContactExport" not in plain  # task 1 is Succeeded: not watched
+    assert "Started" in plain and "70%" in plain
+
+
+def test_serve_binds_loopback_and_refuses_other_addresses_without_a_token(cli_db: Path) -> None:
+    pytest.importorskip("uvicorn")
+    refused = cli("serve", "--db", cli_db, "--host", "0.0.0.0")
+    assert refused.returncode != 0 and "token" in refused.stderr and len(refused.stderr.splitlines()) == 1
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([*COMMAND, "serve", "--db", str(cli_db), "--port", str(port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=ENV)
+    try:
+        body = None
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(
+                    urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/Agents/Batch/GetBatchTaskInfo",
+                                           data=b'{"Id": 2}', headers={"Content-Type": "application/json"}),
+                    timeout=5,
+                ) as response:
+                    body = json.loads(response.read())
+                break
+            except OSError:
+                import time
+
+                time.sleep(0.1)
+        assert body is not None and body["Name"] == "ERPSync"
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=30)
+
+
 # --- the demo and the README --------------------------------------------------------------------
 
 

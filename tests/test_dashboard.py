@@ -110,7 +110,7 @@ def test_feed_is_shared_and_loses_no_change_across_keep_alives(
     from batchstore.server import _dashboard
 
     monkeypatch.setattr(_dashboard, "KEEPALIVE_SECONDS", 0.2)
-    monkeypatch.setattr(_dashboard, "POLL_SECONDS", 0.05)
+    monkeypatch.setattr(_dashboard, "WATCH_SECONDS", 0.2)
     first = store.create({"Name": "a"})
 
     async def scenario() -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import batchstore
 
 EXPORTED = [
+    "AsyncBatchStore",
     "BatchStore",
     "BatchStoreError",
     "BatchTaskInfo",
     "BatchTaskState",
     "CancellationBehaviour",
+    "Change",
     "ClaimLostError",
     "ConfigurationError",
     "InvalidTaskError",

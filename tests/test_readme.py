@@ -25,3 +25,36 @@ def test_every_public_name_is_documented_in_the_readme() -> None:
     for name in batchstore.__all__:
         if name.endswith("Error") or name in ("BatchStore", "BatchTaskState"):
             assert name in readme, name
+
+
+def python_blocks(readme: str) -> list[tuple[int, str]]:
+    """Every ```python block of the README, with the line it starts on."""
+    blocks = []
+    for match in re.finditer(r"^```python\n(.*?)^```", readme, flags=re.S | re.M):
+        blocks.append((readme.count("\n", 0, match.start()) + 2, match.group(1)))
+    return blocks
+
+
+def test_every_python_block_of_the_readme_runs_in_order(tmp_path: Path, monkeypatch: object) -> None:
+    """The README's examples run as written, one after another, in one namespace, in an empty folder:
+    an example can never break silently."""
+    import os
+
+    readme = (ROOT / "README.md").read_text()
+    blocks = python_blocks(readme)
+    assert len(blocks) >= 5
+    namespace: dict[str, object] = {"__name__": "readme"}
+    before = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        for line, source in blocks:
+            try:
+                exec(compile(source, f"README.md:{line}", "exec"), namespace)
+            except Exception as exc:
+                raise AssertionError(f"the README's python block at line {line} fails: {exc!r}") from exc
+    finally:
+        for value in list(namespace.values()):
+            close = getattr(value, "close", None)
+            if type(value).__name__ in ("BatchStore", "AsyncBatchStore") and callable(close):
+                close()
+        os.chdir(before)

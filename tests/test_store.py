@@ -1127,3 +1127,14 @@ def test_a_read_only_store_needs_an_existing_batchstore_file(tmp_path: Path) -> 
     assert empty.read_bytes() == b""
     with pytest.raises(StorageError, match="in-memory"):
         BatchStore(read_only=True)
+
+
+@pytest.mark.parametrize("field", ["Name", "Description", "Result", "ProgressDescription", "FileName", "Context"])
+def test_a_nul_character_in_text_is_refused_as_on_postgresql(store: BatchStore, refuses: Any, field: str) -> None:
+    """PostgreSQL's text cannot hold NUL: refused on every engine, so a task means the same on both."""
+    with refuses(InvalidTaskError, field, "NUL"):
+        store.create({"Name": "a", field: "before\x00after"})
+    task_id = store.create({"Name": "a", "ParameterObject": {"raw": "keeps\x00nul"}})  # msgpack bytes: kept
+    assert store.get(task_id).parameter_object == {"raw": "keeps\x00nul"}
+    with refuses(InvalidTaskError, "worker", "NUL"):
+        store.acquire(worker="w\x00")

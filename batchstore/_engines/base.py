@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-__all__ = ["Engine", "Transaction"]
+__all__ = ["ChangeWaiter", "Engine", "Transaction"]
 
 
 class Transaction(Protocol):
@@ -36,6 +36,16 @@ class Transaction(Protocol):
 
     def insert(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[int]:
         """Insert rows into a table whose ``id`` the database assigns; the new ids, in row order."""
+
+
+class ChangeWaiter(Protocol):
+    """Something a change-feed watcher sleeps on until a change may have been committed."""
+
+    def wait(self, timeout: float) -> None:
+        """Return when a change may have been committed, or after ``timeout`` seconds."""
+
+    def close(self) -> None:
+        """Release what the waiter holds (a connection of its own)."""
 
 
 class Engine(Protocol):
@@ -69,6 +79,19 @@ class Engine(Protocol):
     @property
     def insert_change(self) -> str:
         """The INSERT of one change-feed row: (task_id, at, operation, worker, changes)."""
+
+    @property
+    def recheck_after(self) -> float:
+        """How often a watcher rereads the feed without a signal, in seconds."""
+
+    def changes_after(self, cursor: int, limit: int, operation: str) -> list[Any]:
+        """Rows (id, task_id, at, operation, worker, changes) of the change feed after a cursor, in commit order."""
+
+    def latest_cursor(self, operation: str) -> int:
+        """The cursor of the newest committed change (0 when there is none)."""
+
+    def change_waiter(self) -> ChangeWaiter:
+        """A waiter armed now: a commit from now on wakes it."""
 
     def write(self, operation: str) -> AbstractContextManager[Transaction]:
         """One write transaction: committed when the block ends, rolled back (nothing written) if it raises."""

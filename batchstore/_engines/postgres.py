@@ -146,6 +146,63 @@ def read_schema_version(url: str, timeout: float = 30.0) -> int:
         raise translate(exc, "open", url) from None
 
 
+# The feed in commit order. A transaction's id (xid) is taken when it first writes and rows are read by
+# (xid, id), but xids are not commit order: a reader must not pass a row while a transaction with a smaller
+# xid may still add one. So every batchstore write first takes a shared advisory lock (FEED_WRITER_KEY), and
+# a reader first asks, in a statement of its own, for the horizon: the smallest xid among the transactions
+# holding that lock, or else the first xid not yet handed out. A later statement then reads only rows below
+# the horizon: each transaction below it has ended (and is seen by the later snapshot), and any that starts
+# writing later gets a larger xid. Unrelated long transactions elsewhere on the server never hold it back.
+FEED_WRITER_KEY: Final = 0x62617463686665  # "batchfe"
+_FEED_HORIZON: Final = f"""
+SELECT LEAST(
+  (SELECT MIN(x.transactionid::text::bigint) FROM pg_locks a
+     JOIN pg_locks x ON x.pid = a.pid AND x.locktype = 'transactionid'
+   WHERE a.locktype = 'advisory' AND a.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+     AND a.classid = {FEED_WRITER_KEY >> 32} AND a.objid = {FEED_WRITER_KEY & 0xFFFFFFFF} AND a.objsubid = 1),
+  pg_snapshot_xmax(pg_current_snapshot())::text::bigint)
+"""
+_CHANGES_AFTER: Final = """
+WITH c AS (SELECT COALESCE((SELECT xid FROM batchtaskchange WHERE id = %(cursor)s), -1) AS xid)
+SELECT f.id, f.task_id, f.at, f.operation, f.worker, f.changes FROM batchtaskchange f, c
+WHERE f.xid < %(horizon)s AND (f.xid > c.xid OR (f.xid = c.xid AND f.id > %(cursor)s))
+ORDER BY f.xid, f.id LIMIT %(limit)s
+"""
+_FEED_WRITER: Final = f"SELECT pg_advisory_xact_lock_shared({FEED_WRITER_KEY})"
+_LATEST_CHANGE: Final = "SELECT id FROM batchtaskchange WHERE xid < %(horizon)s ORDER BY xid DESC, id DESC LIMIT 1"
+
+
+class _ChangeWaiter:
+    """Sleeps on a connection of its own that LISTENs for the commits of batchstore's writers."""
+
+    def __init__(self, engine: PostgresEngine) -> None:
+        self._engine = engine
+        driver, _ = _driver()
+        try:
+            self._conn: psycopg.Connection[Any] | None = driver.connect(
+                engine._conninfo, autocommit=True, connect_timeout=engine._connect_timeout()
+            )
+            self._conn.execute(f"LISTEN {CHANNEL}")
+        except driver.Error as exc:
+            raise translate(exc, "watch", engine.url) from None
+
+    def wait(self, timeout: float) -> None:
+        import psycopg
+
+        if self._conn is None:
+            return
+        try:
+            for _ in self._conn.notifies(timeout=timeout, stop_after=1):
+                pass
+        except psycopg.Error as exc:
+            raise translate(exc, "watch", self._engine.url) from None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
 _OPEN: weakref.WeakSet[PostgresEngine] = weakref.WeakSet()
 _INHERITED: list[Any] = []
 
@@ -269,6 +326,8 @@ class PostgresEngine:
         pool = self._pool_or_raise()
         try:
             with pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:
+                # First, before the transaction has an id: the change feed's readers wait for us (see _FEED_HORIZON).
+                cursor.execute(_FEED_WRITER)
                 yield _Transaction(cursor)
         except (self._psycopg.Error, self._pool_module.PoolTimeout) as exc:
             raise translate(exc, operation, self.url) from None
@@ -300,6 +359,36 @@ class PostgresEngine:
                 return rows
         except (self._psycopg.Error, self._pool_module.PoolTimeout) as exc:
             raise translate(exc, operation, self.url) from None
+
+    # --- the change feed -------------------------------------------------------------------------
+
+    #: Every batchstore commit notifies; a watcher with nothing new rereads this often all the same.
+    recheck_after: Final = 1.0
+
+    def _read_feed(self, sql: str, params: dict[str, Any], operation: str) -> list[Any]:
+        pool = self._pool_or_raise()
+        try:
+            with pool.connection() as conn:
+                # Two statements, two snapshots, in this order: see FEED_WRITER_KEY.
+                (horizon,) = conn.execute(_FEED_HORIZON).fetchone()
+                rows: list[Any] = conn.execute(sql, {**params, "horizon": horizon}).fetchall()
+                return rows
+        except (self._psycopg.Error, self._pool_module.PoolTimeout) as exc:
+            raise translate(exc, operation, self.url) from None
+
+    def changes_after(self, cursor: int, limit: int, operation: str) -> list[Any]:
+        """Rows of the change feed after ``cursor``, in commit order (see FEED_WRITER_KEY)."""
+        return self._read_feed(_CHANGES_AFTER, {"cursor": cursor, "limit": limit}, operation)
+
+    def latest_cursor(self, operation: str) -> int:
+        """The cursor of the newest change every reader can see (0 when there is none)."""
+        rows = self._read_feed(_LATEST_CHANGE, {}, operation)
+        return int(rows[0][0]) if rows else 0
+
+    def change_waiter(self) -> _ChangeWaiter:
+        """Something to sleep on until a change may have been committed."""
+        self._pool_or_raise()
+        return _ChangeWaiter(self)
 
     # --- the store's lifetime ---------------------------------------------------------------------------
 

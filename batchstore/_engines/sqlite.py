@@ -87,6 +87,64 @@ class _Transaction:
         return list(range(int(last) - len(rows) + 1, int(last) + 1))
 
 
+_CHANGES_AFTER: Final = (
+    "SELECT id, task_id, at, operation, worker, changes FROM batchtaskchange WHERE id > ? ORDER BY id LIMIT ?"
+)
+_LATEST_CHANGE: Final = "SELECT COALESCE(MAX(id), 0) FROM batchtaskchange"
+#: How often a watcher asks SQLite whether another connection committed (PRAGMA data_version).
+_POLL_SECONDS: Final = 0.005
+
+
+class _ChangeWaiter:
+    """Sleeps until a write may have committed: one of this store's (signalled) or another connection's.
+
+    Another connection's commit shows as a new ``PRAGMA data_version`` on a connection of the waiter's own:
+    one cheap read of a number in shared memory every few milliseconds, never a scan of the table.
+    """
+
+    def __init__(self, engine: SQLiteEngine) -> None:
+        self._engine = engine
+        self._seen_commits = engine._commits
+        self._conn: sqlite3.Connection | None = None
+        self._seen_version = 0
+        if not engine.in_memory:  # a private in-memory database has no other connections to hear from
+            try:
+                self._conn = sqlite3.connect(engine.path, uri=engine.path.startswith("file:"),
+                                             check_same_thread=False, isolation_level=None)
+                self._seen_version = self._data_version()
+            except sqlite3.Error as exc:
+                raise translate(exc, "watch") from exc
+
+    def _data_version(self) -> int:
+        assert self._conn is not None
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def wait(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        committed = self._engine._committed
+        while True:
+            with committed:
+                if self._engine._commits != self._seen_commits:
+                    self._seen_commits = self._engine._commits
+                    return
+                committed.wait(_POLL_SECONDS)
+            if self._conn is not None:
+                try:
+                    version = self._data_version()
+                except sqlite3.Error as exc:
+                    raise translate(exc, "watch") from exc
+                if version != self._seen_version:
+                    self._seen_version = version
+                    return
+            if time.monotonic() >= deadline:
+                return
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
 def read_schema_version(path: str) -> int:
     """The schema version of a SQLite file, read without writing (0: an empty database)."""
     try:
@@ -160,6 +218,8 @@ class SQLiteEngine:
     claim: Final = ""
     # Writers take turns, so the feed's id order is commit order: no transaction id is needed.
     insert_change: Final = INSERT_CHANGE + "NULL)"
+    #: A watcher with nothing new rereads the feed this often even without a signal (a safety net only).
+    recheck_after: Final = 1.0
 
     def __init__(
         self, path: str, *, timeout: float = 30.0, synchronous: str = "NORMAL", read_only: bool = False
@@ -173,6 +233,9 @@ class SQLiteEngine:
         self._lock = threading.Lock()
         self._forked = False
         self._conn: sqlite3.Connection | None = None
+        # Counted and signalled at every commit, for the change feed's watchers in this process.
+        self._commits = 0
+        self._committed = threading.Condition(threading.Lock())
         # Registered, with the lock held, before SQLite is called: a fork meanwhile waits for the open.
         with _REGISTRY:
             _OPEN.add(self)
@@ -298,6 +361,9 @@ class SQLiteEngine:
             try:
                 yield _Transaction(conn)
                 conn.execute("COMMIT")
+                with self._committed:
+                    self._commits += 1
+                    self._committed.notify_all()
             except BaseException as exc:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
@@ -341,6 +407,22 @@ class SQLiteEngine:
                 return fetch(conn.execute(sql, params))
             except sqlite3.Error as exc:
                 raise translate(exc, operation) from exc
+
+    # --- the change feed -------------------------------------------------------------------------
+
+    def changes_after(self, cursor: int, limit: int, operation: str) -> list[Any]:
+        """Rows of the change feed after ``cursor``: writers take turns, so id order is commit order."""
+        return self.fetchall(_CHANGES_AFTER, (cursor, limit), operation)
+
+    def latest_cursor(self, operation: str) -> int:
+        """The cursor of the newest committed change (0 when there is none)."""
+        return int(self.fetchone(_LATEST_CHANGE, (), operation)[0])
+
+    def change_waiter(self) -> _ChangeWaiter:
+        """Something to sleep on until a change may have been committed."""
+        if self.closed:
+            raise StoreClosedError("the store is closed; open a new BatchStore")
+        return _ChangeWaiter(self)
 
     @property
     def closed(self) -> bool:

@@ -159,11 +159,17 @@ def _upgrade_sqlite(path: str, where: str, timeout: float) -> None:
 
 def postgres_schema_version(conn: psycopg.Connection[Any], where: str) -> int:
     """The schema version of a PostgreSQL database (its search path): 0 when it has none of our tables."""
+    # pg_class read through the statement's snapshot, not to_regclass(): that one consults the backend's
+    # catalog cache, which inside a transaction begun before another process created the tables (while we
+    # waited for the advisory lock) still says they do not exist.
     row = conn.execute(
-        "SELECT to_regclass(%s) IS NOT NULL, to_regclass('batchtask') IS NOT NULL", (VERSION_TABLE,)
+        "SELECT bool_or(c.relname = %s), bool_or(c.relname = 'batchtask') FROM pg_catalog.pg_class c "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = current_schema() AND c.relname IN (%s, 'batchtask')",
+        (VERSION_TABLE, VERSION_TABLE),
     ).fetchone()
     assert row is not None
-    has_versions, has_tasks = row
+    has_versions, has_tasks = (bool(v) for v in row)
     if not has_versions:
         if has_tasks:
             raise _foreign(where, ["batchtask (without batchstore's version table)"])

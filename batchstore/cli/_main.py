@@ -111,7 +111,7 @@ def verb(
             run = click.option("--json", "as_json", is_flag=True, help="Print JSON (a list is an array).")(run)
         if db_default is None:
             db_option = click.option("--db", envvar=ENV_DB, show_envvar=True, metavar="PATH",
-                                     help="SQLite file or sqlite:/// URL.")
+                                     help="SQLite file, sqlite:/// or postgresql:// URL.")
         else:
             db_option = click.option("--db", default=db_default, show_default=True, metavar="PATH",
                                      help="SQLite file.")

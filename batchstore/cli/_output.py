@@ -21,6 +21,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
+from .._feed import Change
 from .._fields import FIELDS, Field, resolve_select, to_wire_value
 from .._model import BatchTaskInfo
 from .._trace import TraceEntry
@@ -51,6 +52,18 @@ def history_object(entry: TraceEntry) -> dict[str, Any]:
         "operation": entry.operation,
         "worker": entry.worker,
         "changes": {name: list(change) for name, change in entry.changes.items()},
+    }
+
+
+def change_object(change: Change) -> dict[str, Any]:
+    """One change of the feed as JSON: ``cursor``, ``task_id``, ``operation``, ``worker``, ``at``, ``changes``."""
+    return {
+        "cursor": change.cursor,
+        "task_id": change.task_id,
+        "operation": change.operation,
+        "worker": change.worker,
+        "at": change.at.isoformat(),
+        "changes": {name: list(values) for name, values in change.changes.items()},
     }
 
 
@@ -119,6 +132,15 @@ class Output:
             write(separator + _dumps(value))
             separator = ",\n"
         write("\n]\n" if separator != "\n" else "]\n")
+
+    def change(self, change: Change) -> None:
+        """One change of the feed, as a JSON line (flushed: a reader downstream sees it at once)."""
+        sys.stdout.write(_dumps(change_object(change)) + "\n")
+        sys.stdout.flush()
+
+    def live(self, shown: dict[int, BatchTaskInfo], updates: Iterator[object]) -> None:
+        """A table of ``shown`` redrawn at each of ``updates``: the terminal form of ``watch``."""
+        self._table().live(shown, updates)
 
     def message(self, text: str) -> None:
         """A line for people; in the JSON forms nothing (the data says it)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any, Final
 
@@ -87,6 +87,23 @@ def tasks(items: Iterable[BatchTaskInfo]) -> None:
         shown += len(chunk)
     if not shown:
         message("no tasks")
+
+
+def live(shown: dict[int, BatchTaskInfo], updates: Iterator[object]) -> None:
+    """Draw ``shown`` (tasks by Id) as a table, redrawn after each item of ``updates`` (which changes ``shown``)."""
+    from rich.live import Live
+
+    def render() -> Table:
+        table = _task_table(header=True)
+        for task_id in sorted(shown):
+            task = shown[task_id]
+            table.add_row(str(task.id), task.name or "", _state(task.state), _progress(task.progress_percent),
+                          _when(task.created))
+        return table
+
+    with Live(render(), console=console(), auto_refresh=False, vertical_overflow="visible") as screen:
+        for _ in updates:
+            screen.update(render(), refresh=True)
 
 
 def detail(task: BatchTaskInfo, fields: Iterable[Field]) -> None:

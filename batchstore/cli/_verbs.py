@@ -22,7 +22,7 @@ from typing import Any, Final, TypeVar
 import click
 
 from .._enums import BatchTaskState, CancellationBehaviour
-from .._exceptions import BatchStoreError
+from .._exceptions import BatchStoreError, TaskNotFoundError
 from .._migrations import migrate as run_migrations
 from .._migrations import migration_sql
 from .._model import BatchTaskInfo
@@ -237,7 +237,57 @@ def prune(s: Session, older_than: str) -> None:
         click.echo(removed)
 
 
-# --- the schema ----------------------------------------------------------------------------------
+# --- the change feed, the server and the schema ------------------------------------------------
+
+_WATCHED: Final = "Id,Name,State,ProgressPercent,ProgressDescription,Created"
+
+
+@verb(reads=True, prints=True)
+@click.argument("states", metavar="[STATE]...", nargs=-1)
+def watch(s: Session, states: tuple[str, ...]) -> None:
+    """Show the tasks in these states live (default: all), as any process changes them, until Ctrl-C.
+
+    On a terminal, a table redrawn at each change; otherwise (or with --json) one JSON line per change.
+    """
+    wanted = set(parse_states(states))
+    store = s.store
+    cursor = store.last_cursor()  # before the tasks are read: no change falls in between
+    if s.out.form != "table":
+        for change in store.watch(after=cursor):
+            s.out.change(change)
+        return
+    everything = BatchTaskState.All in wanted
+    shown = {t.id: t for t in _query(store, tuple(states), None, (), False, _WATCHED) if t.id is not None}
+
+    def updates() -> Iterator[object]:
+        for change in store.watch(after=cursor):
+            try:
+                task = store.get(change.task_id, select=_WATCHED)
+            except TaskNotFoundError:
+                shown.pop(change.task_id, None)
+            else:
+                if everything or task.state in wanted:
+                    shown[change.task_id] = task
+                else:
+                    shown.pop(change.task_id, None)
+            yield change
+
+    s.out.live(shown, updates())
+
+
+@verb(creates=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
+@click.option("--token", envvar="BATCHSTORE_TOKEN", show_envvar=True, metavar="SECRET",
+              help="Require 'Authorization: Bearer SECRET' (needed to listen beyond loopback).")
+def serve(s: Session, host: str, port: int, token: str | None) -> None:
+    """Serve the SuperOffice and SailPoint task APIs and the dashboard over HTTP, until Ctrl-C."""
+    from ..server import serve as run_server  # without the [server] extra: one line saying how to install it
+
+    if s.db is None:
+        raise click.UsageError(f"Missing option '--db' (or set {ENV_DB})")
+    check_target(s.db, must_exist=False)
+    run_server(s.db, host=host, port=port, token=token)
 
 
 @verb(creates=True)

@@ -9,7 +9,7 @@ nothing fetched from the internet). Its data comes from two routes:
 - ``GET /batchstore/v1/tasks/{id}/history`` (served by the app, not here) for the side panel.
 
 Server-sent events rather than client polling: one open response per page, a change reaches the page
-within one poll of the store, and an idle page costs the network nothing. The page reads the stream
+as soon as the store's change feed reports its commit, and an idle page costs nothing. The page reads the stream
 with ``fetch`` instead of ``EventSource`` so it can send ``Authorization: Bearer`` (EventSource cannot
 set headers, and a token in a query string would end up in logs).
 """
@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+import threading
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Final
@@ -27,6 +28,7 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from .._exceptions import TaskNotFoundError
 from .._store import BatchStore
 from . import _schemas as schemas
 
@@ -38,8 +40,8 @@ FIELDS: Final = (
     "Created", "LastStarted", "StartCount", "Result",
 )
 _SELECT: Final = ",".join(FIELDS)
-#: How often the store is read for changes while a page is open.
-POLL_SECONDS: Final = 0.5
+#: How long one watch of the change feed lasts with nothing new before the next begins.
+WATCH_SECONDS: Final = 5.0
 #: A comment line this often keeps idle connections from being closed by proxies.
 KEEPALIVE_SECONDS: Final = 15.0
 
@@ -76,31 +78,67 @@ def _read_tasks(store: BatchStore) -> dict[int, dict[str, Any]]:
     return {w["Id"]: {k: w[k] for k in FIELDS} for w in wire}
 
 
-def _diff(old: dict[int, dict[str, Any]], new: dict[int, dict[str, Any]]) -> Change:
-    return Change(
-        upsert=[task for task_id, task in new.items() if old.get(task_id) != task],
-        remove=[task_id for task_id in old if task_id not in new],
-    )
+def _read_task(store: BatchStore, task_id: int) -> dict[str, Any] | None:
+    try:
+        wire = store.get(task_id, select=_SELECT).to_wire()
+    except TaskNotFoundError:
+        return None
+    return {k: wire[k] for k in FIELDS}
 
 
-async def task_changes(store: BatchStore, interval: float | None = None) -> AsyncGenerator[Change, None]:
-    """The source of the live updates: first every task (as an upsert), then each change as it is seen.
+def _follow(store: BatchStore, cursor: int, stop: threading.Event, push: Callable[[int], None]) -> None:
+    """Push the id of every task the store's change feed reports after ``cursor``, until ``stop`` is set.
 
-    This is the one place that knows where changes come from. Today it reads the dashboard fields of
-    every task every ``interval`` seconds (:data:`POLL_SECONDS` by default) and yields the difference
-    (nothing when nothing changed); a change feed from the store (``store.watch()``) can replace the
-    loop without touching the feed, the route or the page. All open pages share one such reader.
+    Runs on a thread of its own: a watch sleeps until a commit. Each watch lasts WATCH_SECONDS with nothing
+    new, so a stopped dashboard lets its thread go within that time.
     """
-    interval = POLL_SECONDS if interval is None else interval
+    while not stop.is_set():
+        for change in store.watch(after=cursor, timeout=WATCH_SECONDS):
+            push(change.task_id)
+            cursor = change.cursor
+            if stop.is_set():
+                return
+
+
+async def task_changes(store: BatchStore) -> AsyncGenerator[Change, None]:
+    """The source of the live updates: first every task (as an upsert), then each change as it commits.
+
+    This is the one place that knows where changes come from: the store's change feed
+    (:meth:`BatchStore.watch`), which wakes on commits from any process, so an idle dashboard reads
+    nothing. The tasks a batch of changes names are read again (dashboard fields only); a task no longer
+    there is removed.
+    """
+    loop = asyncio.get_running_loop()
+    touched: asyncio.Queue[int] = asyncio.Queue()
+    stop = threading.Event()
+    cursor = await run_in_threadpool(store.last_cursor)  # before the snapshot: no change falls in between
     seen = await run_in_threadpool(_read_tasks, store)
     yield Change(upsert=list(seen.values()))
-    while True:
-        await asyncio.sleep(interval)
-        now = await run_in_threadpool(_read_tasks, store)
-        change = _diff(seen, now)
-        seen = now
-        if change:
-            yield change
+    def push(task_id: int) -> None:
+        loop.call_soon_threadsafe(touched.put_nowait, task_id)
+
+    follower = loop.run_in_executor(None, _follow, store, cursor, stop, push)
+    try:
+        while True:
+            ids = {await touched.get()}
+            while not touched.empty():
+                ids.add(touched.get_nowait())
+            upsert, remove = [], []
+            for task_id in sorted(ids):
+                task = await run_in_threadpool(_read_task, store, task_id)
+                # Several changes read at once show the task as it is now: later ones then change nothing.
+                if task is None and task_id in seen:
+                    remove.append(task_id)
+                    del seen[task_id]
+                elif task is not None and seen.get(task_id) != task:
+                    upsert.append(task)
+                    seen[task_id] = task
+            change = Change(upsert=upsert, remove=remove)
+            if change:
+                yield change
+    finally:
+        stop.set()
+        follower.cancel()
 
 
 def _event(name: str, data: object) -> str:
