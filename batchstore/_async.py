@@ -31,7 +31,9 @@ from types import TracebackType
 from typing import Any, Concatenate, Final, ParamSpec, TypeVar
 
 from ._blob import DEFAULT_MAX_BLOB_BYTES
+from ._engines import Engine
 from ._exceptions import StoreClosedError
+from ._feed import Change
 from ._store import DEFAULT_WRITABLE, BatchStore
 
 __all__ = ["AsyncBatchStore"]
@@ -75,6 +77,20 @@ def _named(twin: F, method: Callable[..., Any], doc: str) -> F:
     twin.__qualname__ = f"AsyncBatchStore.{method.__name__}"
     twin.__doc__ = doc
     return twin
+
+
+#: The longest a watch waits for a commit on its thread in one go: how soon a cancelled watch lets it go.
+_WAIT: Final = 0.25
+
+
+def _checked_watch(store: BatchStore, after: int | None, timeout: float | None) -> tuple[int | None, float | None]:
+    """watch's arguments, checked by BatchStore.watch itself (which reads nothing until iterated)."""
+    store.watch(after, timeout=timeout).close()
+    return after, timeout
+
+
+def _engine(store: BatchStore) -> Engine:
+    return store._engine
 
 
 def _take(_: BatchStore, iterator: Iterator[T]) -> builtins.list[T]:
@@ -225,7 +241,43 @@ class AsyncBatchStore:
     list_system_tasks_by_name = _iter_twin(BatchStore.list_system_tasks_by_name)
     list = _iter_twin(BatchStore.list)  # last: from here on, ``list`` in this class body is this method
 
-    # --- watch: reserved for the change feed ------------------------------------------------------
-    # ``watch(after=None, *, timeout=None)`` will be the async iterator over BatchStore.watch. It cannot be
-    # an _iter_twin: a page of _PAGE changes may never fill, so the thread must hand over whatever has
-    # arrived (a batch per wake-up) and the loop must be able to stop waiting (cancellation closes it).
+    changes = _twin(BatchStore.changes)
+    last_cursor = _twin(BatchStore.last_cursor)
+
+    # --- the change feed, as it happens ------------------------------------------------------------
+
+    async def watch(self, after: int | None = None, *, timeout: float | None = None) -> AsyncIterator[Change]:
+        """``async for`` over :meth:`BatchStore.watch`: changes as any process commits them.
+
+        Reads run on the store's thread; the wait for a commit runs on a thread of its own, a short while
+        at a time, so other calls of this store go on meanwhile and a cancelled watch stops at once.
+        """
+        after, timeout = await self._call(_checked_watch, after, timeout)  # BatchStore's own checks
+        engine = await self._call(_engine)
+        loop = asyncio.get_running_loop()
+        waiter = await loop.run_in_executor(None, engine.change_waiter)  # armed before the first read
+        waiting: asyncio.Future[None] | None = None
+        try:
+            cursor = await self._call(BatchStore.last_cursor) if after is None else after
+            deadline = None if timeout is None else loop.time() + timeout
+            while True:
+                batch = await self._call(BatchStore.changes, after=cursor, limit=_PAGE)
+                for change in batch:
+                    yield change
+                    cursor = change.cursor
+                if batch:
+                    deadline = None if timeout is None else loop.time() + timeout
+                    continue
+                remaining = None if deadline is None else deadline - loop.time()
+                if remaining is not None and remaining <= 0:
+                    return
+                pause = _WAIT if remaining is None else min(remaining, _WAIT)
+                waiting = loop.run_in_executor(None, waiter.wait, pause)
+                await waiting
+                waiting = None
+        finally:
+            if waiting is not None and not waiting.done():
+                # Cancelled mid-wait: the waiting thread still uses the waiter; it is closed when that ends.
+                waiting.add_done_callback(lambda _: waiter.close())
+            else:
+                waiter.close()

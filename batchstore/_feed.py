@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,7 +65,7 @@ def read_changes(engine: Engine, after: int, limit: int, operation: str) -> list
     return [_change(row, operation) for row in engine.changes_after(after, limit, operation)]
 
 
-def watch_changes(engine: Engine, after: int | None, timeout: float | None) -> Iterator[Change]:
+def watch_changes(engine: Engine, after: int | None, timeout: float | None) -> Generator[Change, None, None]:
     """Changes as they commit, after ``after`` (None: from now), until ``timeout`` seconds pass with none."""
     # Armed before the first read: a commit between that read and the first wait still wakes us.
     waiter = engine.change_waiter()

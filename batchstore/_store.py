@@ -7,7 +7,7 @@ import copy
 import datetime as dt
 import math
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from typing import Any, Final
 
 from ._blob import DEFAULT_MAX_BLOB_BYTES
@@ -326,7 +326,7 @@ class BatchStore(LifecycleSteps):
         """
         return self._engine.latest_cursor("last_cursor")
 
-    def watch(self, after: int | None = None, *, timeout: float | None = None) -> Iterator[Change]:
+    def watch(self, after: int | None = None, *, timeout: float | None = None) -> Generator[Change, None, None]:
         """The changes as they are committed, by any process, after ``after`` (None: from now on).
 
         Ends when ``timeout`` seconds pass with nothing new (None: never; break out of the loop, or

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import inspect
+import multiprocessing
 import sqlite3
 import subprocess
 import sys
@@ -93,6 +94,10 @@ def test_every_public_batchstore_method_has_an_async_twin_with_its_signature() -
         assert twin is not None, f"AsyncBatchStore has no {name}"
         if name == "close":
             assert inspect.iscoroutinefunction(twin)
+            continue
+        if name == "watch":  # an async generator of its own: it waits off the store's thread
+            assert inspect.isasyncgenfunction(twin)
+            assert inspect.signature(twin).parameters == inspect.signature(method).parameters
             continue
         assert twin.__wrapped__ is method, name  # made from this very method: same parameters, by construction
         assert inspect.signature(twin) == inspect.signature(method), name
@@ -389,3 +394,75 @@ def test_importing_batchstore_does_not_import_asyncio() -> None:
     import batchstore
 
     assert batchstore.AsyncBatchStore is AsyncBatchStore
+
+
+# --- the change feed ----------------------------------------------------------------------------
+
+
+def _create_elsewhere(path: str, name: str) -> None:
+    with BatchStore(path) as store:
+        store.create({"Name": name, "IsInternalTask": True})
+
+
+def test_watch_yields_changes_of_another_process_while_the_loop_keeps_running(tmp_path: Path) -> None:
+    path = str(tmp_path / "feed.db")
+
+    async def scenario() -> tuple[list[str], int]:
+        ticks = 0
+
+        async def heartbeat() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        async with AsyncBatchStore(path) as store:
+            beating = asyncio.create_task(heartbeat())
+            seen: list[str] = []
+
+            async def watch() -> None:
+                async for change in store.watch(timeout=1.5):
+                    seen.append(change.operation)
+
+            watching = asyncio.create_task(watch())
+            await asyncio.sleep(0.3)
+            process = multiprocessing.get_context("spawn").Process(target=_create_elsewhere, args=(path, "x"))
+            process.start()
+            await asyncio.to_thread(process.join, 60)
+            task_id = await store.create({"Name": "mine"})  # the store's own calls go on meanwhile
+            await store.stop(task_id)
+            await watching
+            beating.cancel()
+            return seen, ticks
+
+    seen, ticks = asyncio.run(scenario())
+    assert seen == ["create", "create", "stop"]
+    assert ticks >= 50  # the loop ran all along: the watch waits on a thread
+
+
+def test_a_cancelled_watch_stops_at_once_and_the_store_goes_on(tmp_path: Path) -> None:
+    async def scenario() -> int:
+        async with AsyncBatchStore(str(tmp_path / "feed.db")) as store:
+            async def watch() -> None:
+                async for _ in store.watch():
+                    pass
+
+            watching = asyncio.create_task(watch())
+            await asyncio.sleep(0.2)
+            watching.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(watching, timeout=5)
+            task_id = await store.create({"Name": "after"})
+            return len(await store.changes(after=0)) + task_id
+
+    assert asyncio.run(scenario()) == 2
+
+
+def test_watch_refuses_a_bad_cursor_at_the_first_step(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with AsyncBatchStore() as store:
+            with pytest.raises(InvalidTaskError, match="cursor"):
+                async for _ in store.watch(after=-1):
+                    pass
+
+    asyncio.run(scenario())
