@@ -36,6 +36,18 @@ def require_program(path: str, hint: str) -> None:
         _missing(f"needs {path} ({hint})")
 
 
+def require_postgres() -> str:
+    """The test PostgreSQL server's URL (BATCHSTORE_TEST_POSTGRES_URL, set by .ci/postgres.sh), and its driver.
+
+    Skips (or, with BATCHSTORE_REQUIRE_ALL set, fails) when either is missing.
+    """
+    require("psycopg", "psycopg_pool")
+    url = os.environ.get("BATCHSTORE_TEST_POSTGRES_URL")
+    if not url:
+        _missing("needs a PostgreSQL server: set BATCHSTORE_TEST_POSTGRES_URL (CI: . .ci/postgres.sh)")
+    return str(url)
+
+
 def _missing(message: str) -> None:
     if os.environ.get("BATCHSTORE_REQUIRE_ALL"):
         pytest.fail(f"BATCHSTORE_REQUIRE_ALL is set: {message}")

@@ -492,6 +492,78 @@ def test_a_terminal_gets_a_table_with_colour_and_progress_bars(cli_db: Path) -> 
     assert "{" not in plain  # a table, not JSON
 
 
+# --- migrate ------------------------------------------------------------------------------------
+
+V1_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "schema_v1.db"
+
+
+def test_migrate_upgrades_a_0_1_0_file_once_and_says_so(tmp_path: Path) -> None:
+    import shutil
+
+    db = tmp_path / "v1.db"
+    shutil.copyfile(V1_FIXTURE, db)
+    run = cli("migrate", "--db", db)
+    assert (run.returncode, run.stdout, run.stderr) == (0, "schema version 1 -> 2\n", "")  # Alembic stays quiet
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (2,)
+        assert conn.execute("SELECT version_num FROM batchstore_version").fetchall() == [("0002",)]
+        assert [i for (i,) in conn.execute("SELECT id FROM batchtask ORDER BY id")] == [1, 2, 3, 5]
+    run = cli("migrate", "--db", f"sqlite:///{db}")
+    assert (run.returncode, run.stdout, run.stderr) == (0, "already at schema version 2\n", "")
+    assert cli("get", "1", "--json", "--db", db).json()["ParameterObject"] == {"source": "SAP", "rows": [1, 2, 3]}
+
+
+def test_migrate_sql_prints_the_upgrade_and_changes_nothing(tmp_path: Path) -> None:
+    import shutil
+
+    db = tmp_path / "v1.db"
+    shutil.copyfile(V1_FIXTURE, db)
+    before = db.read_bytes(), db.stat().st_mtime_ns
+    run = cli("migrate", "--sql", "--db", db)
+    assert run.returncode == 0 and run.stderr == ""
+    assert "CREATE TABLE batchtaskchange" in run.stdout and "PRAGMA user_version = 2" in run.stdout
+    assert (db.read_bytes(), db.stat().st_mtime_ns) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v1.db"]
+    # The DBA runs it by hand; the file is then current.
+    with sqlite3.connect(db) as conn:
+        conn.executescript(run.stdout)
+    run = cli("migrate", "--db", db)
+    assert (run.returncode, run.stdout) == (0, "already at schema version 2\n")
+    assert cli("migrate", "--sql", "--db", db).stdout == ""
+
+
+def test_migrate_sql_never_creates_a_missing_file(tmp_path: Path) -> None:
+    db = tmp_path / "missing.db"
+    run = cli("migrate", "--sql", "--db", db)
+    assert run.returncode == 0 and "CREATE TABLE batchtask " in run.stdout
+    assert not db.exists() and list(tmp_path.iterdir()) == []
+    run = cli("migrate", "--db", db)  # without --sql, it makes the database, as opening a store would
+    assert (run.returncode, run.stdout) == (0, "schema version 0 -> 2\n")
+    assert db.exists()
+
+
+def test_migrate_refuses_a_newer_file_and_leaves_it_alone(tmp_path: Path) -> None:
+    db = tmp_path / "newer.db"
+    BatchStore(db).close()
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA user_version = 3")
+    before = db.read_bytes(), db.stat().st_mtime_ns
+    for args in (("migrate",), ("migrate", "--sql")):
+        run = cli(*args, "--db", db)
+        assert run.returncode == 1 and run.stdout == ""
+        assert run.stderr.startswith("batchstore: ") and "schema version 3, newer" in run.stderr
+        assert run.stderr.count("\n") == 1
+    assert (db.read_bytes(), db.stat().st_mtime_ns) == before
+
+
+def test_migrate_needs_a_database_that_keeps_something(tmp_path: Path) -> None:
+    run = cli("migrate", "--db", ":memory:", cwd=tmp_path)
+    assert run.returncode == 1 and "in-memory" in run.stderr
+    run = cli("migrate", cwd=tmp_path, env={"BATCHSTORE_DB": ""})
+    assert run.returncode == 2 and "--db" in run.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 # --- watch and serve ---------------------------------------------------------------------------
 
 

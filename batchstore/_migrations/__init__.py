@@ -80,11 +80,18 @@ def sqlite_schema_version(conn: sqlite3.Connection, where: str) -> int:
         tables = [name for (name,) in conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
         )]
+        # The version table is what Alembic goes by: a newer release's scripts, run by Alembic's own
+        # command line, may have stamped it; the newer of the two versions counts.
+        stamps = conn.execute(f"SELECT version_num FROM {VERSION_TABLE}").fetchall() if VERSION_TABLE in tables else []
     finally:
         if own:
             conn.execute("COMMIT")
     if version == 0 and not tables:
         return 0
+    for (stamp,) in stamps:
+        if not str(stamp).isdigit():
+            raise StorageError(f"{where}: the table {VERSION_TABLE} holds {stamp!r}, no batchstore schema version")
+        version = max(version, int(stamp))
     if version > SCHEMA_VERSION:
         if "batchtask" in tables:
             raise _newer(version, where)
@@ -196,10 +203,12 @@ def ensure_postgres_schema(conn: psycopg.Connection[Any], url: str, where: str, 
             _create_version_table(conn.execute)
             return
     if version < SCHEMA_VERSION:
-        _upgrade_postgres(url, where)
+        # The opening connection's lock_timeout (the store's timeout) bounds the wait for the lock there too.
+        row = conn.execute("SHOW lock_timeout").fetchone()
+        _upgrade_postgres(url, where, lock_timeout=str(row[0]) if row else "0")
 
 
-def _upgrade_postgres(url: str, where: str) -> None:
+def _upgrade_postgres(url: str, where: str, *, lock_timeout: str = "0") -> None:
     # Alembic speaks SQLAlchemy: a connection of its own, inside a transaction holding the same advisory lock.
     from sqlalchemy import create_engine
     from sqlalchemy.pool import NullPool
@@ -209,7 +218,9 @@ def _upgrade_postgres(url: str, where: str) -> None:
     engine = create_engine(sqlalchemy_url(url), poolclass=NullPool)
     try:
         with engine.begin() as conn:
-            conn.exec_driver_sql(f"SET TIME ZONE 'UTC'; SELECT pg_advisory_xact_lock({_PG_LOCK_KEY})")
+            conn.exec_driver_sql("SET TIME ZONE 'UTC'")
+            conn.exec_driver_sql("SELECT set_config('lock_timeout', %(t)s, true)", {"t": lock_timeout})
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_LOCK_KEY})")
             found = conn.exec_driver_sql(f"SELECT version_num FROM {VERSION_TABLE}").scalar()
             version = int(found or 0)
             if version < SCHEMA_VERSION:
@@ -225,13 +236,13 @@ def _upgrade_postgres(url: str, where: str) -> None:
 # --- both --------------------------------------------------------------------------------------------
 
 
-def _create_version_table(execute: Any) -> None:
+def _create_version_table(execute: Any, version: int = SCHEMA_VERSION) -> None:
     # The very table Alembic makes, so that Alembic's own commands work on a batchstore database too.
     execute(
         f"CREATE TABLE {VERSION_TABLE} (version_num VARCHAR(32) NOT NULL, "
         f"CONSTRAINT {VERSION_TABLE}_pkc PRIMARY KEY (version_num))"
     )
-    execute(f"INSERT INTO {VERSION_TABLE} (version_num) VALUES ('{_revision(SCHEMA_VERSION)}')")
+    execute(f"INSERT INTO {VERSION_TABLE} (version_num) VALUES ('{_revision(version)}')")
 
 
 def _config(**attributes: Any) -> Any:
@@ -276,21 +287,52 @@ def migrate(target: str) -> tuple[int, int]:
 def migration_sql(target: str) -> str:
     """The SQL that would bring the database at ``target`` to this release's schema, for a DBA to run by hand.
 
-    The database is only read (for its current version); nothing is written.
+    The database is only read (for its current version); nothing is written, and a missing SQLite file is
+    not created. The SQL is one transaction; it is empty for a database already at this release's schema.
+
+    >>> import tempfile, os
+    >>> sql = migration_sql(os.path.join(tempfile.mkdtemp(), "missing.db"))
+    >>> sql.startswith("BEGIN;"), "CREATE TABLE batchtaskchange" in sql
+    (True, True)
     """
     from alembic import command
 
-    from .._engines import schema_version, sqlalchemy_url
+    from .._engines import engine_name, schema_version, sqlalchemy_url, sqlite_path
 
     before = schema_version(target)
     if before == SCHEMA_VERSION:
         return ""
     buffer = io.StringIO()
     config = _config(output_buffer=buffer)
-    config.set_main_option("sqlalchemy.url", sqlalchemy_url(target))
+    # Config is a ConfigParser: a "%" in the URL (an escaped libpq option) would read as interpolation.
+    config.set_main_option("sqlalchemy.url", sqlalchemy_url(target).replace("%", "%%"))
     start = "base" if before == 0 else _revision(before)
     try:
         command.upgrade(config, f"{start}:{_revision(SCHEMA_VERSION)}", sql=True)
     except Exception as exc:
         raise StorageError(f"migrate: could not write the upgrade SQL: {exc}") from exc
-    return buffer.getvalue()
+    script = buffer.getvalue()
+    if engine_name(target) == "sqlite":
+        # Alembic writes no transaction for SQLite (it thinks DDL is not transactional there), but SQLite's
+        # DDL and user_version are: one transaction, so that a script stopped half-way leaves no half schema.
+        stamp = ""
+        if before and not _sqlite_has_version_table(sqlite_path(target)):
+            # A file of batchstore 0.1.0 knows its version only by user_version: record it Alembic's way.
+            statements: list[str] = []
+            _create_version_table(statements.append, before)
+            stamp = "".join(f"{statement};\n\n" for statement in statements)
+        script = f"BEGIN;\n\n{stamp}{script}COMMIT;\n"
+    return script
+
+
+def _sqlite_has_version_table(path: str) -> bool:
+    from .._engines.sqlite import _read_only_uri
+
+    conn = sqlite3.connect(_read_only_uri(path), uri=True)
+    try:
+        query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+        return conn.execute(query, (VERSION_TABLE,)).fetchone() is not None
+    except sqlite3.Error as exc:
+        raise StorageError(f"migrate: could not read {path!r}: {exc}") from exc
+    finally:
+        conn.close()

@@ -23,6 +23,8 @@ import click
 
 from .._enums import BatchTaskState, CancellationBehaviour
 from .._exceptions import BatchStoreError, TaskNotFoundError
+from .._migrations import migrate as run_migrations
+from .._migrations import migration_sql
 from .._model import BatchTaskInfo
 from .._store import BatchStore
 from ._args import TASK_ID, parse_duration, parse_states, read_json
@@ -286,6 +288,24 @@ def serve(s: Session, host: str, port: int, token: str | None) -> None:
         raise click.UsageError(f"Missing option '--db' (or set {ENV_DB})")
     check_target(s.db, must_exist=False)
     run_server(s.db, host=host, port=port, token=token)
+
+
+@verb(creates=True)
+@click.option("--sql", is_flag=True, help="Print the upgrade's SQL for a DBA to run; change nothing.")
+def migrate(s: Session, sql: bool) -> None:
+    """Upgrade the database's schema to this release's (opening a store does it too); --sql prints it."""
+    if s.db is None:
+        raise click.UsageError(f"Missing option '--db' (or set {ENV_DB})")
+    check_target(s.db, must_exist=False)
+    if sql:
+        # Reads the version only: a missing file stays missing, and the script creates every table.
+        click.echo(migration_sql(s.db), nl=False)
+        return
+    before, after = run_migrations(s.db)
+    if before == after:
+        click.echo(f"already at schema version {after}")
+    else:
+        click.echo(f"schema version {before} -> {after}")
 
 
 # --- the demo ------------------------------------------------------------------------------------
