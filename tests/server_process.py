@@ -48,6 +48,24 @@ def require_postgres() -> str:
     return str(url)
 
 
+@contextmanager
+def postgres_schema(prefix: str) -> Iterator[str]:
+    """The URL of a fresh, empty schema on the test PostgreSQL server (dropped afterwards, with its tables)."""
+    import uuid
+
+    import psycopg
+
+    url = require_postgres()
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
 def _missing(message: str) -> None:
     if os.environ.get("BATCHSTORE_REQUIRE_ALL"):
         pytest.fail(f"BATCHSTORE_REQUIRE_ALL is set: {message}")

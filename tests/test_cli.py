@@ -662,6 +662,27 @@ def test_serve_binds_loopback_and_refuses_other_addresses_without_a_token(cli_db
         process.communicate(timeout=30)
 
 
+def test_the_verbs_work_on_postgresql_through_batchstore_db() -> None:
+    from server_process import postgres_schema
+
+    with postgres_schema("cli") as url:
+        env = {"BATCHSTORE_DB": url}
+        created = cli("create", '{"Name": "ERPSync", "ParameterObject": {"source": "SAP"}}', env=env)
+        assert created.returncode == 0, created.stderr
+        task_id = created.stdout.strip()
+        assert cli("acquire", "--worker", "w", "--json", env=env).json()["Id"] == int(task_id)
+        assert cli("start", task_id, "--worker", "w", env=env).returncode == 0
+        assert cli("progress", task_id, "40", "two of five", "--worker", "w", env=env).returncode == 0
+        got = cli("get", task_id, "--json", env=env).json()
+        assert (got["State"], got["ProgressPercent"], got["ParameterObject"]) == ("Started", 40, {"source": "SAP"})
+        assert [e["operation"] for e in cli("history", task_id, "--json", env=env).json()] == [
+            "create", "acquire", "start", "report_progress"]
+        assert cli("count", "Started", env=env).stdout.strip() == "1"
+        refused = cli("get", "99", env=env)
+        assert refused.returncode == 1 and len(refused.stderr.splitlines()) == 1
+        assert "password" not in refused.stderr and url.split("@")[0].split(":")[-1] not in refused.stderr
+
+
 # --- the demo and the README --------------------------------------------------------------------
 
 

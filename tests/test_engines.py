@@ -2,36 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import urllib.parse
-import uuid
 from collections.abc import Iterator
 
 import pytest
-from server_process import _missing
+from server_process import postgres_schema
 
 from batchstore import BatchStore, ConfigurationError, StorageError
-
-POSTGRES_URL = os.environ.get("BATCHSTORE_TEST_POSTGRES_URL")
 
 
 @pytest.fixture
 def fresh_postgres() -> Iterator[str]:
     """The URL of an empty schema on the test PostgreSQL server."""
-    if not POSTGRES_URL:
-        _missing("needs BATCHSTORE_TEST_POSTGRES_URL (a PostgreSQL server; .ci/postgres.sh starts one)")
-    import psycopg
-
-    assert POSTGRES_URL is not None
-    schema = f"engines_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield f"{POSTGRES_URL}{'&' if '?' in POSTGRES_URL else '?'}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+    with postgres_schema("engines") as url:
+        yield url
 
 
 def test_threads_opening_a_new_postgresql_database_at_once_all_succeed(fresh_postgres: str) -> None:

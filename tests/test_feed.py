@@ -7,18 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 import multiprocessing
-import os
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from server_process import _missing
+from server_process import postgres_schema
 
 from batchstore import BatchStore, Change, InvalidTaskError, PatchConflictError
-
-POSTGRES_URL = os.environ.get("BATCHSTORE_TEST_POSTGRES_URL")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -26,20 +22,9 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A database for one test: a SQLite file, or a fresh schema of the test PostgreSQL server."""
     if request.param == "sqlite":
         yield str(tmp_path / "feed.db")
-        return
-    if not POSTGRES_URL:
-        _missing("needs BATCHSTORE_TEST_POSTGRES_URL (a PostgreSQL server; .ci/postgres.sh starts one)")
-    import psycopg
-
-    assert POSTGRES_URL is not None
-    schema = f"feed_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield f"{POSTGRES_URL}{'&' if '?' in POSTGRES_URL else '?'}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+    else:
+        with postgres_schema("feed") as url:
+            yield url
 
 
 def _ops(changes: list[Change]) -> list[tuple[int, str]]:
@@ -179,18 +164,11 @@ def test_the_feed_waits_for_an_older_transaction_on_postgresql() -> None:
     """A change committed while an older writer (a smaller xid) still runs is held back until that one ends;
     then both come, in transaction order, and none is skipped. Transactions that are not writers do not count.
     """
-    if not POSTGRES_URL:
-        _missing("needs BATCHSTORE_TEST_POSTGRES_URL (a PostgreSQL server; .ci/postgres.sh starts one)")
     import psycopg
 
     from batchstore._engines.postgres import FEED_WRITER_KEY
 
-    assert POSTGRES_URL is not None
-    schema = f"feed_{uuid.uuid4().hex[:12]}"
-    url = f"{POSTGRES_URL}{'&' if '?' in POSTGRES_URL else '?'}options=-csearch_path%3D{schema}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {schema}")
-    try:
+    with postgres_schema("feed") as url:
         with BatchStore(url) as store, BatchStore(url) as other:
             first = store.create({"Name": "first"})
             cursor = store.changes()[-1].cursor
@@ -206,6 +184,3 @@ def test_the_feed_waits_for_an_older_transaction_on_postgresql() -> None:
                     slow.commit()
                     changes_meanwhile = store.changes(after=cursor)
         assert _ops(changes_meanwhile) == [(first, "patch"), (second, "create")]
-    finally:
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-            admin.execute(f"DROP SCHEMA {schema} CASCADE")
