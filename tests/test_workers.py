@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import collections
 import multiprocessing
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from server_process import _missing, require
+from server_process import postgres_schema
 
 from batchstore import BatchStore
 
@@ -30,22 +28,9 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield str(tmp_path / "tasks.db")
         return
-    require("psycopg", "psycopg_pool")
-    url = os.environ.get("BATCHSTORE_TEST_POSTGRES_URL")
-    if not url:
-        _missing("needs a PostgreSQL server: set BATCHSTORE_TEST_POSTGRES_URL (CI: . .ci/postgres.sh)")
-    import psycopg
-
     # A schema of its own in the test database, so runs (and other tests) never see each other's tasks.
-    schema = f"test_workers_{uuid.uuid4().hex[:12]}"
-    admin = url.replace("postgresql+psycopg://", "postgresql://", 1)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with postgres_schema("test_workers") as url:
+        yield url
 
 
 def test_worker_processes_lose_no_task_and_never_share_one(target: str) -> None:

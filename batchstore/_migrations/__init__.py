@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import io
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -141,17 +143,10 @@ def _upgrade_sqlite(path: str, where: str, timeout: float) -> None:
     def _begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
-    try:
-        with engine.begin() as conn:
-            (version,) = conn.exec_driver_sql("PRAGMA user_version").one()
-            if version < SCHEMA_VERSION:  # else another process upgraded it while we waited for the lock
-                _upgrade(conn, version)
-    except StorageError:
-        raise
-    except Exception as exc:
-        raise StorageError(f"{where}: upgrading the schema failed, nothing was changed: {exc}") from exc
-    finally:
-        engine.dispose()
+    with _upgrading(engine, where), engine.begin() as conn:
+        (version,) = conn.exec_driver_sql("PRAGMA user_version").one()
+        if version < SCHEMA_VERSION:  # else another process upgraded it while we waited for the lock
+            _upgrade(conn, version)
 
 
 # --- PostgreSQL ---------------------------------------------------------------------------------------
@@ -216,24 +211,30 @@ def _upgrade_postgres(url: str, where: str, *, lock_timeout: str = "0") -> None:
     from .._engines import sqlalchemy_url
 
     engine = create_engine(sqlalchemy_url(url), poolclass=NullPool)
+    with _upgrading(engine, where), engine.begin() as conn:
+        conn.exec_driver_sql("SET TIME ZONE 'UTC'")
+        conn.exec_driver_sql("SELECT set_config('lock_timeout', %(t)s, true)", {"t": lock_timeout})
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_LOCK_KEY})")
+        found = conn.exec_driver_sql(f"SELECT version_num FROM {VERSION_TABLE}").scalar()
+        version = int(found or 0)
+        if version < SCHEMA_VERSION:
+            _upgrade(conn, version)
+
+
+# --- both --------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _upgrading(engine: Any, where: str) -> Iterator[None]:
+    """Any failure of an upgrade (its transaction rolled back) as StorageError; the engine disposed of after."""
     try:
-        with engine.begin() as conn:
-            conn.exec_driver_sql("SET TIME ZONE 'UTC'")
-            conn.exec_driver_sql("SELECT set_config('lock_timeout', %(t)s, true)", {"t": lock_timeout})
-            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_LOCK_KEY})")
-            found = conn.exec_driver_sql(f"SELECT version_num FROM {VERSION_TABLE}").scalar()
-            version = int(found or 0)
-            if version < SCHEMA_VERSION:
-                _upgrade(conn, version)
+        yield
     except StorageError:
         raise
     except Exception as exc:
         raise StorageError(f"{where}: upgrading the schema failed, nothing was changed: {exc}") from exc
     finally:
         engine.dispose()
-
-
-# --- both --------------------------------------------------------------------------------------------
 
 
 def _create_version_table(execute: Any, version: int = SCHEMA_VERSION) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Final
 
-from .._exceptions import BatchStoreError
+from .._exceptions import BatchStoreError, ConfigurationError
 
 __all__ = [
     "DEFAULT_HOST",
@@ -32,16 +32,12 @@ class ServerUnavailableError(BatchStoreError, ImportError):
     """The HTTP server's packages (FastAPI, uvicorn) are not installed; the message says how to install them."""
 
 
-class ServerConfigurationError(BatchStoreError, ValueError):
+class ServerConfigurationError(ConfigurationError):
     """A server option is refused (a public address without a token, say); ``option`` names it.
 
     >>> ServerConfigurationError("must be 1 or more", option="max_body_bytes").option
     'max_body_bytes'
     """
-
-    def __init__(self, message: str, *, option: str) -> None:
-        self.option = option
-        super().__init__(f"{option}: {message}")
 
 
 def is_loopback(host: str) -> bool:
