@@ -39,13 +39,15 @@ def test_worker_processes_lose_no_task_and_never_share_one(target: str) -> None:
     with BatchStore(target) as store:
         ids = set(store.create_many({"Name": f"job-{i}", "ParameterObject": {"n": i}} for i in range(TASKS)))
     ctx = multiprocessing.get_context("spawn")
-    go, results = ctx.Event(), ctx.Queue()
+    # A barrier, not an event: a worker slow to start (spawn imports everything anew) must not find the
+    # table already emptied by the others.
+    go, results = ctx.Barrier(WORKERS + 1), ctx.Queue()
     names = [f"worker-{i}" for i in range(WORKERS)]
     processes = [ctx.Process(target=work, args=(target, name, go, results), daemon=True) for name in names]
     for process in processes:
         process.start()
     try:
-        go.set()
+        go.wait(timeout=120)
         reports = [results.get(timeout=300) for _ in names]
     finally:
         for process in processes:

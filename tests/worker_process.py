@@ -11,7 +11,8 @@ from batchstore import BatchStore
 
 
 def work(target: str, worker: str, go: Any, results: Any) -> None:
-    """Run tasks from ``target`` as ``worker`` once ``go`` is set; put (worker, ids done, error or None)."""
+    """Run tasks from ``target`` as ``worker`` once every worker is ready (``go``, a barrier); put (worker, ids
+    done, error or None)."""
     done: list[int] = []
     try:
         with BatchStore(target) as store:
