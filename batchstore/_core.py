@@ -235,6 +235,13 @@ class StoreCore:
             raise TaskNotFoundError(task_id, operation)
         return plan.values(row, self._rights, operation)
 
+    def _claimed_values(self, tx: Transaction, task_id: int, operation: str) -> tuple[dict[str, Any], str | None, bool]:
+        """Every value of the task, its worker and its stop flag, in one read, the row locked (see _values)."""
+        row = tx.one(FULL.by_id_with_claim + self._engine.lock, (task_id,))
+        if row is None:
+            raise TaskNotFoundError(task_id, operation)
+        return FULL.values(row[:-2], self._rights, operation), row[-2], bool(row[-1])
+
     def _delete(self, tx: Transaction, task_id: int, operation: str) -> bool:
         """Delete a task, its trace and its own blob; the feed keeps a "delete" row. False if there was none."""
         row = tx.one(LOCK_TASK + self._engine.lock, (task_id,))

@@ -65,8 +65,7 @@ class LifecycleSteps(StoreCore):
         self, tx: Transaction, task_id: int, step: str, worker: str | None
     ) -> tuple[dict[str, Any], bool]:
         """The task's values and stop flag, once the worker's claim and the step's transition are checked."""
-        current = self._values(tx, task_id, FULL, step)
-        holder, stop = tx.one(SELECT_CLAIM, (task_id,))
+        current, holder, stop = self._claimed_values(tx, task_id, step)
         # A claim is lost when another worker holds the task, or recovery took it back (no holder). The
         # holder's own step on a task it finished is a step the State does not allow: a transition error.
         if worker is not None and holder != worker:
@@ -98,9 +97,8 @@ class LifecycleSteps(StoreCore):
         # Claimed (SKIP LOCKED where the engine has it): two workers recovering at once never take the same task.
         stale = [r[0] for r in tx.all(STALE_CLAIMS + self._engine.claim, (timestamp(now),))]
         for task_id in stale:
-            current = self._values(tx, task_id, FULL, "recover_stale")
+            current, _, stop = self._claimed_values(tx, task_id, "recover_stale")
             clear = {"worker": None, "lease_expires": None}
-            _, stop = tx.one(SELECT_CLAIM, (task_id,))
             if stop:
                 # Someone asked the task to stop and its worker died first: the request is honoured, as
                 # stop() does for a task not yet started, rather than handed to the next worker.
@@ -136,8 +134,7 @@ class LifecycleSteps(StoreCore):
             row = tx.one(sql + self._engine.claim, params)
             if row is None:
                 return None
-            current = self._values(tx, row[0], FULL, "acquire")
-            _, stop = tx.one(SELECT_CLAIM, (row[0],))
+            current, _, stop = self._claimed_values(tx, row[0], "acquire")
             values = self._change(
                 tx, current, {"state": BatchTaskState.Aquired}, "acquire",
                 worker=worker, internal={"worker": worker, "lease_expires": self._lease_until(now)}, now=now,
@@ -249,14 +246,13 @@ class LifecycleSteps(StoreCore):
         """
         task_id = _task_id(task_id, "stop")
         with self._engine.write("stop") as tx:
-            current = self._values(tx, task_id, FULL, "stop")
+            current, _, already = self._claimed_values(tx, task_id, "stop")
             behaviour, state = current["cancellation_behaviour"], current["state"]
             if behaviour is CancellationBehaviour.CannotCancel or state not in (
                 BatchTaskState.New, *CLAIMED
             ):
                 return False
             if state is BatchTaskState.Started:
-                _, already = tx.one(SELECT_CLAIM, (task_id,))
                 if not already:
                     self._change(tx, current, {}, "stop", internal={"stop_requested": True})
                 return True

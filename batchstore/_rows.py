@@ -69,6 +69,7 @@ class ReadPlan:
 
     columns_sql: str  # the SELECT list and FROM clause
     by_id: str  # the task with one id
+    by_id_with_claim: str  # the same, then its claim: worker, stop_requested (the lifecycle steps need both)
     attrs: tuple[str, ...]  # the attribute each column of a row holds
     converters: tuple[tuple[str, Callable[[Any], Any]], ...]  # those whose column needs converting
     with_blob: bool
@@ -132,6 +133,7 @@ def read_plan(attrs: frozenset[str] | None) -> ReadPlan:
     return ReadPlan(
         columns_sql=f"SELECT {', '.join(select_list)} FROM {source}",
         by_id=f"SELECT {', '.join(select_list)} FROM {source} WHERE t.id = ?",
+        by_id_with_claim=f"SELECT {', '.join(select_list)}, t.worker, t.stop_requested FROM {source} WHERE t.id = ?",
         attrs=(*(f.attr for f in columns), *(("parameter_object",) if with_blob else ())),
         converters=tuple(converters),
         with_blob=with_blob,
