@@ -179,6 +179,14 @@ def _datetime(value: object) -> dt.datetime:
     return as_utc(parsed)
 
 
+def _column_text(value: str) -> str:
+    # PostgreSQL's text holds no NUL character, SQLite's does: refused on both engines, one behaviour.
+    # (Text inside the ParameterObject is msgpack in a binary column: NUL is fine there.)
+    if "\x00" in value:
+        raise ValueError(f"holds a NUL character (\\x00) at position {value.index(chr(0))}; no text column can store it")
+    return _encodable(value)
+
+
 def _encodable(value: str) -> str:
     # A lone surrogate ("\ud800") is a Python str but no Unicode text: SQLite, msgpack and every
     # UTF-8 reader refuse it. isascii() is O(1) in CPython, so plain text costs no encode.
@@ -200,7 +208,7 @@ def check_text(value: str, field: str) -> str:
     'w1'
     """
     try:
-        return _encodable(value)
+        return _column_text(value)
     except ValueError as exc:
         raise InvalidTaskError(str(exc), field=field) from None
 
@@ -210,7 +218,7 @@ def _str(value: object, max_length: int) -> str:
         raise ValueError(f"expected a string, got {type(value).__name__}")
     if len(value) > max_length:
         raise ValueError(f"is {len(value)} characters long; at most {max_length} fit")
-    return value if value.isascii() else _encodable(value)
+    return _column_text(value)
 
 
 def _state(value: object) -> BatchTaskState:
