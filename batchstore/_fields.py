@@ -183,7 +183,7 @@ def _column_text(value: str) -> str:
     # PostgreSQL's text holds no NUL character, SQLite's does: refused on both engines, one behaviour.
     # (Text inside the ParameterObject is msgpack in a binary column: NUL is fine there.)
     if "\x00" in value:
-        raise ValueError(f"holds a NUL character (\\x00) at position {value.index(chr(0))}; no text column can store it")
+        raise ValueError(f"holds a NUL character (\\x00) at position {value.index(chr(0))}; no column can store it")
     return _encodable(value)
 
 
