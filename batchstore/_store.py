@@ -259,7 +259,7 @@ class BatchStore(LifecycleSteps):
 
     def list_system_tasks_by_name(self, name: str, *, select: Select = None) -> Iterator[BatchTaskInfo]:
         """The system tasks (IsSystemTask true) with this Name, by Id."""
-        return self._query("t.name = ? AND t.is_system_task = 1", (coerce(BY_WIRE["Name"], name),), select)
+        return self._query("t.name = ? AND t.is_system_task = TRUE", (coerce(BY_WIRE["Name"], name),), select)
 
     def _query(
         self, where: str, params: tuple[Any, ...], select: Select, state: BatchTaskState | str | int = "All"

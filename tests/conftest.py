@@ -1,8 +1,15 @@
-"""Shared fixtures: a SQLite file per test, stores on it, and a plain-sqlite3 view of what is stored.
+"""Shared fixtures: a database per test on each engine, stores on it, and a plain view of what is stored.
 
-Every check of "what was written" opens the database file with the standard ``sqlite3`` module, never
-through batchstore: :func:`snapshot` dumps every table, and ``refuses`` asserts that a call raised the
-expected error, that the message names the field or operation, and that the dump did not change.
+The ``engine`` fixture is parametrized over SQLite and PostgreSQL (as huey runs one storage test class on
+every backend): ``db`` is the test's own empty database (a SQLite file, or a fresh schema on the server named
+by BATCHSTORE_TEST_POSTGRES_URL, dropped afterwards), and ``store`` a BatchStore on it. Without that variable
+the PostgreSQL runs skip, unless BATCHSTORE_REQUIRE_ALL is set (CI), where they fail. A test about SQLite
+itself (its files, pragmas, sqlite3 hooks) is marked ``sqlite_only`` and runs once.
+
+Every check of "what was written" reads the database with plain ``sqlite3`` or plain ``psycopg``, never
+through batchstore: :func:`snapshot` dumps every table (and, on PostgreSQL, every id sequence), and
+``refuses`` asserts that a call raised the expected error, that the message names the field or operation,
+and that the dump did not change.
 """
 
 from __future__ import annotations
@@ -10,8 +17,10 @@ from __future__ import annotations
 import copy
 import os
 import sqlite3
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -143,12 +152,57 @@ SEED_LIST_003: dict[str, Any] = {
 SEEDS = {"001": SEED_CREATE_001, "000": SEED_UPDATE_000, "002": SEED_GET_002, "003": SEED_LIST_003}
 
 
-def snapshot(db_path: Path | str) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table (batchtask, binaryobject, sqlite_sequence, ...), read with plain sqlite3.
+POSTGRES_URL_VARIABLE = "BATCHSTORE_TEST_POSTGRES_URL"
+ENGINES = ("sqlite", "postgresql")
+#: Every table batchstore writes; on PostgreSQL a snapshot also reads each table's id sequence.
+TABLES = ("batchtask", "binaryobject", "batchtasktrace", "batchtaskchange", "batchstore_version")
 
-    Two snapshots compare equal when nothing was written in between.
+
+def is_postgres(target: Path | str) -> bool:
+    return str(target).startswith(("postgresql://", "postgresql+psycopg://", "postgres://"))
+
+
+def postgres_url() -> str:
+    """The PostgreSQL server the tests may use: skips without BATCHSTORE_TEST_POSTGRES_URL (fails in CI)."""
+    from server_process import missing, require
+
+    require("psycopg", "psycopg_pool")
+    url = os.environ.get(POSTGRES_URL_VARIABLE)
+    if not url:
+        missing(f"needs a PostgreSQL server: set {POSTGRES_URL_VARIABLE}=postgresql://user:pw@127.0.0.1:port/db")
+    return str(url)
+
+
+def _pg_sql(sql: str) -> str:
+    # The tests write engine-neutral SQL with ``?`` placeholders, as batchstore/_queries.py does.
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+def _pg_connect(target: Path | str) -> Any:
+    import psycopg
+
+    return psycopg.connect(str(target), autocommit=True)
+
+
+def snapshot(target: Path | str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, read with plain sqlite3 or plain psycopg (never through batchstore).
+
+    On SQLite: every table (sqlite_sequence included) and ``PRAGMA user_version``. On PostgreSQL: every row
+    of batchstore's tables in the store's schema and the ``last_value`` of each id sequence, so a refused
+    call that consumed an id shows too. Two snapshots compare equal when nothing was written in between.
     """
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    if is_postgres(target):
+        with _pg_connect(target) as conn:
+            schema = conn.execute("SELECT current_schema()").fetchone()[0]
+            present = {name for (name,) in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (schema,))}
+            pg_dump = {name: sorted(conn.execute(f'SELECT * FROM "{name}"').fetchall(), key=repr)
+                       for name in TABLES if name in present}
+            pg_dump["sequences"] = conn.execute(
+                "SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = %s ORDER BY sequencename",
+                (schema,)).fetchall()
+            return pg_dump
+    conn = sqlite3.connect(f"file:{target}?mode=ro", uri=True)
     try:
         tables = [name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
         dump = {name: sorted(conn.execute(f'SELECT * FROM "{name}"').fetchall(), key=repr) for name in tables}
@@ -158,31 +212,137 @@ def snapshot(db_path: Path | str) -> dict[str, list[tuple[Any, ...]]]:
         conn.close()
 
 
-def rows(db_path: Path | str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """The rows of one query on the database file, read with plain sqlite3."""
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+def rows(target: Path | str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """The rows of one query (``?`` placeholders) on the database, read with plain sqlite3 or psycopg."""
+    if is_postgres(target):
+        with _pg_connect(target) as conn:
+            return list(conn.execute(_pg_sql(sql), params).fetchall())
+    conn = sqlite3.connect(f"file:{target}?mode=ro", uri=True)
     try:
         return conn.execute(sql, params).fetchall()
     finally:
         conn.close()
 
 
+def execute(target: Path | str, sql: str, params: tuple[Any, ...] = ()) -> None:
+    """Write behind batchstore's back (to damage a row, say), with plain sqlite3 or psycopg."""
+    if is_postgres(target):
+        with _pg_connect(target) as conn:
+            conn.execute(_pg_sql(sql), params)
+        return
+    conn = sqlite3.connect(target)
+    try:
+        with conn:
+            conn.execute(sql, params)
+    finally:
+        conn.close()
+
+
+@dataclass
+class Database:
+    """One test's own empty database on one engine: a SQLite file, or a fresh schema on a PostgreSQL server.
+
+    ``target`` is what ``BatchStore(...)`` takes (a ``Path`` or a ``postgresql://`` URL whose ``options``
+    put the test's schema first on the search path); ``url`` is the same as a string.
+    """
+
+    engine: str
+    target: Path | str
+
+    @property
+    def url(self) -> str:
+        return str(self.target)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine == "postgresql"
+
+    def open(self, **options: Any) -> BatchStore:
+        """A store on this database; on SQLite without fsyncs unless ``synchronous`` is given."""
+        if not self.is_postgres:
+            options.setdefault("synchronous", "OFF")
+        return BatchStore(self.url, **options)
+
+    def snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
+        return snapshot(self.target)
+
+    def rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        return rows(self.target, sql, params)
+
+    def execute(self, sql: str, *params: Any) -> None:
+        execute(self.target, sql, params)
+
+    def tables(self) -> set[str]:
+        """The names of the tables in the database (its schema, on PostgreSQL); none when it does not exist."""
+        if self.is_postgres:
+            return {name for (name,) in self.rows(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")}
+        if not Path(self.target).exists():
+            return set()
+        return {name for (name,) in self.rows("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+@contextmanager
+def postgres_schema(prefix: str = "pgtests") -> Iterator[str]:
+    """A fresh schema on the test server, dropped afterwards: yields the URL whose search path is that schema."""
+    import psycopg
+
+    base = postgres_url()
+    schema = f"{prefix}_{uuid.uuid4().hex}"
+    try:
+        admin = psycopg.connect(base, autocommit=True)
+    except psycopg.Error as exc:
+        pytest.fail(f"{POSTGRES_URL_VARIABLE} is set but the server refused: {exc}")
+    try:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+        separator = "&" if "?" in base else "?"
+        yield f"{base}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        admin.close()
+
+
 # --- fixtures -----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "tasks.db"
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sqlite_only(reason): the test is about SQLite itself (files, pragmas, sqlite3 hooks); "
+        "it runs on the sqlite engine only")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that asks (directly or through ``db``/``store``) for ``engine`` runs once per engine."""
+    if "engine" in metafunc.fixturenames:
+        only_sqlite = metafunc.definition.get_closest_marker("sqlite_only") is not None
+        metafunc.parametrize("engine", ("sqlite",) if only_sqlite else ENGINES, scope="function")
 
 
 @pytest.fixture
-def store(db_path: Path) -> Iterator[BatchStore]:
-    """A BatchStore on a real SQLite file, closed after the test.
+def db(engine: str, tmp_path: Path) -> Iterator[Database]:
+    """The test's own empty database, on each engine in turn."""
+    if engine == "sqlite":
+        yield Database("sqlite", tmp_path / "tasks.db")
+        return
+    with postgres_schema() as url:
+        yield Database("postgresql", url)
 
-    ``synchronous="OFF"`` skips the fsyncs (a test's file need not survive a power cut), which makes a
-    test ten times faster; tests that open their own store use the default, NORMAL.
+
+@pytest.fixture
+def db_path(db: Database) -> Path:
+    """The SQLite file of a ``sqlite_only`` test."""
+    assert isinstance(db.target, Path), "a test that needs the SQLite file must be marked sqlite_only"
+    return db.target
+
+
+@pytest.fixture
+def store(db: Database) -> Iterator[BatchStore]:
+    """A BatchStore on the test's database, closed after the test.
+
+    On SQLite ``synchronous="OFF"`` skips the fsyncs (a test's file need not survive a power cut), which
+    makes a test ten times faster; tests that open their own store use the default, NORMAL.
     """
-    with BatchStore(str(db_path), synchronous="OFF") as opened:
+    with db.open() as opened:
         yield opened
 
 
@@ -211,23 +371,23 @@ def dump() -> Callable[[Path | str], dict[str, list[tuple[Any, ...]]]]:
 
 
 @pytest.fixture
-def query(db_path: Path) -> Callable[..., list[tuple[Any, ...]]]:
-    """Run one SQL query on the test's database file with plain sqlite3: ``query(sql, *params)``."""
-    return lambda sql, *params: rows(db_path, sql, params)
+def query(db: Database) -> Callable[..., list[tuple[Any, ...]]]:
+    """Run one SQL query (``?`` placeholders) on the test's database with plain sqlite3 or psycopg."""
+    return db.rows
 
 
 Refuses = Callable[..., AbstractContextManager[pytest.ExceptionInfo[BaseException]]]
 
 
 @pytest.fixture
-def refuses(db_path: Path) -> Refuses:
+def refuses(db: Database) -> Refuses:
     """``with refuses(ErrorClass, "Field", ...):`` -- the block raises ErrorClass (exactly that class or a
-    subclass), its message names every given word, and the database file is byte-for-byte unchanged.
+    subclass), its message names every given word, and the database is unchanged (every row, every sequence).
     """
 
     @contextmanager
     def check(
-        error: type[BaseException], *names: str, path: Path | str = db_path
+        error: type[BaseException], *names: str, path: Path | str = db.target
     ) -> Iterator[pytest.ExceptionInfo[BaseException]]:
         before = snapshot(path)
         with pytest.raises(error) as info:
@@ -241,17 +401,18 @@ def refuses(db_path: Path) -> Refuses:
 
 
 @pytest.fixture
-def sql_trace(store: BatchStore) -> Iterator[list[str]]:
+def sql_trace(store: BatchStore, engine: str) -> Iterator[list[str]]:
     """The SQL statements the ``store`` fixture runs from now on, with their parameters filled in.
 
     Observes the store's own connection through sqlite3's trace hook; it changes nothing it runs.
     """
+    assert engine == "sqlite", "sql_trace uses sqlite3's trace hook: mark the test sqlite_only"
     statements: list[str] = []
-    conn = store._engine._conn  # the one connection the store holds (batchstore/_engines/sqlite.py)
+    conn = store._engine._conn  # type: ignore[attr-defined]  # the one connection (batchstore/_engines/sqlite.py)
     assert isinstance(conn, sqlite3.Connection)
     conn.set_trace_callback(statements.append)
     yield statements
-    if store._engine._conn is conn:
+    if store._engine._conn is conn:  # type: ignore[attr-defined]
         conn.set_trace_callback(None)
 
 

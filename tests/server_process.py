@@ -25,15 +25,15 @@ SERVER_PACKAGES = ("fastapi", "uvicorn", "fastapi_offline", "httpx")
 
 def require(*modules: str) -> None:
     """Skip (or, with BATCHSTORE_REQUIRE_ALL set, fail) when any of ``modules`` is not installed."""
-    missing = [m for m in modules if find_spec(m) is None]
-    if missing:
-        _missing(f"needs {', '.join(missing)} (pip install -e '.[test]')")
+    absent = [m for m in modules if find_spec(m) is None]
+    if absent:
+        missing(f"needs {', '.join(absent)} (pip install -e '.[test]')")
 
 
 def require_program(path: str, hint: str) -> None:
     """Like :func:`require`, for a program outside Python (the browser): ``hint`` says how to install it."""
     if not os.access(path, os.X_OK):
-        _missing(f"needs {path} ({hint})")
+        missing(f"needs {path} ({hint})")
 
 
 def require_postgres() -> str:
@@ -44,7 +44,7 @@ def require_postgres() -> str:
     require("psycopg", "psycopg_pool")
     url = os.environ.get("BATCHSTORE_TEST_POSTGRES_URL")
     if not url:
-        _missing("needs a PostgreSQL server: set BATCHSTORE_TEST_POSTGRES_URL (CI: . .ci/postgres.sh)")
+        missing("needs a PostgreSQL server: set BATCHSTORE_TEST_POSTGRES_URL (CI: . .ci/postgres.sh)")
     return str(url)
 
 
@@ -66,7 +66,8 @@ def postgres_schema(prefix: str) -> Iterator[str]:
             admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
-def _missing(message: str) -> None:
+def missing(message: str) -> None:
+    """Skip the test, or fail it when BATCHSTORE_REQUIRE_ALL is set (CI): a prerequisite is missing."""
     if os.environ.get("BATCHSTORE_REQUIRE_ALL"):
         pytest.fail(f"BATCHSTORE_REQUIRE_ALL is set: {message}")
     pytest.skip(message)

@@ -19,6 +19,9 @@ import pytest
 import batchstore
 from batchstore import BatchStore
 
+# The CLI's commands are run on a SQLite file here; the store under them is tested on both engines.
+pytestmark = pytest.mark.sqlite_only("the CLI commands run on a SQLite file")
+
 #: Run the batchstore package the tests import, wherever the subprocess starts.
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [
     str(Path(batchstore.__file__).resolve().parent.parent), os.environ.get("PYTHONPATH"),

@@ -9,11 +9,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from batchstore import BatchStore, InvalidTaskError, PatchConflictError
+
+if TYPE_CHECKING:
+    from conftest import Database
 
 THREADS = 8
 PROCESSES = 4
@@ -58,8 +61,8 @@ def _update_blind(store: BatchStore, task_id: int, worker: int, count: int) -> N
         store.update({"Id": task_id, "Response": f"{worker}:{n}"})
 
 
-def test_threads_sharing_one_store_lose_no_compare_and_set(tmp_path: Path) -> None:
-    with BatchStore(tmp_path / "tasks.db") as store:
+def test_threads_sharing_one_store_lose_no_compare_and_set(db: Database) -> None:
+    with BatchStore(db.url) as store:
         task_id = store.create({"Name": "counter", "Description": "0"})
 
         def work() -> None:
@@ -70,8 +73,8 @@ def test_threads_sharing_one_store_lose_no_compare_and_set(tmp_path: Path) -> No
         assert store.get(task_id).description == str(THREADS * INCREMENTS)
 
 
-def test_threads_with_their_own_stores_on_one_file(tmp_path: Path) -> None:
-    path = tmp_path / "tasks.db"
+def test_threads_with_their_own_stores_on_one_file(db: Database) -> None:
+    path = db.url
     with BatchStore(path) as store:
         task_id = store.create({"Name": "counter", "Description": "0"})
 
@@ -101,8 +104,8 @@ def _process_worker(path: str, task_id: int, worker: int, queue: multiprocessing
 
 
 @pytest.mark.parametrize("start_method", ["spawn"])
-def test_processes_on_one_file_lose_nothing(tmp_path: Path, start_method: str) -> None:
-    path = str(tmp_path / "tasks.db")
+def test_processes_on_one_file_lose_nothing(db: Database, start_method: str) -> None:
+    path = db.url
     with BatchStore(path) as store:
         task_id = store.create({"Name": "counter", "Description": "0"})
     ctx = multiprocessing.get_context(start_method)
@@ -125,8 +128,8 @@ def test_processes_on_one_file_lose_nothing(tmp_path: Path, start_method: str) -
             assert task.response is not None and task.response.endswith(":1")
 
 
-def test_a_forked_child_opens_its_own_connection(tmp_path: Path) -> None:
-    path = tmp_path / "tasks.db"
+def test_a_forked_child_opens_its_own_connection(db: Database) -> None:
+    path = db.url
     with BatchStore(path) as store:
         task_id = store.create({"Name": "before fork"})
         ctx = multiprocessing.get_context("fork")
@@ -163,8 +166,8 @@ def _run_guarded(work: Callable[[], object], seconds: float) -> object:
     return outcome[0]
 
 
-def test_create_many_over_a_generator_reading_the_same_store(tmp_path: Path) -> None:
-    path = tmp_path / "tasks.db"
+def test_create_many_over_a_generator_reading_the_same_store(db: Database) -> None:
+    path = db.url
     with BatchStore(path, timeout=2) as store:
         for n in range(5):
             store.fail(store.create({"Name": f"failed {n}", "State": "Aquired"}))
@@ -183,8 +186,8 @@ def test_create_many_over_a_generator_reading_the_same_store(tmp_path: Path) -> 
         assert len(other_writes) == 5
 
 
-def test_create_many_over_a_generator_stays_all_or_nothing(tmp_path: Path) -> None:
-    path = tmp_path / "tasks.db"
+def test_create_many_over_a_generator_stays_all_or_nothing(db: Database) -> None:
+    path = db.url
     with BatchStore(path) as store:
         store.create({"Name": "one"})
 
@@ -199,9 +202,9 @@ def test_create_many_over_a_generator_stays_all_or_nothing(tmp_path: Path) -> No
 
 
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
-def test_forks_while_a_thread_writes(tmp_path: Path) -> None:
+def test_forks_while_a_thread_writes(db: Database) -> None:
     """20 forks while another thread writes: each child's new store and its inherited one both work."""
-    path = tmp_path / "tasks.db"
+    path = db.url
     forks = 20
     with BatchStore(path, timeout=10) as store:
         stop = threading.Event()
@@ -265,6 +268,7 @@ def _open_in_rounds(folder: str, rounds: int, barrier: Any, queue: multiprocessi
     queue.put(failures)
 
 
+@pytest.mark.sqlite_only("creating one new SQLite file: test_postgres.py races schema creation on the server")
 def test_processes_opening_a_new_file_at_once_wait_for_each_other(tmp_path: Path) -> None:
     rounds, processes = 6, 8
     ctx = multiprocessing.get_context("fork")

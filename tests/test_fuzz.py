@@ -10,7 +10,7 @@ import datetime as dt
 import os
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -19,9 +19,16 @@ from hypothesis import strategies as st
 from batchstore import BatchStore, BatchStoreError
 from batchstore._fields import FIELDS
 
+if TYPE_CHECKING:
+    from conftest import Database
+
 pytestmark = pytest.mark.slow
 
+TABLES = ("batchtask", "binaryobject", "batchtasktrace", "batchtaskchange", "batchstore_version")
+
 EXAMPLES = int(os.environ.get("BATCHSTORE_FUZZ_EXAMPLES", "10000"))
+# Each PostgreSQL example costs round trips to a server: fewer of them keep the suite within its time.
+POSTGRES_EXAMPLES = int(os.environ.get("BATCHSTORE_FUZZ_POSTGRES_EXAMPLES", "1500"))
 NAMES = [f.wire for f in FIELDS] + [f.attr for f in FIELDS] + ["state", "STATE", "Bogus", "", "Id ", "parameterObject"]
 
 scalars = st.one_of(
@@ -71,12 +78,36 @@ selects = st.one_of(st.none(), st.text(max_size=20), st.lists(st.sampled_from(NA
 class Watcher:
     """A second connection to the file: PRAGMA data_version changes exactly when another connection commits."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | str) -> None:
         self.conn = sqlite3.connect(path)
 
-    def version(self) -> int:
+    def version(self) -> object:
         (version,) = self.conn.execute("PRAGMA data_version").fetchone()
         return int(version)
+
+    def close(self) -> None:
+        assert self.conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        self.conn.close()
+
+
+class PostgresWatcher:
+    """A second connection to the schema: a digest of every row of every table and of every id sequence."""
+
+    DIGEST = " UNION ALL ".join(
+        [f"SELECT '{t}', md5(coalesce(string_agg(x::text, ',' ORDER BY x::text), '')) FROM {t} x" for t in TABLES]
+        + ["SELECT sequencename::text, last_value::text FROM pg_sequences WHERE schemaname = current_schema()"]
+    )
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        self.conn = psycopg.connect(url, autocommit=True)
+
+    def version(self) -> object:
+        return sorted(self.conn.execute(self.DIGEST).fetchall())
+
+    def close(self) -> None:
+        self.conn.close()
 
 
 calls = st.one_of(
@@ -89,14 +120,13 @@ calls = st.one_of(
 )
 
 
-def test_only_batchstore_errors_escape_and_refusals_write_nothing(tmp_path: Path) -> None:
-    path = tmp_path / "fuzz.db"
+def test_only_batchstore_errors_escape_and_refusals_write_nothing(db: Database) -> None:
     counts = {"ok": 0, "refused": 0}
-    with BatchStore(path, max_blob_bytes=4096) as store:
+    with BatchStore(db.url, max_blob_bytes=4096) as store:
         store.create_many([{"Name": f"seed{i}", "ParameterObject": {"i": i}} for i in range(4)])
-        watcher = Watcher(path)
+        watcher = PostgresWatcher(db.url) if db.is_postgres else Watcher(db.url)
 
-        @settings(max_examples=EXAMPLES, deadline=None, database=None,
+        @settings(max_examples=POSTGRES_EXAMPLES if db.is_postgres else EXAMPLES, deadline=None, database=None,
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
         @given(call=calls)
         def run(call: tuple[Any, ...]) -> None:
@@ -124,6 +154,5 @@ def test_only_batchstore_errors_escape_and_refusals_write_nothing(tmp_path: Path
                 assert watcher.version() == before
 
         run()
-        assert watcher.conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        watcher.conn.close()
+        watcher.close()
     print(f"\nfuzz: {sum(counts.values())} cases, {counts['ok']} accepted, {counts['refused']} refused")

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -18,28 +17,10 @@ from batchstore import (
     TaskNotFoundError,
 )
 
+if TYPE_CHECKING:
+    from conftest import Database
+
 S = BatchTaskState
-
-
-def dump(path: Path) -> list[tuple[object, ...]]:
-    """Every row of batchstore's tables, to prove a refused call wrote nothing."""
-    with sqlite3.connect(path) as conn:
-        rows: list[tuple[object, ...]] = []
-        for table in ("batchtask", "binaryobject", "batchtasktrace"):
-            rows += [(table, *r) for r in conn.execute(f"SELECT * FROM {table} ORDER BY id")]
-        return rows
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "tasks.db"
-
-
-@pytest.fixture
-def store(db_path: Path):  # type: ignore[no-untyped-def]
-    with BatchStore(db_path) as s:
-        yield s
-
 
 def test_a_task_runs_from_new_to_succeeded(store: BatchStore) -> None:
     task_id = store.create({"Name": "ERPSync", "ParameterObject": {"source": "SAP"}})
@@ -97,7 +78,7 @@ def test_default_worker_is_host_and_pid(store: BatchStore) -> None:
     ],
 )
 def test_steps_outside_the_table_are_refused_and_write_nothing(
-    store: BatchStore, db_path: Path, setup: list[str], step: str, allowed: str
+    store: BatchStore, db: Database, setup: list[str], step: str, allowed: str
 ) -> None:
     task_id = store.create({"Name": "x"})
     for done in setup:
@@ -105,7 +86,7 @@ def test_steps_outside_the_table_are_refused_and_write_nothing(
             store.acquire(worker="w")
         else:
             getattr(store, done)(task_id)
-    before = dump(db_path)
+    before = db.snapshot()
     state = store.get(task_id).state
     assert state is not None
     with pytest.raises(InvalidTransitionError) as info:
@@ -114,11 +95,11 @@ def test_steps_outside_the_table_are_refused_and_write_nothing(
         else:
             getattr(store, step)(task_id)
     assert state.name in str(info.value) and allowed in str(info.value)
-    assert dump(db_path) == before
+    assert db.snapshot() == before
 
 
-def test_a_worker_that_lost_its_claim_changes_nothing(db_path: Path) -> None:
-    with BatchStore(db_path, lease_seconds=0.05) as store:
+def test_a_worker_that_lost_its_claim_changes_nothing(db: Database) -> None:
+    with BatchStore(db.target, lease_seconds=0.05) as store:
         task_id = store.create({"Name": "x"})
         store.acquire(worker="slow")
         store.start(task_id, worker="slow")
@@ -127,7 +108,7 @@ def test_a_worker_that_lost_its_claim_changes_nothing(db_path: Path) -> None:
         assert store.get(task_id).state is S.New
         taken = store.acquire(worker="fast")
         assert taken is not None and taken.id == task_id
-        before = dump(db_path)
+        before = db.snapshot()
         for call in (
             lambda: store.start(task_id, worker="slow"),
             lambda: store.report_progress(task_id, 50, worker="slow"),
@@ -136,11 +117,11 @@ def test_a_worker_that_lost_its_claim_changes_nothing(db_path: Path) -> None:
         ):
             with pytest.raises(ClaimLostError, match="slow"):
                 call()
-        assert dump(db_path) == before
+        assert db.snapshot() == before
 
 
-def test_stale_claims_fail_after_max_starts(db_path: Path) -> None:
-    with BatchStore(db_path, lease_seconds=0.01, max_starts=2) as store:
+def test_stale_claims_fail_after_max_starts(db: Database) -> None:
+    with BatchStore(db.target, lease_seconds=0.01, max_starts=2) as store:
         task_id = store.create({"Name": "x"})
         for _ in range(2):
             got = store.acquire(worker="dies")  # acquire also recovers the previous round's claim
@@ -152,22 +133,22 @@ def test_stale_claims_fail_after_max_starts(db_path: Path) -> None:
         assert task.state is S.Failed and task.result is not None and "expired" in task.result
 
 
-def test_progress_is_bounded_and_never_goes_back(store: BatchStore, db_path: Path) -> None:
+def test_progress_is_bounded_and_never_goes_back(store: BatchStore, db: Database) -> None:
     task_id = store.create({"Name": "x"})
     store.acquire(worker="w")
     store.start(task_id, worker="w")
     store.report_progress(task_id, 60, worker="w")
-    before = dump(db_path)
+    before = db.snapshot()
     for bad in (59, 101, -1, True, "70"):
         with pytest.raises(InvalidTaskError) as info:
             store.report_progress(task_id, bad, worker="w")  # type: ignore[arg-type]
         assert info.value.field == "ProgressPercent"
-    assert dump(db_path) == before
+    assert db.snapshot() == before
     assert store.report_progress(task_id, 60, worker="w").progress_percent == 60
 
 
-def test_lease_is_renewed_by_progress(db_path: Path) -> None:
-    with BatchStore(db_path, lease_seconds=0.3) as store:
+def test_lease_is_renewed_by_progress(db: Database) -> None:
+    with BatchStore(db.target, lease_seconds=0.3) as store:
         task_id = store.create({"Name": "x"})
         store.acquire(worker="w")
         store.start(task_id, worker="w")
@@ -209,16 +190,16 @@ def test_stop_asks_a_started_task_and_its_worker_sees_it(store: BatchStore, beha
     assert ("warning" in failed.result) == (behaviour == "CancelWithWarning")
 
 
-def test_stop_refuses_cannot_cancel_and_finished_tasks(store: BatchStore, db_path: Path) -> None:
+def test_stop_refuses_cannot_cancel_and_finished_tasks(store: BatchStore, db: Database) -> None:
     locked = store.create({"Name": "x", "CancellationBehaviour": "CannotCancel"})
     finished = store.create({"Name": "y"})
     store.acquire(name="y", worker="w")
     store.start(finished)
     store.succeed(finished)
-    before = dump(db_path)
+    before = db.snapshot()
     assert store.stop(locked) is False
     assert store.stop(finished) is False
-    assert dump(db_path) == before
+    assert db.snapshot() == before
     with pytest.raises(TaskNotFoundError):
         store.stop(999)
 
@@ -248,15 +229,14 @@ def test_trace_records_every_change_with_old_and_new_values(store: BatchStore) -
     assert [e.id for e in history] == sorted(e.id for e in history)
 
 
-def test_internal_tasks_add_no_trace(store: BatchStore, db_path: Path) -> None:
+def test_internal_tasks_add_no_trace(store: BatchStore, db: Database) -> None:
     task_id = store.create({"Name": "x", "IsInternalTask": True})
     store.update({"Id": task_id, "Description": "d1"})
     store.acquire(worker="w")
     store.start(task_id)
     store.succeed(task_id)
     assert store.history(task_id) == []
-    with sqlite3.connect(db_path) as conn:
-        assert conn.execute("SELECT count(*) FROM batchtasktrace").fetchone() == (0,)
+    assert db.rows("SELECT count(*) FROM batchtasktrace") == [(0,)]
 
 
 def test_queries_after_the_agent_endpoints(store: BatchStore) -> None:
@@ -278,18 +258,15 @@ def test_queries_after_the_agent_endpoints(store: BatchStore) -> None:
         store.list_by_name("sync", select="Nope")
 
 
-def test_delete_many_removes_tasks_blobs_and_traces(store: BatchStore, db_path: Path) -> None:
+def test_delete_many_removes_tasks_blobs_and_traces(store: BatchStore, db: Database) -> None:
     ids = store.create_many([{"Name": "x", "ParameterObject": [i]} for i in range(5)])
     assert store.delete_many([ids[0], ids[2], 12345]) == 2
     assert [t.id for t in store.list()] == [ids[1], ids[3], ids[4]]
-    with sqlite3.connect(db_path) as conn:
-        assert conn.execute("SELECT count(*) FROM binaryobject").fetchone() == (3,)
-        assert conn.execute(
-            "SELECT count(*) FROM batchtasktrace WHERE task_id NOT IN (SELECT id FROM batchtask)"
-        ).fetchone() == (0,)
+    assert db.rows("SELECT count(*) FROM binaryobject") == [(3,)]
+    assert db.rows("SELECT count(*) FROM batchtasktrace WHERE task_id NOT IN (SELECT id FROM batchtask)") == [(0,)]
 
 
-def test_prune_removes_old_finished_tasks_in_batches(store: BatchStore, db_path: Path) -> None:
+def test_prune_removes_old_finished_tasks_in_batches(store: BatchStore, db: Database) -> None:
     finished = store.create_many([{"Name": "x", "State": "Succeeded", "ParameterObject": i} for i in range(1200)])
     failed = store.create({"Name": "x", "State": "Failed"})
     running = store.create({"Name": "x", "State": "Started"})
@@ -297,15 +274,14 @@ def test_prune_removes_old_finished_tasks_in_batches(store: BatchStore, db_path:
     assert store.prune(dt.timedelta(0), states=["Succeeded"]) == len(finished)
     assert [t.id for t in store.list()] == [failed, running]
     assert store.prune(dt.timedelta(0)) == 1
-    with sqlite3.connect(db_path) as conn:
-        assert conn.execute("SELECT count(*) FROM binaryobject").fetchone() == (0,)
-        assert conn.execute("SELECT count(*) FROM batchtasktrace WHERE task_id != ?", (running,)).fetchone() == (0,)
+    assert db.rows("SELECT count(*) FROM binaryobject") == [(0,)]
+    assert db.rows("SELECT count(*) FROM batchtasktrace WHERE task_id != ?", running) == [(0,)]
     with pytest.raises(InvalidTaskError, match="Started"):
         store.prune(dt.timedelta(0), states=["Started"])
 
 
-def test_a_new_start_begins_a_new_run_of_progress(db_path: Path) -> None:
-    with BatchStore(db_path, lease_seconds=0.05) as store:
+def test_a_new_start_begins_a_new_run_of_progress(db: Database) -> None:
+    with BatchStore(db.target, lease_seconds=0.05) as store:
         task_id = store.create({"Name": "x"})
         store.acquire(worker="dies")
         store.start(task_id, worker="dies")
@@ -324,8 +300,8 @@ def test_a_new_start_begins_a_new_run_of_progress(db_path: Path) -> None:
     ("CanCancel", "Stopped by request"),
     ("CancelWithWarning", "Stopped by request; CancelWithWarning: a warning applied"),
 ])
-def test_recovery_honours_a_stop_request(db_path: Path, behaviour: str, result: str) -> None:
-    with BatchStore(db_path, lease_seconds=0.05) as store:
+def test_recovery_honours_a_stop_request(db: Database, behaviour: str, result: str) -> None:
+    with BatchStore(db.target, lease_seconds=0.05) as store:
         task_id = store.create({"Name": "x", "CancellationBehaviour": behaviour})
         store.acquire(worker="dies")
         store.start(task_id, worker="dies")
@@ -337,8 +313,8 @@ def test_recovery_honours_a_stop_request(db_path: Path, behaviour: str, result: 
         assert store.acquire(worker="next") is None  # asked to stop: never handed to another worker
 
 
-def test_acquire_and_stop_requested_agree(db_path: Path) -> None:
-    with BatchStore(db_path, lease_seconds=0.05) as store:
+def test_acquire_and_stop_requested_agree(db: Database) -> None:
+    with BatchStore(db.target, lease_seconds=0.05) as store:
         stopped = store.create({"Name": "x"})
         plain = store.create({"Name": "x"})
         for task_id in (stopped, plain):
@@ -352,31 +328,31 @@ def test_acquire_and_stop_requested_agree(db_path: Path) -> None:
         assert store.stop_requested(stopped) is True and store.get(stopped).state is S.Failed
 
 
-def test_start_count_never_passes_int32(store: BatchStore, db_path: Path) -> None:
+def test_start_count_never_passes_int32(store: BatchStore, db: Database) -> None:
     task_id = store.create({"Name": "x", "StartCount": 2**31 - 2})
     store.acquire(worker="w")
     assert store.start(task_id, worker="w").start_count == 2**31 - 1
     store.fail(task_id, worker="w")
-    with sqlite3.connect(db_path) as conn:  # back to Aquired, as a worker would find it after a retry
-        conn.execute("UPDATE batchtask SET state = 1, worker = NULL WHERE id = ?", (task_id,))
+    # back to Aquired, as a worker would find it after a retry
+    db.execute("UPDATE batchtask SET state = 1, worker = NULL WHERE id = ?", task_id)
     store.acquire(worker="w")
-    before = dump(db_path)
+    before = db.snapshot()
     with pytest.raises(InvalidTaskError) as info:
         store.start(task_id, worker="w")
     assert info.value.field == "StartCount" and "StartCount" in str(info.value)
-    assert dump(db_path) == before
+    assert db.snapshot() == before
     assert store.get(task_id).start_count == 2**31 - 1
 
 
 @pytest.mark.parametrize("step", ["succeed", "fail", "report_progress", "start"])
 def test_a_step_on_a_finished_task_by_its_worker_is_a_transition_error(
-    store: BatchStore, db_path: Path, step: str
+    store: BatchStore, db: Database, step: str
 ) -> None:
     task_id = store.create({"Name": "x"})
     store.acquire(worker="w")
     store.start(task_id, worker="w")
     store.succeed(task_id, worker="w")
-    before = dump(db_path)
+    before = db.snapshot()
     calls = {
         "succeed": lambda: store.succeed(task_id, worker="w"),
         "fail": lambda: store.fail(task_id, worker="w"),
@@ -388,11 +364,11 @@ def test_a_step_on_a_finished_task_by_its_worker_is_a_transition_error(
     assert not isinstance(info.value, ClaimLostError)
     assert "Succeeded" in str(info.value) and info.value.field == "State"
     assert "Started" in str(info.value) or "Aquired" in str(info.value)
-    assert dump(db_path) == before
+    assert db.snapshot() == before
 
 
-def test_claim_lost_is_for_another_holder_or_a_recovered_claim(db_path: Path) -> None:
-    with BatchStore(db_path, lease_seconds=0.05) as store:
+def test_claim_lost_is_for_another_holder_or_a_recovered_claim(db: Database) -> None:
+    with BatchStore(db.target, lease_seconds=0.05) as store:
         task_id = store.create({"Name": "x"})
         store.acquire(worker="first")
         store.start(task_id, worker="first")

@@ -5,8 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -20,6 +19,9 @@ from batchstore import (
     ReadOnlyFieldError,
     TaskNotFoundError,
 )
+
+if TYPE_CHECKING:
+    from conftest import Database
 
 
 @pytest.fixture
@@ -229,8 +231,8 @@ def test_a_patch_of_the_carriers_rights_is_refused(
         store.patch(task_id, operations)
 
 
-def test_a_custom_whitelist_decides_what_a_patch_may_change(db_path: Path, refuses: Any) -> None:
-    with BatchStore(str(db_path), writable=["ProgressPercent"]) as store:
+def test_a_custom_whitelist_decides_what_a_patch_may_change(db: Database, refuses: Any) -> None:
+    with BatchStore(db.url, writable=["ProgressPercent"]) as store:
         task_id = store.create({"Name": "x", "State": "Started"})
         result = store.patch(task_id, [{"op": "replace", "path": "/ProgressPercent", "value": 50}])
         assert result.progress_percent == 50
@@ -244,9 +246,9 @@ def test_a_custom_whitelist_decides_what_a_patch_may_change(db_path: Path, refus
 @pytest.mark.parametrize("field", ["ProgressPercent", "Created", "IsSystemTask"])
 @pytest.mark.parametrize("how", ["patch remove", "update null"])
 def test_a_writable_field_that_cannot_be_null_is_refused_as_invalid(
-    db_path: Path, refuses: Any, field: str, how: str
+    db: Database, refuses: Any, field: str, how: str
 ) -> None:
-    with BatchStore(str(db_path), writable=[field]) as store:
+    with BatchStore(db.url, writable=[field]) as store:
         task_id = store.create({"Name": "x"})
         with refuses(InvalidTaskError, field):
             if how == "patch remove":
