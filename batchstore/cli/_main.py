@@ -143,8 +143,8 @@ def _quiet_stdout() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``batchstore`` command; returns the exit status.
 
-    >>> main(["--version"])
-    batchstore 0.1.0
+    >>> main(["--version"])  # doctest: +ELLIPSIS
+    batchstore 0.2...
     0
     """
     from . import _verbs  # noqa: F401  (registers the verbs on the group)
