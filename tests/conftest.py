@@ -14,10 +14,10 @@ and that the dump did not change.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import sqlite3
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -25,8 +25,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from server_process import postgres_schema
 
 from batchstore import BatchStore
+
+# Imported here, once: pytester's in-process runs (tests/test_pytest_plugin.py) drop from sys.modules what they
+# import, and a driver imported a second time is a second set of classes (its errors no longer match).
+for _module in ("psycopg", "psycopg_pool", "batchstore._engines.postgres", "batchstore._migrations"):
+    with contextlib.suppress(ImportError):
+        __import__(_module)
 
 # pytester runs pytest inside pytest: tests/test_pytest_plugin.py tests batchstore's plugin with it.
 pytest_plugins = ["pytester"]
@@ -162,17 +169,6 @@ def is_postgres(target: Path | str) -> bool:
     return str(target).startswith(("postgresql://", "postgresql+psycopg://", "postgres://"))
 
 
-def postgres_url() -> str:
-    """The PostgreSQL server the tests may use: skips without BATCHSTORE_TEST_POSTGRES_URL (fails in CI)."""
-    from server_process import missing, require
-
-    require("psycopg", "psycopg_pool")
-    url = os.environ.get(POSTGRES_URL_VARIABLE)
-    if not url:
-        missing(f"needs a PostgreSQL server: set {POSTGRES_URL_VARIABLE}=postgresql://user:pw@127.0.0.1:port/db")
-    return str(url)
-
-
 def _pg_sql(sql: str) -> str:
     # The tests write engine-neutral SQL with ``?`` placeholders, as batchstore/_queries.py does.
     return sql.replace("%", "%%").replace("?", "%s")
@@ -282,26 +278,6 @@ class Database:
         return {name for (name,) in self.rows("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
-@contextmanager
-def postgres_schema(prefix: str = "pgtests") -> Iterator[str]:
-    """A fresh schema on the test server, dropped afterwards: yields the URL whose search path is that schema."""
-    import psycopg
-
-    base = postgres_url()
-    schema = f"{prefix}_{uuid.uuid4().hex}"
-    try:
-        admin = psycopg.connect(base, autocommit=True)
-    except psycopg.Error as exc:
-        pytest.fail(f"{POSTGRES_URL_VARIABLE} is set but the server refused: {exc}")
-    try:
-        admin.execute(f'CREATE SCHEMA "{schema}"')
-        separator = "&" if "?" in base else "?"
-        yield f"{base}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        admin.close()
-
-
 # --- fixtures -----------------------------------------------------------------------------------
 
 
@@ -312,8 +288,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Every test that asks (directly or through ``db``/``store``) for ``engine`` runs once per engine."""
-    if "engine" in metafunc.fixturenames:
+    """Every test that asks (directly or through ``db``/``store``) for ``engine`` runs once per engine.
+
+    A test that parametrizes a name ``engine`` itself (the plugin's tests do: its engines) keeps its own.
+    """
+    own = {name.strip() for mark in metafunc.definition.iter_markers("parametrize")
+           for name in (mark.args[0].split(",") if isinstance(mark.args[0], str) else mark.args[0])}
+    if "engine" in metafunc.fixturenames and "engine" not in own:
         only_sqlite = metafunc.definition.get_closest_marker("sqlite_only") is not None
         metafunc.parametrize("engine", ("sqlite",) if only_sqlite else ENGINES, scope="function")
 

@@ -49,7 +49,7 @@ def require_postgres() -> str:
 
 
 @contextmanager
-def postgres_schema(prefix: str) -> Iterator[str]:
+def postgres_schema(prefix: str = "pgtests") -> Iterator[str]:
     """The URL of a fresh, empty schema on the test PostgreSQL server (dropped afterwards, with its tables)."""
     import uuid
 
@@ -57,13 +57,16 @@ def postgres_schema(prefix: str) -> Iterator[str]:
 
     url = require_postgres()
     schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {schema}")
     try:
+        admin = psycopg.connect(url, autocommit=True)
+    except psycopg.Error as exc:
+        pytest.fail(f"BATCHSTORE_TEST_POSTGRES_URL is set but the server refused: {exc}")
+    try:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
         yield f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
     finally:
-        with psycopg.connect(url, autocommit=True) as admin:
-            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        admin.close()
 
 
 def missing(message: str) -> None:

@@ -252,7 +252,7 @@ def test_a_refused_connection_is_a_storage_error() -> None:
 
 
 def test_a_bad_password_is_a_storage_error(pg_url: str) -> None:
-    from conftest import postgres_url
+    from server_process import require_postgres as postgres_url
 
     base = postgres_url()
     scheme, rest = base.split("://", 1)
