@@ -23,6 +23,7 @@ from ._fields import (
     CARRIER_FIELDS,
     DATA_FIELDS,
     FIELDS,
+    check_text,
     coerce,
     resolve,
     to_json_value,
@@ -66,6 +67,14 @@ def _seconds(value: object, option: str, *, low: float, high: float, zero: bool)
         least = "0 or more" if zero else "more than 0"
         raise ConfigurationError(f"must be {least} and at most {high:g} seconds, got {value!r}", option=option)
     return number
+
+
+def _iterable(value: Any, operation: str, field: str) -> Iterable[Any]:
+    """``value`` if it is a collection of items (not a string or mapping, which would iterate by accident)."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise InvalidTaskError(f"{operation} needs a list (or another iterable) of items, got {type(value).__name__}",
+                               field=field)
+    return value
 
 
 def _cursor(value: object, operation: str) -> int:
@@ -143,6 +152,11 @@ class BatchStore(LifecycleSteps):
         if database is not None and not isinstance(database, (str, os.PathLike)):
             raise ConfigurationError(f"must be a path, a sqlite:// or a postgresql:// URL, not {database!r}",
                                      option="database")
+        if database is not None:
+            try:
+                check_text(os.fspath(database), "database")  # no NUL, no lone surrogate: no driver takes them
+            except (InvalidTaskError, TypeError) as exc:
+                raise ConfigurationError(str(exc).removeprefix("database: "), option="database") from None
         fields = [resolve(name, where="writable field") for name in writable]
         refused = [f.wire for f in fields if f.attr in _NEVER_WRITABLE or not f.column]
         if refused:
@@ -191,7 +205,7 @@ class BatchStore(LifecycleSteps):
         """
         stamp = timestamp(_now())
         prepared = []
-        for index, task in enumerate(tasks):
+        for index, task in enumerate(_iterable(tasks, "create_many", "tasks")):
             try:
                 prepared.append(self._new_row(task, stamp))
             except InvalidTaskError as exc:
@@ -253,7 +267,8 @@ class BatchStore(LifecycleSteps):
         self, associate_ids: Iterable[int], state: BatchTaskState | str | int, *, select: Select = None
     ) -> Iterator[BatchTaskInfo]:
         """The tasks owned by any of these associates, in this State (``"All"``: any), by Id."""
-        ids = tuple(sorted({coerce(BY_WIRE["AssociateId"], i) for i in associate_ids}))
+        ids = tuple(sorted({coerce(BY_WIRE["AssociateId"], i)
+                            for i in _iterable(associate_ids, "list_by_associates_and_state", "AssociateId")}))
         where = f"t.associate_id IN ({', '.join('?' * len(ids))})" if ids else "0 = 1"
         return self._query(where, ids, select, state)
 
@@ -342,6 +357,8 @@ class BatchStore(LifecycleSteps):
             after = _cursor(after, "watch")
         if timeout is not None:
             timeout = _seconds(timeout, "timeout", low=0, high=MAX_TIMEOUT_SECONDS, zero=True)
+        if after is None:  # "now" is the call, not the first next(): nothing committed in between is skipped
+            after = self._engine.latest_cursor("watch")
         return watch_changes(self._engine, after, timeout)
 
     # --- update and patch ------------------------------------------------------------------------
@@ -474,7 +491,7 @@ class BatchStore(LifecycleSteps):
     def delete_many(self, task_ids: Iterable[int]) -> int:
         """Delete these tasks in one transaction; returns how many existed. Unknown ids are skipped."""
         ids = []
-        for value in task_ids:
+        for value in _iterable(task_ids, "delete_many", "Id"):
             try:
                 ids.append(_task_id(value, "delete_many"))
             except TaskNotFoundError:
@@ -498,7 +515,7 @@ class BatchStore(LifecycleSteps):
                                      option="older_than")
         if older_than < dt.timedelta(0):
             raise ConfigurationError(f"must not be negative, got {older_than!r}", option="older_than")
-        wanted = sorted({int(_state_filter(s)) for s in states})
+        wanted = sorted({int(_state_filter(s)) for s in _iterable(states, "prune", "State")})
         unfinished = [BatchTaskState(s).name for s in wanted if s not in FINISHED]
         if unfinished or not wanted:
             raise InvalidTaskError(f"prune removes finished tasks only, not {', '.join(unfinished) or 'none'}",

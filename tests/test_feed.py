@@ -184,3 +184,11 @@ def test_the_feed_waits_for_an_older_transaction_on_postgresql() -> None:
                     slow.commit()
                     changes_meanwhile = store.changes(after=cursor)
         assert _ops(changes_meanwhile) == [(first, "patch"), (second, "create")]
+
+
+def test_a_cursor_past_every_change_sees_only_newer_ones_on_both_engines(target: str) -> None:
+    with BatchStore(target) as store:
+        store.create({"Name": "before"})
+        assert store.changes(after=10**12) == []
+        later = store.create({"Name": "after"})
+        assert [c.task_id for c in store.changes(after=store.changes()[0].cursor)] == [later]

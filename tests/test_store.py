@@ -1147,3 +1147,26 @@ def test_a_nul_character_in_text_is_refused_as_on_postgresql(store: BatchStore, 
     assert store.get(task_id).parameter_object == {"raw": "keeps\x00nul"}
     with refuses(InvalidTaskError, "worker", "NUL"):
         store.acquire(worker="w\x00")
+
+
+@pytest.mark.parametrize("database", ["nul\x00.db", "surrogate\ud800.db"])
+def test_a_database_name_no_driver_can_open_is_a_configuration_error(database: str) -> None:
+    with pytest.raises(ConfigurationError, match="database"):
+        BatchStore(database)
+
+
+def test_a_collection_argument_that_is_none_or_a_single_value_is_refused(tmp_path: Path) -> None:
+    import datetime as dt
+
+    with BatchStore(tmp_path / "t.db") as store:
+        for call, field in [
+            (lambda: store.create_many(None), "tasks"),  # type: ignore[arg-type]
+            (lambda: store.create_many({"Name": "a"}), "tasks"),  # a task, not a list of tasks
+            (lambda: store.delete_many(None), "Id"),  # type: ignore[arg-type]
+            (lambda: store.prune(dt.timedelta(0), states=None), "State"),  # type: ignore[arg-type]
+            (lambda: store.list_by_associates_and_state(5, "New"), "AssociateId"),  # type: ignore[arg-type]
+        ]:
+            with pytest.raises(InvalidTaskError) as info:
+                call()
+            assert info.value.field == field
+        assert list(store.list()) == []

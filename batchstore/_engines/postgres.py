@@ -178,16 +178,24 @@ def read_schema_version(url: str, timeout: float = 30.0) -> int:
 # the horizon: each transaction below it has ended (and is seen by the later snapshot), and any that starts
 # writing later gets a larger xid. Unrelated long transactions elsewhere on the server never hold it back.
 FEED_WRITER_KEY: Final = 0x62617463  # "batc"
+# pg_locks shows 32-bit transaction ids; the rows hold 64-bit ones (the epoch above them). A holder's id is put
+# in the epoch of the snapshot's xmax (or the one before, when that would be past xmax), so the feed keeps
+# working after the 32-bit counter wraps around.
 _FEED_HORIZON: Final = f"""
-SELECT LEAST(
-  (SELECT MIN(x.transactionid::text::bigint) FROM pg_locks a
-     JOIN pg_locks x ON x.pid = a.pid AND x.locktype = 'transactionid'
-   WHERE a.locktype = 'advisory' AND a.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-     AND a.classid = {FEED_WRITER_KEY} AND a.objid = hashtext(current_schema())::oid AND a.objsubid = 2),
-  pg_snapshot_xmax(pg_current_snapshot())::text::bigint)
+WITH s AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax),
+holders AS (
+  SELECT ((s.xmax >> 32) << 32) + x.transactionid::text::bigint AS xid, s.xmax FROM s, pg_locks a
+    JOIN pg_locks x ON x.pid = a.pid AND x.locktype = 'transactionid'
+  WHERE a.locktype = 'advisory' AND a.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+    AND a.classid = {FEED_WRITER_KEY} AND a.objid = hashtext(current_schema())::oid AND a.objsubid = 2)
+SELECT LEAST((SELECT MIN(CASE WHEN xid > xmax THEN xid - 4294967296 ELSE xid END) FROM holders), (SELECT xmax FROM s))
 """
 _CHANGES_AFTER: Final = """
-WITH c AS (SELECT COALESCE((SELECT xid FROM batchtaskchange WHERE id = %(cursor)s), -1) AS xid)
+WITH c AS (SELECT COALESCE(
+  (SELECT xid FROM batchtaskchange WHERE id = %(cursor)s),
+  -- a cursor whose row is gone (pruned) or never was: after the rows up to it, as on SQLite
+  (SELECT MAX(xid) FROM batchtaskchange WHERE id <= %(cursor)s),
+  -1) AS xid)
 SELECT f.id, f.task_id, f.at, f.operation, f.worker, f.changes FROM batchtaskchange f, c
 WHERE f.xid < %(horizon)s AND (f.xid > c.xid OR (f.xid = c.xid AND f.id > %(cursor)s))
 ORDER BY f.xid, f.id LIMIT %(limit)s

@@ -17,6 +17,7 @@ store opens the file with SQLite's ``mode=ro`` and never writes at all.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -366,7 +367,9 @@ class SQLiteEngine:
                     self._committed.notify_all()
             except BaseException as exc:
                 if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+                    # SQLite may have rolled back already (a full disk, say); the first error says more.
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.Error):
                     raise translate(exc, operation) from exc
                 raise

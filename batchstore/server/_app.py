@@ -25,7 +25,14 @@ from ._errors import install_error_handlers
 from ._extras import extras_router
 from ._guard import Guard
 from ._sailpoint import sailpoint_router
-from ._setup import DEFAULT_HOST, DEFAULT_MAX_BODY_BYTES, DEFAULT_PORT, ServerConfigurationError, check_bind
+from ._setup import (
+    DEFAULT_HOST,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_PORT,
+    ServerConfigurationError,
+    check_bind,
+    check_listen,
+)
 from ._superoffice import superoffice_router
 
 __all__ = ["create_app", "serve"]
@@ -127,7 +134,9 @@ def serve(
     batchstore.server._setup.ServerConfigurationError: host: 0.0.0.0 is reachable from other machines; pass a token...
     """
     check_bind(host, token)
+    check_listen(host, port)
     import uvicorn
 
     app = create_app(db, token=token, max_body_bytes=max_body_bytes)
-    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+    # An open dashboard's event stream never ends by itself: Ctrl-C waits for it at most this long.
+    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False, timeout_graceful_shutdown=3)

@@ -22,6 +22,8 @@ async def json_body(request: Request) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise RequestRefusedError(400, f"is not valid JSON: {exc}", field="body") from None
+    except RecursionError:
+        raise RequestRefusedError(400, "nests too deep to be read", field="body") from None
 
 
 def members(body: Any, *names: str, optional: tuple[str, ...] = ()) -> dict[str, Any]:

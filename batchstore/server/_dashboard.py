@@ -28,7 +28,7 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from .._exceptions import TaskNotFoundError
+from .._exceptions import BatchStoreError, StoreClosedError, TaskNotFoundError
 from .._store import BatchStore
 from . import _schemas as schemas
 
@@ -42,6 +42,8 @@ FIELDS: Final = (
 _SELECT: Final = ",".join(FIELDS)
 #: How long one watch of the change feed lasts with nothing new before the next begins.
 WATCH_SECONDS: Final = 5.0
+#: How long the dashboard waits before watching again after the database failed it.
+RETRY_SECONDS: Final = 1.0
 #: A comment line this often keeps idle connections from being closed by proxies.
 KEEPALIVE_SECONDS: Final = 15.0
 
@@ -93,11 +95,18 @@ def _follow(store: BatchStore, cursor: int, stop: threading.Event, push: Callabl
     new, so a stopped dashboard lets its thread go within that time.
     """
     while not stop.is_set():
-        for change in store.watch(after=cursor, timeout=WATCH_SECONDS):
-            push(change.task_id)
-            cursor = change.cursor
-            if stop.is_set():
-                return
+        try:
+            for change in store.watch(after=cursor, timeout=WATCH_SECONDS):
+                push(change.task_id)
+                cursor = change.cursor
+                if stop.is_set():
+                    return
+        except StoreClosedError:
+            return  # the server is shutting down
+        except BatchStoreError:
+            # The database went away for a moment (a restarted server, a dropped connection): watch again
+            # from the last change seen, so the page misses nothing once it is back.
+            stop.wait(RETRY_SECONDS)
 
 
 async def task_changes(store: BatchStore) -> AsyncGenerator[Change, None]:

@@ -121,7 +121,10 @@ def parse_filters(text: str | None) -> Predicate | None:
     if text is None or not text.strip():
         return None
     parser = _Parser(text)
-    predicate = parser.expression()
+    try:
+        predicate = parser.expression()
+    except RecursionError:
+        raise _refuse("nests too deep") from None
     if parser.peek() is not None:
         raise _refuse(f"unexpected {parser.peek()[1]!r} after a complete filter")  # type: ignore[index]
     return predicate

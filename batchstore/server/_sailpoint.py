@@ -121,7 +121,7 @@ def task_status(task: BatchTaskInfo, history: list[TraceEntry]) -> dict[str, Any
 
 def _task_id(text: str) -> int:
     # SailPoint's ids are strings; batchstore's are int32. Any other string names no task.
-    if text.isascii() and text.isdigit() and int(text) <= _INT32_MAX:
+    if len(text) <= 10 and text.isascii() and text.isdigit() and int(text) <= _INT32_MAX:
         return int(text)
     raise TaskNotFoundError(text, "task-status")  # type: ignore[arg-type]
 

@@ -7,6 +7,7 @@ when they are missing, and the command line can check options before it loads th
 from __future__ import annotations
 
 import ipaddress
+import socket
 from typing import Final
 
 from .._exceptions import BatchStoreError, ConfigurationError
@@ -52,6 +53,27 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
     except ValueError:
         return False  # a host name other than localhost may resolve to anything
+
+
+def check_listen(host: str, port: int) -> None:
+    """ServerConfigurationError unless ``host`` resolves and ``port`` is free there: one line, not a server's log.
+
+    >>> check_listen("no-such-host.invalid", 8000)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    batchstore.server._setup.ServerConfigurationError: host: cannot resolve 'no-such-host.invalid'...
+    """
+    try:
+        family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except OSError as exc:
+        raise ServerConfigurationError(f"cannot resolve {host!r}: {exc.strerror or exc}", option="host") from None
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise ServerConfigurationError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                                           option="port") from None
 
 
 def check_bind(host: str, token: str | None) -> None:
