@@ -1,7 +1,7 @@
 """``python -m benchmarks``: run every benchmark and print Markdown tables.
 
 By default everything runs in a few minutes at most on two cores; ``--full`` runs the large scale
-checks (1,000,000 tasks); ``--only NAME`` runs one section (ops, peers, scale, cli, ops-postgres or
+checks (1,000,000 tasks); ``--only NAME`` runs one section (ops, peers, scale, cli, feed, server, ops-postgres or
 workers). ``--postgres URL`` (or BATCHSTORE_BENCH_POSTGRES_URL) adds the PostgreSQL operation table and
 PostgreSQL's column of the workers table; the URL's user must be allowed to CREATE DATABASE (each run makes
 fresh ``pg_bench_*`` databases and drops them).
@@ -21,13 +21,15 @@ if __package__ in (None, ""):  # run as a file: python benchmarks/__main__.py
 
 from benchmarks._common import environment_note
 
-SECTIONS = ("ops", "peers", "scale", "cli", "ops-postgres", "workers")
+SECTIONS = ("ops", "peers", "scale", "cli", "feed", "server", "ops-postgres", "workers")
 URL_VARIABLE = "BATCHSTORE_BENCH_POSTGRES_URL"
 TITLES = {
     "ops": "Operations: batchstore vs raw sqlite3",
     "peers": "Peers: one tracking cycle on SQLite",
     "scale": "Scale: growth with the number of tasks",
     "cli": "Command line start-up",
+    "feed": "Change feed: delay to a watcher in another process, and its cost per write",
+    "server": "HTTP server: requests/s and p99 beside in-process calls",
     "ops-postgres": "Operations on PostgreSQL: batchstore vs raw psycopg",
     "workers": "Several hosts, simulated: worker processes on one task table",
 }
@@ -53,6 +55,14 @@ def _section(name: str, full: bool, postgres: str | None) -> Callable[[], str]:
         from benchmarks import workers
 
         return lambda: workers.run(postgres, tasks=10_000, rounds=3 if full else 1)
+    if name == "feed":
+        from benchmarks import feed
+
+        return lambda: feed.run(postgres, rounds=9 if full else 7)
+    if name == "server":
+        from benchmarks import server
+
+        return lambda: server.run(rounds=5 if full else 3)
     if name == "scale":
         from benchmarks import scale
 
