@@ -258,7 +258,7 @@ class PostgresEngine:
     name: Final = "postgresql"
     lock: Final = " FOR UPDATE OF t"
     claim: Final = " FOR UPDATE SKIP LOCKED"
-    # The transaction's id orders the feed (see _feed.py); the notification wakes watchers at commit.
+    # The transaction's id orders the feed (see FEED_WRITER_KEY); the notification wakes watchers at commit.
     insert_change: Final = (
         f"WITH c AS ({INSERT_CHANGE}pg_current_xact_id()::text::bigint) RETURNING 1) "
         f"SELECT pg_notify('{CHANNEL}', '')"
