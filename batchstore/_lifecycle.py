@@ -51,6 +51,7 @@ def check_transition(step: str, task_id: int, state: BatchTaskState) -> None:
         )
 
 
+_RECOVERY_EVERY: Final = dt.timedelta(seconds=1)
 _STOPPED: Final = "Stopped by request"
 _WARNED: Final = "Stopped by request; CancelWithWarning: a warning applied"
 
@@ -60,6 +61,7 @@ class LifecycleSteps(StoreCore):
 
     _lease_length: dt.timedelta
     _max_starts: int
+    _next_recovery: dt.datetime = dt.datetime.min.replace(tzinfo=dt.UTC)  # when acquire next looks for stale claims
 
     def _claimed(
         self, tx: Transaction, task_id: int, step: str, worker: str | None
@@ -88,7 +90,8 @@ class LifecycleSteps(StoreCore):
     def recover_stale(self) -> builtins.list[int]:
         """Return tasks whose worker's lease expired to New (Failed after ``max_starts`` starts); their ids.
 
-        acquire runs this first, so a worker killed mid-task never leaves its task stuck.
+        acquire runs this too (at most every tenth of a lease, and every second at most), so a worker killed
+        mid-task never leaves its task stuck.
         """
         with self._engine.write("recover_stale") as tx:
             return self._recover(tx, _now())
@@ -128,7 +131,11 @@ class LifecycleSteps(StoreCore):
         sql, params = (NEXT_NEW, ()) if name is None else (NEXT_NEW_BY_NAME, (coerce(BY_WIRE["Name"], name),))
         now = _now()
         with self._engine.write("acquire") as tx:
-            self._recover(tx, now)
+            # Expired claims are looked for at most every tenth of a lease (and every second at most): a busy
+            # worker loop need not scan for them on every claim, and none waits longer than that for its turn.
+            if now >= self._next_recovery:
+                self._recover(tx, now)
+                self._next_recovery = now + min(self._lease_length / 10, _RECOVERY_EVERY)
             # The oldest New task no other worker is claiming right now: on PostgreSQL, FOR UPDATE SKIP
             # LOCKED, so workers never wait on each other's claims; on SQLite, the write lock does it.
             row = tx.one(sql + self._engine.claim, params)
