@@ -15,7 +15,7 @@ import os
 import socket
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, Self
 
 from ._blob import MIME_TYPE, pack
 from ._engines import Engine, Transaction
@@ -119,7 +119,7 @@ class StoreCore:
     def closed(self) -> bool:
         return self._engine.closed
 
-    def __enter__(self) -> Any:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
