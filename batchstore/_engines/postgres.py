@@ -134,19 +134,21 @@ class _Transaction:
         self._cursor = cursor
         self._pending: list[tuple[str, Sequence[Any]]] = []
 
+    def _send_pending(self) -> None:
+        # Inside the caller's pipeline: a nested one would sync on exit, a round trip of its own.
+        pending, self._pending = self._pending, []
+        for sql, params in pending:
+            self._cursor.execute(sql, params)
+
     def _flush(self) -> None:
         if self._pending:
-            pending, self._pending = self._pending, []
             with self._conn.pipeline():
-                for sql, params in pending:
-                    self._cursor.execute(sql, params)
+                self._send_pending()
 
     def commit(self) -> None:
         """Send what waits and COMMIT, in one round trip."""
-        pending, self._pending = self._pending, []
         with self._conn.pipeline():
-            for sql, params in pending:
-                self._cursor.execute(sql, params)
+            self._send_pending()
             self._conn.execute("COMMIT")
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> Any:

@@ -29,6 +29,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from .._exceptions import BatchStoreError, StoreClosedError, TaskNotFoundError
+from .._model import BatchTaskInfo
 from .._store import BatchStore
 from . import _schemas as schemas
 
@@ -75,17 +76,22 @@ class Change:
         return bool(self.upsert or self.remove)
 
 
+def _card(task: BatchTaskInfo) -> dict[str, Any]:
+    """The dashboard fields of a task, as the page shows them."""
+    wire = task.to_wire()
+    return {k: wire[k] for k in FIELDS}
+
+
 def _read_tasks(store: BatchStore) -> dict[int, dict[str, Any]]:
-    wire: Iterator[dict[str, Any]] = (t.to_wire() for t in store.list("All", select=_SELECT))
-    return {w["Id"]: {k: w[k] for k in FIELDS} for w in wire}
+    cards: Iterator[dict[str, Any]] = (_card(t) for t in store.list("All", select=_SELECT))
+    return {card["Id"]: card for card in cards}
 
 
 def _read_task(store: BatchStore, task_id: int) -> dict[str, Any] | None:
     try:
-        wire = store.get(task_id, select=_SELECT).to_wire()
+        return _card(store.get(task_id, select=_SELECT))
     except TaskNotFoundError:
         return None
-    return {k: wire[k] for k in FIELDS}
 
 
 def _follow(store: BatchStore, cursor: int, stop: threading.Event, push: Callable[[int], None]) -> None:
