@@ -1,4 +1,5 @@
-"""Helpers shared by the benchmark scripts: sample tasks, timing, medians, Markdown tables, peak RSS."""
+"""Helpers shared by the benchmark scripts: sample tasks, timing, medians, Markdown tables, peak RSS,
+and the WAL frames a SQLite operation writes."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import contextlib
 import os
 import resource
 import shutil
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -25,6 +27,8 @@ __all__ = [
     "peak_rss_bytes",
     "sample_task",
     "temp_dir",
+    "truncate_wal",
+    "wal_frames_per_op",
 ]
 
 #: The ParameterObject every benchmark stores: a small, realistic one (SuperOffice's ERP sync sample).
@@ -160,3 +164,100 @@ def environment_note() -> str:
         f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
         f"{os.cpu_count()} CPUs, {platform.system()} {platform.machine()}"
     )
+
+
+#: SQLite's default ``wal_autocheckpoint``: a commit that leaves the WAL at this many frames or more checkpoints it,
+#: and the next write then starts the WAL over, so its size stops counting frames.
+AUTOCHECKPOINT = 1000
+#: Frames a chunk of several operations aims at: well under AUTOCHECKPOINT, since operations vary.
+CHUNK_FRAMES = 600
+WAL_HEADER = 32  # bytes before the first frame of a WAL file
+FRAME_HEADER = 24  # bytes before each frame's page
+
+
+def _wal_path(db: Path) -> Path:
+    return db.with_name(db.name + "-wal")
+
+
+def truncate_wal(checker: sqlite3.Connection, db: Path, *, timeout: float = 5.0) -> None:
+    """Checkpoint the whole WAL into the database and truncate it to 0 bytes, retrying while busy.
+
+    ``checker`` is a connection of its own to ``db`` (never the measured one, whose settings must stay as
+    they are). A checkpoint reports busy while another connection reads or writes; the measured code
+    runs in this thread, so that passes in a moment.
+    """
+    wal = _wal_path(db)
+    deadline = time.monotonic() + timeout
+    pause = 0.001
+    while True:
+        try:
+            (busy, _log, _done) = checker.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            busy = 1
+        size = wal.stat().st_size if wal.exists() else 0
+        if not busy and size == 0:
+            return
+        if time.monotonic() >= deadline:
+            raise RuntimeError(f"{db}: the WAL could not be checkpointed and truncated (busy={busy}, {size} bytes)")
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
+
+
+def _frames(db: Path, page_size: int) -> float:
+    wal = _wal_path(db)
+    size = wal.stat().st_size if wal.exists() else 0
+    if size <= WAL_HEADER:
+        return 0.0
+    return (size - WAL_HEADER) / (page_size + FRAME_HEADER)
+
+
+def wal_frames_per_op(db: Path | str, ops: Callable[[int], object], n: int) -> float:
+    """WAL frames written per operation: ``ops(k)`` does k operations on the SQLite file ``db`` (in WAL mode).
+
+    The WAL grows by one frame (page_size + 24 bytes, after a 32-byte header) for every page a commit
+    writes, so the size of a WAL truncated beforehand counts the pages. The n operations run in chunks
+    small enough that SQLite's autocheckpoint (at 1,000 frames) never starts the WAL over mid-chunk;
+    between chunks a separate connection checkpoints and truncates it. A single operation may write
+    more than that: the autocheckpoint then runs after its commit, which leaves the file's size alone.
+    Reads write nothing: 0.0.
+
+    >>> import sqlite3, tempfile, pathlib
+    >>> db = pathlib.Path(tempfile.mkdtemp()) / "toy.db"
+    >>> conn = sqlite3.connect(db, isolation_level=None)
+    >>> conn.execute("PRAGMA journal_mode=WAL").fetchone()
+    ('wal',)
+    >>> _ = conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+    >>> def insert(k):
+    ...     for _ in range(k):
+    ...         conn.execute("INSERT INTO t (v) VALUES ('x')")
+    >>> wal_frames_per_op(db, insert, 100)
+    1.0
+    """
+    db = Path(db)
+    if n < 1:
+        raise ValueError(f"n must be at least 1, not {n}")
+    checker = sqlite3.connect(str(db), isolation_level=None, timeout=5.0)
+    try:
+        (page_size,) = checker.execute("PRAGMA page_size").fetchone()
+        (mode,) = checker.execute("PRAGMA journal_mode").fetchone()
+        if str(mode).lower() != "wal":
+            raise RuntimeError(f"{db}: journal_mode is {mode}, not WAL: there are no frames to count")
+        total, done, chunk = 0.0, 0, 1  # the first chunk, one operation, sizes the others
+        while done < n:
+            k = min(chunk, n - done)
+            truncate_wal(checker, db)
+            ops(k)
+            frames = _frames(db, page_size)
+            if k > 1 and frames >= AUTOCHECKPOINT:
+                raise RuntimeError(f"{db}: {k} operations wrote {frames:.0f} frames: an autocheckpoint may "
+                                   "have restarted the WAL, so its size undercounts; the chunks are too big")
+            total += frames
+            done += k
+            per_op = total / done
+            chunk = max(1, int(CHUNK_FRAMES / per_op)) if per_op > 0 else n
+        truncate_wal(checker, db)
+    finally:
+        checker.close()
+    return total / n
