@@ -1,7 +1,8 @@
 """``python -m benchmarks``: run every benchmark and print Markdown tables.
 
-By default everything runs in a few minutes at most on two cores; ``--full`` runs the large scale
-checks (1,000,000 tasks); ``--only NAME`` runs one section (ops, peers, scale, cli, feed, server, ops-postgres or
+By default everything runs in a few minutes at most on two cores; ``--full`` runs the large checks
+(the operations and the scale sections on 1,000,000 tasks, populating which takes a few minutes more) and
+more rounds elsewhere; ``--only NAME`` runs one section (ops, peers, scale, cli, feed, server, ops-postgres or
 workers). ``--postgres URL`` (or BATCHSTORE_BENCH_POSTGRES_URL) adds the PostgreSQL operation table and
 PostgreSQL's column of the workers table; the URL's user must be allowed to CREATE DATABASE (each run makes
 fresh ``pg_bench_*`` databases and drops them).
@@ -40,11 +41,11 @@ def _section(name: str, full: bool, postgres: str | None) -> Callable[[], str]:
     if name == "ops":
         from benchmarks import ops
 
-        return lambda: ops.run(rounds=9 if full else 7)
+        return lambda: ops.run(rounds=ops.MIN_ROUNDS, tasks=ops.FULL_POPULATION if full else ops.POPULATION)
     if name == "peers":
         from benchmarks import peers
 
-        return lambda: peers.run(rounds=9 if full else 7)
+        return lambda: peers.run(rounds=7 if full else peers.ROUNDS)
     if name == "ops-postgres":
         if not postgres:
             return lambda: f"(skipped: give --postgres URL or set {URL_VARIABLE})"
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks", description=__doc__.splitlines()[0] if __doc__ else None
     )
-    parser.add_argument("--full", action="store_true", help="the large scale checks (1,000,000 tasks), more rounds")
+    parser.add_argument("--full", action="store_true", help="ops and scale on 1,000,000 tasks, more rounds elsewhere")
     parser.add_argument("--only", choices=SECTIONS, metavar="NAME", help=f"run one section: {', '.join(SECTIONS)}")
     parser.add_argument("--postgres", metavar="URL", default=os.environ.get(URL_VARIABLE),
                         help=f"a PostgreSQL URL whose user may CREATE DATABASE (default: ${URL_VARIABLE})")
