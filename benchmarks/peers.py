@@ -30,6 +30,7 @@ Run: ``python -m benchmarks.peers [--rounds N]``. Timings are reported, never as
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import json
 import sqlite3
@@ -232,7 +233,7 @@ def run(*, rounds: int = ROUNDS, cycles: int = CYCLES) -> str:
                 cycle(max(1, cycles // 5))  # warm up: first inserts, statement caches
                 names.append(name)
                 modules.append(module)
-                sides.append(lambda c=cycle: c(cycles))
+                sides.append(functools.partial(cycle, cycles))
                 counters.append((sqlite_file(where), cycle))
             start = time.perf_counter()
             rates = interleaved(sides, rounds)
