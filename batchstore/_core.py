@@ -1,7 +1,7 @@
 """The core every store operation stands on: the engine, the carrier rights, and the one path of every write.
 
 :class:`StoreCore` reads a task for a write (``_values``, with its row locked), writes a change and what it
-leaves behind (``_change``: the columns, a trace row unless the task is internal, a change-feed row),
+leaves behind (``_change``: the columns and a change-feed row, traced unless the task is internal),
 inserts new tasks (``_insert``) and deletes them (``_delete``). The lifecycle steps (``_lifecycle.py``) and
 the API of :class:`~batchstore.BatchStore` (``_store.py``) are built on these, and nothing above this
 module speaks SQL other than the named statements of ``_queries.py``.
@@ -23,7 +23,7 @@ from ._enums import BatchTaskState, CancellationBehaviour, coerce_enum
 from ._exceptions import InvalidTaskError, TaskNotFoundError
 from ._fields import BY_ATTR, DATA_FIELDS, FIELDS, UTC, Field, FrozenMap, check_text, to_wire_value
 from ._model import BatchTaskInfo, given_values
-from ._queries import DELETE_BLOB, DELETE_TASK, DELETE_TRACE, INSERT_BLOB, INSERT_TASK, LOCK_TASK
+from ._queries import DELETE_BLOB, DELETE_TASK, INSERT_BLOB, INSERT_TASK, LOCK_TASK, UNTRACE
 from ._rows import BINARY_OBJECT_TABLE, INSERT_COLUMNS, ReadPlan, read_plan, timestamp, to_column, update_sql
 from ._trace import Row, dump_changes, record, record_many
 
@@ -184,12 +184,11 @@ class StoreCore:
                     row[_DETAILS_TABLE] = BINARY_OBJECT_TABLE
                     row[_DETAILS_RECORD] = row[_PARAMETER_BLOB] = next(blob_ids)
         ids = tx.insert(INSERT_TASK, [row for row, _ in prepared])
-        traced: builtins.list[Row] = []
-        untraced: builtins.list[Row] = []
-        for task_id, (row, _) in zip(ids, prepared):
-            change = (task_id, row[_STATE_CHANGED], "create", None, _creation_changes(row))
-            (untraced if row[_IS_INTERNAL] else traced).append(change)
-        record_many(tx, self._engine.insert_change, traced, untraced)
+        changes: builtins.list[Row] = [
+            (task_id, row[_STATE_CHANGED], "create", None, _creation_changes(row), not row[_IS_INTERNAL])
+            for task_id, (row, _) in zip(ids, prepared)
+        ]
+        record_many(tx, self._engine.insert_change, changes)
         return ids
 
     def _change(
@@ -243,12 +242,15 @@ class StoreCore:
         return FULL.values(row[:-2], self._rights, operation), row[-2], bool(row[-1])
 
     def _delete(self, tx: Transaction, task_id: int, operation: str) -> bool:
-        """Delete a task, its trace and its own blob; the feed keeps a "delete" row. False if there was none."""
+        """Delete a task, its history and its own blob; the feed keeps its changes and gets a "delete" row.
+
+        False if there was no such task.
+        """
         row = tx.one(LOCK_TASK + self._engine.lock, (task_id,))
         if row is None:
             return False
         tx.run(DELETE_TASK, (task_id,))
-        tx.run(DELETE_TRACE, (task_id,))
+        tx.run(UNTRACE, (task_id,))
         if row[0] is not None:
             tx.run(DELETE_BLOB, (row[0],))
         record(tx, self._engine.insert_change, task_id, timestamp(_now()), operation, None, {}, traced=False)

@@ -16,20 +16,18 @@ from ._rows import INSERT_COLUMNS
 __all__ = [
     "DELETE_BLOB",
     "DELETE_TASK",
-    "DELETE_TRACE",
     "INSERT_BLOB",
     "INSERT_CHANGE",
     "INSERT_TASK",
-    "INSERT_TRACE",
     "LOCK_TASK",
     "NEXT_NEW",
     "NEXT_NEW_BY_NAME",
-
     "PRUNE_CHANGES",
     "SELECT_CLAIM",
     "SELECT_TRACE",
     "STALE_CLAIMS",
     "TASK_EXISTS",
+    "UNTRACE",
     "prunable",
 ]
 
@@ -37,10 +35,10 @@ INSERT_TASK: Final = (
     f"INSERT INTO batchtask ({', '.join(INSERT_COLUMNS)}) VALUES ({', '.join('?' * len(INSERT_COLUMNS))})"
 )
 INSERT_BLOB: Final = "INSERT INTO binaryobject (mime_type, data) VALUES (?, ?)"
-INSERT_TRACE: Final = "INSERT INTO batchtasktrace (task_id, at, operation, worker, changes) VALUES (?, ?, ?, ?, ?)"
-#: The engine appends the transaction id column's value (``xid``) and closes the VALUES list.
+#: One change, to the feed and, if ``traced``, to the task's history. The engine appends the transaction id
+#: column's value (``xid``) and closes the VALUES list.
 INSERT_CHANGE: Final = (
-    "INSERT INTO batchtaskchange (task_id, at, operation, worker, changes, xid) VALUES (?, ?, ?, ?, ?, "
+    "INSERT INTO batchtaskchange (task_id, at, operation, worker, changes, traced, xid) VALUES (?, ?, ?, ?, ?, ?, "
 )
 
 #: Within a write: the task's own blob link, with the row locked (the engine appends the lock).
@@ -48,7 +46,7 @@ LOCK_TASK: Final = "SELECT t.parameter_blob FROM batchtask t WHERE t.id = ?"
 TASK_EXISTS: Final = "SELECT 1 FROM batchtask WHERE id = ?"
 SELECT_CLAIM: Final = "SELECT worker, stop_requested FROM batchtask WHERE id = ?"
 SELECT_TRACE: Final = (
-    "SELECT id, task_id, at, operation, worker, changes FROM batchtasktrace WHERE task_id = ? ORDER BY id"
+    "SELECT id, task_id, at, operation, worker, changes FROM batchtaskchange WHERE task_id = ? AND traced ORDER BY id"
 )
 
 #: Claims (the engine appends SKIP LOCKED where it has it): the oldest New task, by Id.
@@ -66,5 +64,7 @@ def prunable(states: int) -> str:
 
 DELETE_TASK: Final = "DELETE FROM batchtask WHERE id = ?"
 DELETE_BLOB: Final = "DELETE FROM binaryobject WHERE id = ?"
-DELETE_TRACE: Final = "DELETE FROM batchtasktrace WHERE task_id = ?"
-PRUNE_CHANGES: Final = "DELETE FROM batchtaskchange WHERE at < ?"
+#: A deleted task's history leaves it, and its rows stay in the feed until a prune finds them old enough.
+UNTRACE: Final = "UPDATE batchtaskchange SET traced = FALSE WHERE task_id = ? AND traced"
+#: Traced rows are the history of live tasks, kept as long as the task: the others go by age.
+PRUNE_CHANGES: Final = "DELETE FROM batchtaskchange WHERE at < ? AND NOT traced"

@@ -10,13 +10,13 @@ from __future__ import annotations
 import datetime as dt
 from functools import lru_cache
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, LargeBinary, text
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, Index, Integer, LargeBinary, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.schema import CreateIndex, CreateTable
 from sqlmodel import Field, SQLModel
 
-__all__ = ["BatchTask", "BatchTaskChange", "BatchTaskTrace", "BinaryObject", "ddl", "metadata", "sqlite_ddl"]
+__all__ = ["BatchTask", "BatchTaskChange", "BinaryObject", "ddl", "metadata", "sqlite_ddl"]
 
 # SQLModel's global metadata would mix our tables with an application's own models.
 metadata = SQLModel.metadata.__class__()
@@ -85,32 +85,25 @@ class BatchTask(_Base, table=True):
     state_changed: dt.datetime = Field(sa_type=DateTime(timezone=True))
 
 
-class BatchTaskTrace(_Base, table=True):
-    """One change to a task whose IsInternalTask is false: when, which operation, by whom, what changed."""
-
-    __tablename__ = "batchtasktrace"
-    __table_args__ = (Index("ix_batchtasktrace_task", "task_id", "id"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    task_id: int
-    at: dt.datetime = Field(sa_type=DateTime(timezone=True))
-    operation: str = Field(max_length=32)
-    worker: str | None = Field(default=None, max_length=254)
-    # {"State": ["New", "Aquired"], ...}: wire names, old and new wire values, as JSON text.
-    changes: str
-
-
 class BatchTaskChange(_Base, table=True):
-    """One committed change to any task, internal ones included: the change feed (``BatchStore.watch``).
+    """One committed change to any task: the change feed (``BatchStore.watch``) and, where ``traced``, the trace.
+
+    Every change to any task, internal ones included, is a row here. The rows of tasks whose IsInternalTask
+    is false are ``traced``: they are also the task's history (``BatchStore.history``), kept as long as the
+    task, where the others go at the next ``prune``. One row serves both, so a change is written once.
 
     ``id`` is the feed's cursor. On PostgreSQL, ids are drawn before commit, so ``xid`` (the transaction's
     id) orders the feed and a reader stops short of transactions still running; on SQLite writers take
-    turns, so id order is commit order and ``xid`` stays NULL (and out of its index).
+    turns, so id order is commit order and ``xid`` stays NULL (and out of its index). History kept from
+    before schema version 3 has negative ids: older than any change, and never handed to a feed reader.
     """
 
     __tablename__ = "batchtaskchange"
     __table_args__ = (
         Index("ix_batchtaskchange_xid", "xid", "id", sqlite_where=text("xid IS NOT NULL")),
+        # A task's history; internal tasks' changes stay out of it, so their writes never touch it.
+        Index("ix_batchtaskchange_task", "task_id", "id", sqlite_where=text("traced"),
+              postgresql_where=text("traced")),
         {"sqlite_autoincrement": True},
     )
 
@@ -121,11 +114,13 @@ class BatchTaskChange(_Base, table=True):
     at: dt.datetime = Field(sa_type=DateTime(timezone=True))
     operation: str = Field(max_length=32)
     worker: str | None = Field(default=None, max_length=254)
+    # {"State": ["New", "Aquired"], ...}: wire names, old and new wire values, as JSON text.
     changes: str
     xid: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    traced: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=text("FALSE")))
 
 
-_TABLES = (BinaryObject, BatchTask, BatchTaskTrace, BatchTaskChange)
+_TABLES = (BinaryObject, BatchTask, BatchTaskChange)
 _DIALECTS: dict[str, type[Dialect]] = {"sqlite": sqlite.dialect, "postgresql": postgresql.psycopg.dialect}
 
 

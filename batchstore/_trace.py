@@ -1,8 +1,9 @@
-"""What a change to a task leaves behind: a trace row (tasks whose IsInternalTask is false) and a feed row (all).
+"""What a change to a task leaves behind: one row of the change feed, which is also the trace of a traced task.
 
-The trace is the task's history (``BatchStore.history``), kept as long as the task. The change feed
-(``BatchStore.changes``/``watch``) carries every committed change, internal tasks included, so that a window
-sees every task move; it costs each write one more small row, pruned with the tasks (``prune``).
+The change feed (``BatchStore.changes``/``watch``) carries every committed change, internal tasks included,
+so that a window sees every task move. The rows of a task whose IsInternalTask is false are ``traced``:
+they are its history (``BatchStore.history``), kept as long as the task; the others go at the next
+``prune`` past their age. One row serves both, so a change costs one insert (schema version 3).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from ._engines.base import Transaction
 from ._exceptions import StorageError
-from ._queries import INSERT_TRACE, SELECT_TRACE
+from ._queries import SELECT_TRACE
 
 __all__ = ["TraceEntry", "dump_changes", "read_history", "record", "record_many"]
 
@@ -38,8 +39,8 @@ class TraceEntry:
     changes: dict[str, tuple[Any, Any]]
 
 
-#: A change as it is written: task id, time stamp, operation, worker, changes as JSON text.
-Row = tuple[int, str, str, str | None, str]
+#: A change as it is written: task id, time stamp, operation, worker, changes as JSON text, traced.
+Row = tuple[int, str, str, str | None, str, bool]
 
 
 def record(
@@ -53,24 +54,22 @@ def record(
     *,
     traced: bool,
 ) -> None:
-    """Write one change: to the trace if ``traced`` (the task is not internal), and to the change feed."""
-    row = (task_id, at, operation, worker, dump_changes(changes))
-    if traced:
-        tx.run(INSERT_TRACE, row)
-    tx.run(insert_change, row)
+    """Write one change to the change feed; ``traced`` (the task is not internal) makes it part of its history."""
+    tx.run(insert_change, (task_id, at, operation, worker, dump_changes(changes), traced))
 
 
-def record_many(tx: Transaction, insert_change: str, traced: Sequence[Row], untraced: Sequence[Row]) -> None:
-    """Write many changes at once: ``traced`` rows go to the trace and the feed, ``untraced`` to the feed only."""
-    if traced:
-        tx.run_many(INSERT_TRACE, traced)
-    if traced or untraced:
-        tx.run_many(insert_change, [*traced, *untraced])
+def record_many(tx: Transaction, insert_change: str, rows: Sequence[Row]) -> None:
+    """Write many changes at once."""
+    tx.run_many(insert_change, rows)
+
+
+# One encoder for every write: json.dumps with options other than its defaults builds a new one per call.
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def dump_changes(changes: dict[str, Any]) -> str:
     """The JSON text of a trace row's changes."""
-    return json.dumps(changes, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODE(changes)
 
 
 def read_history(tx: Transaction, task_id: int) -> list[TraceEntry]:
@@ -85,6 +84,6 @@ def read_history(tx: Transaction, task_id: int) -> list[TraceEntry]:
             # Only a file changed behind batchstore's back gets here: say where, not just what.
             raise StorageError(
                 f"history: trace row {id_} of task {task_id} cannot be read ({type(exc).__name__}: {exc}); "
-                "its batchtasktrace row is damaged"
+                "its batchtaskchange row is damaged"
             ) from exc
     return entries

@@ -77,7 +77,7 @@ def write_cost(target: str, rounds: int = 7, batch: int = 200) -> list[list[str]
         # A statement with the same parameters that writes nothing: what the write costs with no feed row.
         without_feed._engine.insert_change = (  # type: ignore[misc]
             "UPDATE batchtaskchange SET task_id = ? WHERE 0 = 1 AND at = ? AND operation = ? "
-            "AND COALESCE(worker, '') = COALESCE(?, '') AND changes = ?"
+            "AND COALESCE(worker, '') = COALESCE(?, '') AND changes = ? AND traced = ?"
         )
         internal = {"Name": "cost", "IsInternalTask": True}
         ids = {s: s.create(internal) for s in (with_feed, without_feed)}

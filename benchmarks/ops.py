@@ -25,36 +25,30 @@ Succeeded) and 1,000 internal ones after them (IsInternalTask true; New, Started
 targets of the internal update and patch.
 
 batchstore writes a change-feed row (table ``batchtaskchange``) for every create, update and patch of
-every task, in the same transaction, and the raw side writes the same row. It also writes a trace row
-(table ``batchtasktrace``) for every create, update and patch of a task
-whose IsInternalTask is false, in the same transaction; so does the raw side, for the same tasks. A
-trace row is one INSERT of task_id, at (now, UTC ISO 8601 with microseconds), operation, worker (NULL)
-and changes: compact JSON text ``{"WireName":[old,new],...}`` (``json.dumps(..., ensure_ascii=False,
-separators=(",", ":"))``), with State and CancellationBehaviour as names. What the raw side does:
+every task, in the same transaction, and the raw side writes the same row: one INSERT of task_id, at
+(now, UTC ISO 8601 with microseconds), operation, worker (NULL), changes (compact JSON text
+``{"WireName":[old,new],...}``, ``json.dumps(..., ensure_ascii=False, separators=(",", ":"))``, with
+State and CancellationBehaviour as names) and traced: true for a task whose IsInternalTask is false,
+whose feed rows are its trace (schema version 3 on), which puts the row in the trace's partial index
+too. A write that changes State also sets the ``state_changed`` column, on both sides. What the raw
+side does:
 
-- create: in one transaction, insert the blob row, the task row, and its trace row (operation
+- create: in one transaction, insert the blob row, the task row, and its feed row (operation
   "create", changes: every non-null column value the new task starts with, from null)
-- create_many: the same 1,000 times in one transaction (1,000 blobs, tasks and trace rows)
+- create_many: the same 1,000 times in one transaction (1,000 blobs, tasks and feed rows)
 - get: one SELECT joining the blob, msgpack decode, build a dict
 - get select=Name,State: one SELECT of the two columns (and the id), build a dict
 - list one state: indexed SELECT of the 100 Failed tasks with their blobs, decode, build dicts
 - update: in one BEGIN IMMEDIATE transaction, read the task's State and Description (a missing task
-  raises), compare them with the new ones, UPDATE State and Description and insert a trace row
+  raises), compare them with the new ones, UPDATE State and Description and insert a feed row
   (operation "update", changes: the old and new values of those of the two that differ; both do,
   but for a task's first update), read the task back with its blob
 - patch (test State, replace State): in one BEGIN IMMEDIATE transaction, read the State, compare,
-  UPDATE, insert a trace row (operation "patch", changes ``{"State":[old,new]}``), read the task
+  UPDATE, insert a feed row (operation "patch", changes ``{"State":[old,new]}``), read the task
   back with its blob
 
-The rows marked "internal task" do the same with IsInternalTask true, where batchstore writes no
-trace, against the raw side without trace rows:
-
-- create (internal task, no trace): insert the blob row and the task row in one transaction
-- create_many (1,000 internal tasks): the same 1,000 times in one transaction
-- update (internal task): in one BEGIN IMMEDIATE transaction, check the task exists, UPDATE State
-  and Description, read the task back with its blob
-- patch (internal task): in one BEGIN IMMEDIATE transaction, read the State, compare, UPDATE, read
-  the task back with its blob
+The rows marked "internal task" do the same with IsInternalTask true, where batchstore's feed rows
+are not traced, on both sides.
 
 Update and patch each work on their own 1,000 tasks (ordinary ones for the traced rows, the internal
 ones for the others); every update changes a task's State and Description, every patch its State.
@@ -143,15 +137,15 @@ _INSERT_COLUMNS = (
     "created", "start_count", "database_serial_number", "context", "state", "description", "request",
     "progress_percent", "cancellation_behaviour", "parameter_blob",
 )  # fmt: skip
-RAW_INSERT_TRACE = "INSERT INTO batchtasktrace (task_id, at, operation, worker, changes) VALUES (?, ?, ?, NULL, ?)"
 RAW_INSERT_CHANGE = (
-    "INSERT INTO batchtaskchange (task_id, at, operation, worker, changes, xid) VALUES (?, ?, ?, NULL, ?, NULL)"
+    "INSERT INTO batchtaskchange (task_id, at, operation, worker, changes, traced, xid) "
+    "VALUES (?, ?, ?, NULL, ?, ?, NULL)"
 )
 RAW_EXISTS = "SELECT 1 FROM batchtask WHERE id = ?"
 RAW_STATE = "SELECT state FROM batchtask WHERE id = ?"
 RAW_STATE_DESCRIPTION = "SELECT state, description FROM batchtask WHERE id = ?"
-RAW_UPDATE = "UPDATE batchtask SET state = ?, description = ? WHERE id = ?"
-RAW_SET_STATE = "UPDATE batchtask SET state = ? WHERE id = ?"
+RAW_UPDATE = "UPDATE batchtask SET state = ?, description = ?, state_changed = ? WHERE id = ?"
+RAW_SET_STATE = "UPDATE batchtask SET state = ?, state_changed = ? WHERE id = ?"
 RAW_INTERNAL_IDS = "SELECT id FROM batchtask WHERE is_internal_task = 1 ORDER BY id"
 RAW_TABLE_INFO = "PRAGMA table_info(batchtask)"
 
@@ -211,7 +205,7 @@ class RawSide:
         self.insert_sql, self.stamps = raw_insert_sql(conn)
 
     def insert(self, task: dict[str, Any]) -> int:
-        """Insert the task's blob and row and, unless it is internal, its creation trace row."""
+        """Insert the task's blob, its row and its feed row (traced unless the task is internal)."""
         conn = self.conn
         internal = bool(task.get("IsInternalTask", False))
         blob = msgpack.packb(task["ParameterObject"], use_bin_type=True)
@@ -234,9 +228,7 @@ class RawSide:
             ("Request", task["Request"]), ("ProgressPercent", 0), ("CancellationBehaviour", "CanCancel"),
         )  # fmt: skip
         changes = _changes({name: [None, value] for name, value in values if value is not None})
-        if not internal:
-            conn.execute(RAW_INSERT_TRACE, (task_id, created, "create", changes))
-        conn.execute(RAW_INSERT_CHANGE, (task_id, created, "create", changes))  # the change feed: every task
+        conn.execute(RAW_INSERT_CHANGE, (task_id, created, "create", changes, not internal))
         return task_id
 
 
@@ -403,11 +395,9 @@ def build_ops(store: BatchStore, conn: sqlite3.Connection, population: int = POP
                     if old_description != description:
                         changes["Description"] = [old_description, description]
                     if changes:
-                        conn.execute(RAW_UPDATE, (state, description, task_id))
                         now, text = _now(), _changes(changes)
-                        if traced:
-                            conn.execute(RAW_INSERT_TRACE, (task_id, now, "update", text))
-                        conn.execute(RAW_INSERT_CHANGE, (task_id, now, "update", text))
+                        conn.execute(RAW_UPDATE, (state, description, now, task_id))
+                        conn.execute(RAW_INSERT_CHANGE, (task_id, now, "update", text, traced))
                     _raw_task(conn.execute(RAW_GET, (task_id,)).fetchone())
                     conn.execute("COMMIT")
                 except BaseException:
@@ -444,11 +434,9 @@ def build_ops(store: BatchStore, conn: sqlite3.Connection, population: int = POP
                     row = conn.execute(RAW_STATE, (task_id,)).fetchone()
                     if row is None or row[0] != old:
                         raise ValueError(f"test of /State failed on task {task_id}")
-                    conn.execute(RAW_SET_STATE, (new, task_id))
                     changes, now = _changes({"State": [_STATE_NAME[old], _STATE_NAME[new]]}), _now()
-                    if traced:
-                        conn.execute(RAW_INSERT_TRACE, (task_id, now, "patch", changes))
-                    conn.execute(RAW_INSERT_CHANGE, (task_id, now, "patch", changes))
+                    conn.execute(RAW_SET_STATE, (new, now, task_id))
+                    conn.execute(RAW_INSERT_CHANGE, (task_id, now, "patch", changes, traced))
                     _raw_task(conn.execute(RAW_GET, (task_id,)).fetchone())
                     conn.execute("COMMIT")
                 except BaseException:

@@ -15,9 +15,10 @@ in autocommit (as batchstore's pooled connections are), ``SET TIME ZONE 'UTC'``,
 the server after five runs, on both sides alike), ParameterObjects packed with msgpack. It writes what
 batchstore writes, in the same statements:
 
-- create: in one transaction, the blob row, the task row (``RETURNING id`` each), its trace row (operation
-  "create", changes: every non-null value the task starts with, from null) and its change-feed row (an
-  INSERT into ``batchtaskchange`` with the transaction id, then ``pg_notify``); internal tasks: no trace row
+- create: in one transaction, the blob row, the task row (``RETURNING id`` each) and its change-feed row
+  (operation "create", changes: every non-null value the task starts with, from null; an INSERT into
+  ``batchtaskchange`` with the transaction id, then ``pg_notify``), traced (part of the task's history)
+  unless the task is internal
 - create_many (1,000): the same in one transaction, each statement sent once for all rows
   (``executemany``, ``returning=True`` for the ids)
 - get: one SELECT joining the blob, msgpack decode, build a dict; get select=Name,State: one SELECT of
@@ -25,10 +26,10 @@ batchstore writes, in the same statements:
 - list one state: the indexed SELECT of the 100 Failed tasks with their blobs, decode, build dicts
 - update: in one transaction, read the whole task with its blob ``FOR UPDATE OF t`` (a missing task
   raises), compare State and Description with the new ones, UPDATE them (and ``state_changed`` when the
-  State changes), insert the trace row (not for an internal task) and the change-feed row, build the
+  State changes), insert the change-feed row (traced unless the task is internal), build the
   result dict from what was read and written
 - patch (test State, replace State): the same read ``FOR UPDATE OF t``, compare the State with the tested
-  one, UPDATE State and ``state_changed``, the trace row (not for an internal task) and the feed row
+  one, UPDATE State and ``state_changed``, and the feed row (traced unless the task is internal)
 
 Run: ``python -m benchmarks.ops_postgres --postgres URL [--rounds N] [--only NAME]`` (or set
 BATCHSTORE_BENCH_POSTGRES_URL). Timings are reported, never asserted.
@@ -91,10 +92,9 @@ RAW_INSERT_TASK = (
     "cancellation_behaviour, parameter_blob, stop_requested, state_changed) "
     "VALUES (%s, %s, 205, %s, false, %s, %s, 0, %s, %s, %s, %s, %s, 0, 0, %s, false, %s) RETURNING id"
 )
-RAW_INSERT_TRACE = "INSERT INTO batchtasktrace (task_id, at, operation, worker, changes) VALUES (%s, %s, %s, NULL, %s)"
 RAW_INSERT_CHANGE = (
-    "WITH c AS (INSERT INTO batchtaskchange (task_id, at, operation, worker, changes, xid) "
-    "VALUES (%s, %s, %s, NULL, %s, pg_current_xact_id()::text::bigint) RETURNING 1) "
+    "WITH c AS (INSERT INTO batchtaskchange (task_id, at, operation, worker, changes, traced, xid) "
+    "VALUES (%s, %s, %s, NULL, %s, %s, pg_current_xact_id()::text::bigint) RETURNING 1) "
     "SELECT pg_notify('batchstore_changes', '')"
 )
 RAW_UPDATE = "UPDATE batchtask SET state = %s, description = %s, state_changed = %s WHERE id = %s"
@@ -131,7 +131,7 @@ class RawSide:
         self.conn = conn
 
     def insert(self, tasks: list[dict[str, Any]]) -> list[int]:
-        """Insert tasks (blobs, rows, traces unless internal, feed rows) inside the caller's transaction."""
+        """Insert tasks (blobs, rows, feed rows traced unless internal) inside the caller's transaction."""
         created = _now()
         with self.conn.cursor() as cur:
             blobs = [("application/msgpack", msgpack.packb(t["ParameterObject"], use_bin_type=True)) for t in tasks]
@@ -144,17 +144,13 @@ class RawSide:
             ]  # fmt: skip
             ids = _insert_returning(cur, RAW_INSERT_TASK, rows)
             changes = [
-                (task_id, created, "create", _creation_changes(t, blob_id, created))
+                (task_id, created, "create", _creation_changes(t, blob_id, created),
+                 not t.get("IsInternalTask", False))
                 for task_id, t, blob_id in zip(ids, tasks, blob_ids)
-            ]
-            traced = [c for c, t in zip(changes, tasks) if not t.get("IsInternalTask", False)]
+            ]  # fmt: skip
             if len(changes) == 1:
-                if traced:
-                    cur.execute(RAW_INSERT_TRACE, traced[0])
                 cur.execute(RAW_INSERT_CHANGE, changes[0])
             else:
-                if traced:
-                    cur.executemany(RAW_INSERT_TRACE, traced)
                 cur.executemany(RAW_INSERT_CHANGE, changes)
         return ids
 
@@ -307,10 +303,7 @@ def build_ops(store: BatchStore, conn: psycopg.Connection[Any]) -> list[Op]:
                             cur.execute(RAW_UPDATE, (state, description, at, task_id))
                         else:
                             cur.execute(RAW_UPDATE_DESCRIPTION, (description, task_id))
-                        trace = (task_id, at, "update", _changes(changes))
-                        if traced:
-                            cur.execute(RAW_INSERT_TRACE, trace)
-                        cur.execute(RAW_INSERT_CHANGE, trace)
+                        cur.execute(RAW_INSERT_CHANGE, (task_id, at, "update", _changes(changes), traced))
                     task.update(state=state, description=description)
             done["raw"] = first + n
 
@@ -345,10 +338,8 @@ def build_ops(store: BatchStore, conn: psycopg.Connection[Any]) -> list[Op]:
                     task = _raw_full(row)
                     at = _now()
                     cur.execute(RAW_SET_STATE, (new, at, task_id))
-                    trace = (task_id, at, "patch", _changes({"State": [_STATE_NAME[old], _STATE_NAME[new]]}))
-                    if traced:
-                        cur.execute(RAW_INSERT_TRACE, trace)
-                    cur.execute(RAW_INSERT_CHANGE, trace)
+                    changes = _changes({"State": [_STATE_NAME[old], _STATE_NAME[new]]})
+                    cur.execute(RAW_INSERT_CHANGE, (task_id, at, "patch", changes, traced))
                     task["state"] = new
                 raw_states[task_id] = new
 

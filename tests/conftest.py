@@ -162,7 +162,7 @@ SEEDS = {"001": SEED_CREATE_001, "000": SEED_UPDATE_000, "002": SEED_GET_002, "0
 POSTGRES_URL_VARIABLE = "BATCHSTORE_TEST_POSTGRES_URL"
 ENGINES = ("sqlite", "postgresql")
 #: Every table batchstore writes; on PostgreSQL a snapshot also reads each table's id sequence.
-TABLES = ("batchtask", "binaryobject", "batchtasktrace", "batchtaskchange", "batchstore_version")
+TABLES = ("batchtask", "binaryobject", "batchtaskchange", "batchstore_version")
 
 
 def is_postgres(target: Path | str) -> bool:

@@ -18,6 +18,7 @@ import pytest
 
 import batchstore
 from batchstore import BatchStore
+from batchstore._migrations import SCHEMA_VERSION
 
 # The CLI's commands are run on a SQLite file here; the store under them is tested on both engines.
 pytestmark = pytest.mark.sqlite_only("the CLI commands run on a SQLite file")
@@ -506,13 +507,14 @@ def test_migrate_upgrades_a_0_1_0_file_once_and_says_so(tmp_path: Path) -> None:
     db = tmp_path / "v1.db"
     shutil.copyfile(V1_FIXTURE, db)
     run = cli("migrate", "--db", db)
-    assert (run.returncode, run.stdout, run.stderr) == (0, "schema version 1 -> 2\n", "")  # Alembic stays quiet
+    # Alembic stays quiet
+    assert (run.returncode, run.stdout, run.stderr) == (0, f"schema version 1 -> {SCHEMA_VERSION}\n", "")
     with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone() == (2,)
-        assert conn.execute("SELECT version_num FROM batchstore_version").fetchall() == [("0002",)]
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+        assert conn.execute("SELECT version_num FROM batchstore_version").fetchall() == [(f"{SCHEMA_VERSION:04d}",)]
         assert [i for (i,) in conn.execute("SELECT id FROM batchtask ORDER BY id")] == [1, 2, 3, 5]
     run = cli("migrate", "--db", f"sqlite:///{db}")
-    assert (run.returncode, run.stdout, run.stderr) == (0, "already at schema version 2\n", "")
+    assert (run.returncode, run.stdout, run.stderr) == (0, f"already at schema version {SCHEMA_VERSION}\n", "")
     assert cli("get", "1", "--json", "--db", db).json()["ParameterObject"] == {"source": "SAP", "rows": [1, 2, 3]}
 
 
@@ -524,14 +526,14 @@ def test_migrate_sql_prints_the_upgrade_and_changes_nothing(tmp_path: Path) -> N
     before = db.read_bytes(), db.stat().st_mtime_ns
     run = cli("migrate", "--sql", "--db", db)
     assert run.returncode == 0 and run.stderr == ""
-    assert "CREATE TABLE batchtaskchange" in run.stdout and "PRAGMA user_version = 2" in run.stdout
+    assert "CREATE TABLE batchtaskchange" in run.stdout and f"PRAGMA user_version = {SCHEMA_VERSION}" in run.stdout
     assert (db.read_bytes(), db.stat().st_mtime_ns) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v1.db"]
     # The DBA runs it by hand; the file is then current.
     with sqlite3.connect(db) as conn:
         conn.executescript(run.stdout)
     run = cli("migrate", "--db", db)
-    assert (run.returncode, run.stdout) == (0, "already at schema version 2\n")
+    assert (run.returncode, run.stdout) == (0, f"already at schema version {SCHEMA_VERSION}\n")
     assert cli("migrate", "--sql", "--db", db).stdout == ""
 
 
@@ -541,7 +543,7 @@ def test_migrate_sql_never_creates_a_missing_file(tmp_path: Path) -> None:
     assert run.returncode == 0 and "CREATE TABLE batchtask " in run.stdout
     assert not db.exists() and list(tmp_path.iterdir()) == []
     run = cli("migrate", "--db", db)  # without --sql, it makes the database, as opening a store would
-    assert (run.returncode, run.stdout) == (0, "schema version 0 -> 2\n")
+    assert (run.returncode, run.stdout) == (0, f"schema version 0 -> {SCHEMA_VERSION}\n")
     assert db.exists()
 
 
@@ -549,12 +551,12 @@ def test_migrate_refuses_a_newer_file_and_leaves_it_alone(tmp_path: Path) -> Non
     db = tmp_path / "newer.db"
     BatchStore(db).close()
     with sqlite3.connect(db) as conn:
-        conn.execute("PRAGMA user_version = 3")
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     before = db.read_bytes(), db.stat().st_mtime_ns
     for args in (("migrate",), ("migrate", "--sql")):
         run = cli(*args, "--db", db)
         assert run.returncode == 1 and run.stdout == ""
-        assert run.stderr.startswith("batchstore: ") and "schema version 3, newer" in run.stderr
+        assert run.stderr.startswith("batchstore: ") and f"schema version {SCHEMA_VERSION + 1}, newer" in run.stderr
         assert run.stderr.count("\n") == 1
     assert (db.read_bytes(), db.stat().st_mtime_ns) == before
 

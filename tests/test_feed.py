@@ -176,7 +176,7 @@ def test_the_feed_waits_for_an_older_transaction_on_postgresql() -> None:
                 slow.execute(f"SELECT pg_advisory_xact_lock_shared({FEED_WRITER_KEY}, hashtext(current_schema()))")
                 slow.execute("UPDATE batchtask SET description = 'slow' WHERE id = %s", (first,))
                 slow.execute(other._engine.insert_change.replace("?", "%s"),
-                             (first, dt.datetime.now(dt.UTC).isoformat(), "patch", None, "{}"))
+                             (first, dt.datetime.now(dt.UTC).isoformat(), "patch", None, "{}", True))
                 second = other.create({"Name": "second"})  # commits now, with a later transaction id
                 assert store.changes(after=cursor) == []  # held back: an older writer still runs
                 with psycopg.connect(url) as bystander:  # a long transaction that writes no change

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.slow
 
-TABLES = ("batchtask", "binaryobject", "batchtasktrace", "batchtaskchange", "batchstore_version")
+TABLES = ("batchtask", "binaryobject", "batchtaskchange", "batchstore_version")
 
 EXAMPLES = int(os.environ.get("BATCHSTORE_FUZZ_EXAMPLES", "10000"))
 # Each PostgreSQL example costs round trips to a server: fewer of them keep the suite within its time.

@@ -236,7 +236,7 @@ def test_internal_tasks_add_no_trace(store: BatchStore, db: Database) -> None:
     store.start(task_id)
     store.succeed(task_id)
     assert store.history(task_id) == []
-    assert db.rows("SELECT count(*) FROM batchtasktrace") == [(0,)]
+    assert db.rows("SELECT count(*) FROM batchtaskchange WHERE traced") == [(0,)]
 
 
 def test_queries_after_the_agent_endpoints(store: BatchStore) -> None:
@@ -263,7 +263,8 @@ def test_delete_many_removes_tasks_blobs_and_traces(store: BatchStore, db: Datab
     assert store.delete_many([ids[0], ids[2], 12345]) == 2
     assert [t.id for t in store.list()] == [ids[1], ids[3], ids[4]]
     assert db.rows("SELECT count(*) FROM binaryobject") == [(3,)]
-    assert db.rows("SELECT count(*) FROM batchtasktrace WHERE task_id NOT IN (SELECT id FROM batchtask)") == [(0,)]
+    orphans = "SELECT count(*) FROM batchtaskchange WHERE traced AND task_id NOT IN (SELECT id FROM batchtask)"
+    assert db.rows(orphans) == [(0,)]
 
 
 def test_prune_removes_old_finished_tasks_in_batches(store: BatchStore, db: Database) -> None:
@@ -275,7 +276,7 @@ def test_prune_removes_old_finished_tasks_in_batches(store: BatchStore, db: Data
     assert [t.id for t in store.list()] == [failed, running]
     assert store.prune(dt.timedelta(0)) == 1
     assert db.rows("SELECT count(*) FROM binaryobject") == [(0,)]
-    assert db.rows("SELECT count(*) FROM batchtasktrace WHERE task_id != ?", running) == [(0,)]
+    assert db.rows("SELECT count(*) FROM batchtaskchange WHERE traced AND task_id != ?", running) == [(0,)]
     with pytest.raises(InvalidTaskError, match="Started"):
         store.prune(dt.timedelta(0), states=["Started"])
 

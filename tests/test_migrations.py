@@ -26,7 +26,9 @@ from batchstore._migrations import SCHEMA_VERSION, VERSION_TABLE, migrate, migra
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "schema_v1.db"
 V1_IDS = [1, 2, 3, 5]  # 4 was created, then deleted, by 0.1.0
-V1_TABLES = ("batchtask", "binaryobject", "batchtasktrace", "sqlite_sequence")
+V1_TABLES = ("batchtask", "binaryobject")
+HEAD = f"{SCHEMA_VERSION:04d}"  # the Alembic revision of this release's schema
+NEWER = f"schema version {SCHEMA_VERSION + 1}, newer than this batchstore's {SCHEMA_VERSION}"
 PROCESSES = 8
 
 
@@ -102,6 +104,24 @@ def check_v1_tasks(store: BatchStore) -> None:
     assert [h.operation for h in store.history(3)] == ["create", "patch"]
 
 
+def check_history_moved(before: dict[str, list[Any]], after: dict[str, list[Any]]) -> None:
+    """The trace rows of a version-1 database are the upgraded feed's traced rows with negative ids, in order.
+
+    Rows are (id, task_id, at, operation, worker, changes) in the trace, and the same plus xid and traced
+    in the feed; a negative id keeps them below any cursor a feed reader can hold.
+    """
+    old = [tuple(r[1:6]) for r in sorted(before["batchtasktrace"])]
+    moved = sorted(r for r in after["batchtaskchange"] if r[0] < 0)
+    assert [tuple(r[1:6]) for r in moved] == old
+    assert all(r[6] is None and r[7] for r in moved)
+    assert "batchtasktrace" not in after
+
+
+def sequences(snap: dict[str, list[Any]]) -> dict[str, int]:
+    """The AUTOINCREMENT high-water marks of a SQLite snapshot, by table."""
+    return {name: seq for name, seq in snap["sqlite_sequence"]}
+
+
 # --- SQLite: the file 0.1.0 wrote --------------------------------------------------------------------
 
 
@@ -124,8 +144,9 @@ def test_a_v1_file_opens_upgraded_with_everything_kept(v1: Path, tmp_path: Path)
     after = snapshot(v1)
     for table in V1_TABLES:
         assert after[table] == before[table], table
-    assert sqlite_versions(v1) == (SCHEMA_VERSION, [("0002",)])
-    assert after["batchtaskchange"] == []
+    assert {t: sequences(after)[t] for t in ("batchtask", "binaryobject")} == sequences(before)
+    check_history_moved(before, after)
+    assert sqlite_versions(v1) == (SCHEMA_VERSION, [(HEAD,)])
     # Migrations and models agree: the upgraded file has exactly a new file's schema.
     assert sqlite_schema(v1) == sqlite_schema(fresh_database(tmp_path))
     with BatchStore(v1) as store:
@@ -134,8 +155,10 @@ def test_a_v1_file_opens_upgraded_with_everything_kept(v1: Path, tmp_path: Path)
         assert store.get(6).parameter_object == {"n": 1}
         store.update({"Id": 5, "Description": "moved on"})
         assert [h.operation for h in store.history(5)] == ["create", "update"]
-    changes = [tuple(r) for r in snapshot(v1)["batchtaskchange"]]
-    assert [(r[1], r[3]) for r in changes] == [(6, "create"), (5, "update")]  # the change feed works
+        # The feed works, and the history moved into it stays out of it: no reader sees it as new.
+        assert [(c.task_id, c.operation) for c in store.changes()] == [(6, "create"), (5, "update")]
+    changes = [tuple(r) for r in snapshot(v1)["batchtaskchange"] if r[0] > 0]
+    assert [(r[1], r[3]) for r in changes] == [(6, "create"), (5, "update")]
 
 
 def test_alembic_agrees_the_upgraded_file_matches_the_models(v1: Path) -> None:
@@ -197,7 +220,8 @@ def test_processes_opening_a_v1_file_at_once_upgrade_it_once(v1: Path) -> None:
     after = snapshot(v1)
     for table in V1_TABLES:
         assert after[table] == before[table], table
-    assert sqlite_versions(v1) == (SCHEMA_VERSION, [("0002",)])
+    check_history_moved(before, after)  # once: eight processes, eight rows
+    assert sqlite_versions(v1) == (SCHEMA_VERSION, [(HEAD,)])
     with BatchStore(v1) as store:
         check_v1_tasks(store)
 
@@ -210,8 +234,8 @@ def _newer_sqlite(tmp_path: Path, how: str) -> Path:
     try:
         with conn:
             if how == "user_version":
-                conn.execute("PRAGMA user_version = 3")
-            conn.execute(f"UPDATE {VERSION_TABLE} SET version_num = '0003'")
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+            conn.execute(f"UPDATE {VERSION_TABLE} SET version_num = '{SCHEMA_VERSION + 1:04d}'")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         conn.close()
@@ -223,7 +247,7 @@ def _newer_sqlite(tmp_path: Path, how: str) -> Path:
 def test_a_newer_sqlite_file_is_refused_untouched(tmp_path: Path, how: str, read_only: bool) -> None:
     path = _newer_sqlite(tmp_path, how)
     before, content = fingerprint(path), snapshot(path)
-    with pytest.raises(StorageError, match="schema version 3, newer than this batchstore's 2"):
+    with pytest.raises(StorageError, match=NEWER):
         BatchStore(path, read_only=read_only)
     with pytest.raises(StorageError, match="newer"):
         migrate(str(path))
@@ -246,21 +270,100 @@ def test_alembic_base_to_head_makes_the_models_schema_on_sqlite(tmp_path: Path) 
     finally:
         engine.dispose()
     assert sqlite_schema(migrated) == sqlite_schema(fresh_database(tmp_path))
-    assert sqlite_versions(migrated) == (SCHEMA_VERSION, [("0002",)])
+    assert sqlite_versions(migrated) == (SCHEMA_VERSION, [(HEAD,)])
+
+
+# --- version 2: the trace and the feed, written twice, become one table ------------------------------
+
+# A version-2 database as batchstore 0.2.0 left it: task 1 (traced) was created at T1 and updated at T3,
+# task 2 (internal) created at T2. Each traced change was written to the trace and to the feed; a prune
+# then took the feed's rows up to id 4 (task 1's create among them) and the newest, 9, so the feed's id
+# counter stands at 9 with 7 its largest row.
+V2_TASK = (
+    "INSERT INTO batchtask (id, name, is_system_task, is_internal_task, created, start_count, state, "
+    "progress_percent, cancellation_behaviour, stop_requested, state_changed) "
+    "VALUES ({p}, {p}, FALSE, {p}, {p}, 0, 1, 0, 0, FALSE, {p})"
+)
+V2_TRACE = (
+    "INSERT INTO batchtasktrace (id, task_id, at, operation, worker, changes) VALUES ({p}, {p}, {p}, {p}, {p}, {p})"
+)
+V2_FEED = (
+    "INSERT INTO batchtaskchange (id, task_id, at, operation, worker, changes, xid) "
+    "VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {xid})"
+)
+T1, T2, T3 = (f"2026-11-0{d}T10:00:00.000000+00:00" for d in (1, 2, 3))
+CREATED_1 = (1, T1, "create", None, '{"Name":[null,"traced"]}')
+UPDATED_1 = (1, T3, "update", "w", '{"Description":[null,"d"]}')
+CREATED_2 = (2, T2, "create", None, '{"Name":[null,"internal"]}')
+
+
+def fill_v2(execute: Callable[..., Any], p: str, xid: str) -> None:
+    """The rows above, with ``p`` the driver's placeholder and ``xid`` what 0.2.0 wrote as the feed's xid."""
+    execute(V2_TASK.format(p=p), (1, "traced", False, T1, T3))
+    execute(V2_TASK.format(p=p), (2, "internal", True, T2, T2))
+    execute(V2_TRACE.format(p=p), (1, *CREATED_1))
+    execute(V2_TRACE.format(p=p), (2, *UPDATED_1))
+    execute(V2_FEED.format(p=p, xid=xid), (5, *CREATED_2))
+    execute(V2_FEED.format(p=p, xid=xid), (7, *UPDATED_1))
+
+
+def check_v2_upgraded(store: BatchStore) -> None:
+    assert [(h.operation, h.changes) for h in store.history(1)] == [
+        ("create", {"Name": (None, "traced")}), ("update", {"Description": (None, "d")})
+    ]
+    assert store.history(2) == []
+    # The feed is as it was: the same cursors, and the history moved in (task 1's create) out of sight.
+    assert [(c.cursor, c.task_id, c.operation) for c in store.changes()] == [(5, 2, "create"), (7, 1, "update")]
+    assert [c.cursor for c in store.changes(after=5)] == [7]
+    # Ids go on past every one ever used by the feed (9), never below a cursor a reader may hold.
+    store.update({"Id": 1, "Description": "after"})
+    (change,) = store.changes(after=7)
+    assert change.cursor > 9 and change.operation == "update"
+    assert [h.operation for h in store.history(1)] == ["create", "update", "update"]
+    # A deleted task's history leaves with it; its changes stay in the feed until a prune.
+    store.delete(1)
+    assert [c.operation for c in store.changes(after=5)] == ["update", "update", "delete"]
+
+
+def test_a_v2_file_keeps_every_history_entry_and_every_cursor(tmp_path: Path) -> None:
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from batchstore._migrations import _config
+
+    path = tmp_path / "v2.db"
+    engine = create_engine(f"sqlite:///{path}")
+    try:
+        with engine.begin() as conn:
+            command.upgrade(_config(connection=conn), "0002")
+    finally:
+        engine.dispose()
+    conn = sqlite3.connect(path)
+    try:
+        with conn:
+            fill_v2(conn.execute, "?", "NULL")
+            conn.execute("UPDATE sqlite_sequence SET seq = 9 WHERE name = 'batchtaskchange'")
+            conn.execute("INSERT INTO sqlite_sequence (name, seq) SELECT 'batchtaskchange', 9 WHERE changes() = 0")
+    finally:
+        conn.close()
+    assert sqlite_versions(path) == (2, [("0002",)])
+    with BatchStore(path) as store:
+        check_v2_upgraded(store)
+    assert sqlite_schema(path) == sqlite_schema(fresh_database(tmp_path))
 
 
 # --- migrate() and migration_sql() on SQLite -----------------------------------------------------------
 
 
 def test_migrate_reports_the_versions_before_and_after(v1: Path, tmp_path: Path) -> None:
-    assert migrate(str(v1)) == (1, 2)
-    assert migrate(str(v1)) == (2, 2)
+    assert migrate(str(v1)) == (1, SCHEMA_VERSION)
+    assert migrate(str(v1)) == (SCHEMA_VERSION, SCHEMA_VERSION)
     with BatchStore(v1, read_only=True) as store:
         check_v1_tasks(store)
     new = tmp_path / "new.db"
-    assert migrate(str(new)) == (0, 2)
-    assert sqlite_versions(new) == (SCHEMA_VERSION, [("0002",)])
-    assert migrate(f"sqlite:///{new}") == (2, 2)
+    assert migrate(str(new)) == (0, SCHEMA_VERSION)
+    assert sqlite_versions(new) == (SCHEMA_VERSION, [(HEAD,)])
+    assert migrate(f"sqlite:///{new}") == (SCHEMA_VERSION, SCHEMA_VERSION)
 
 
 def test_migration_sql_of_a_v1_file_upgrades_it_when_run_by_hand(v1: Path, tmp_path: Path) -> None:
@@ -268,7 +371,7 @@ def test_migration_sql_of_a_v1_file_upgrades_it_when_run_by_hand(v1: Path, tmp_p
     sql = migration_sql(str(v1))
     assert fingerprint(v1) == before
     assert "CREATE TABLE batchtaskchange" in sql
-    assert "0002" in sql and "PRAGMA user_version = 2" in sql
+    assert HEAD in sql and f"PRAGMA user_version = {SCHEMA_VERSION}" in sql
     # What a DBA would do: run it with the sqlite3 shell's equivalent, then open the file.
     data = snapshot(v1)
     conn = sqlite3.connect(v1)
@@ -276,7 +379,7 @@ def test_migration_sql_of_a_v1_file_upgrades_it_when_run_by_hand(v1: Path, tmp_p
         conn.executescript(sql)
     finally:
         conn.close()
-    assert sqlite_versions(v1) == (SCHEMA_VERSION, [("0002",)])
+    assert sqlite_versions(v1) == (SCHEMA_VERSION, [(HEAD,)])
     assert sqlite_schema(v1) == sqlite_schema(fresh_database(tmp_path))
     with BatchStore(v1, read_only=True) as store:  # read-only: it must need no upgrade now
         check_v1_tasks(store)
@@ -415,9 +518,9 @@ def test_alembic_base_to_head_makes_the_models_schema_on_postgres(pg: tuple[str,
     ours, theirs = pg_schema(url, migrated), pg_schema(url, fresh)
     assert [c[:2] for c in ours["columns"]] == [c[:2] for c in theirs["columns"]]
     assert ours == theirs
-    assert {r[0] for r in ours["columns"]} == {"batchtask", "binaryobject", "batchtasktrace", "batchtaskchange",
+    assert {r[0] for r in ours["columns"]} == {"batchtask", "binaryobject", "batchtaskchange",
                                                VERSION_TABLE}
-    assert pg_dump(url, migrated)[VERSION_TABLE] == pg_dump(url, fresh)[VERSION_TABLE] == [("0002",)]
+    assert pg_dump(url, migrated)[VERSION_TABLE] == pg_dump(url, fresh)[VERSION_TABLE] == [(HEAD,)]
 
 
 def test_a_postgres_v1_database_is_upgraded_in_place(pg: tuple[str, Callable[[str], str]]) -> None:
@@ -431,20 +534,21 @@ def test_a_postgres_v1_database_is_upgraded_in_place(pg: tuple[str, Callable[[st
         BatchStore(target, read_only=True)
     assert pg_dump(url, schema) == before
     sql = migration_sql(target)
-    assert "CREATE TABLE batchtaskchange" in sql and "UPDATE batchstore_version SET version_num='0002'" in sql
+    assert "CREATE TABLE batchtaskchange" in sql and f"UPDATE batchstore_version SET version_num='{HEAD}'" in sql
     assert pg_dump(url, schema) == before
     with BatchStore(target) as store:
         check_v1_tasks(store)
         assert store.create({"Name": "after the upgrade"}) == 6
     after = pg_dump(url, schema)
-    assert after[VERSION_TABLE] == [("0002",)]
-    for table in ("batchtask", "binaryobject", "batchtasktrace"):
+    assert after[VERSION_TABLE] == [(HEAD,)]
+    for table in ("batchtask", "binaryobject"):
         assert after[table][: len(before[table])] == before[table], table
-    assert [r[1] for r in after["batchtaskchange"]] == [6]
+    check_history_moved(before, after)
+    assert [r[1] for r in after["batchtaskchange"] if r[0] > 0] == [6]
     fresh = new_schema("fresh")
     BatchStore(with_search_path(url, fresh)).close()
     assert pg_schema(url, schema) == pg_schema(url, fresh)
-    assert migrate(target) == (2, 2) and migration_sql(target) == ""
+    assert migrate(target) == (SCHEMA_VERSION, SCHEMA_VERSION) and migration_sql(target) == ""
 
 
 def test_migrate_and_migration_sql_on_postgres(pg: tuple[str, Callable[[str], str]]) -> None:
@@ -458,11 +562,11 @@ def test_migrate_and_migration_sql_on_postgres(pg: tuple[str, Callable[[str], st
     with BatchStore(target, read_only=True) as store:
         check_v1_tasks(store)
     other = with_search_path(url, new_schema("migrate"))
-    assert migrate(other) == (0, 2)
-    assert migrate(other) == (2, 2)
+    assert migrate(other) == (0, SCHEMA_VERSION)
+    assert migrate(other) == (SCHEMA_VERSION, SCHEMA_VERSION)
     v1 = new_schema("v1")
     postgres_v1(url, v1)
-    assert migrate(with_search_path(url, v1)) == (1, 2)
+    assert migrate(with_search_path(url, v1)) == (1, SCHEMA_VERSION)
 
 
 def test_processes_opening_a_postgres_v1_database_at_once_upgrade_it_once(
@@ -475,10 +579,27 @@ def test_processes_opening_a_postgres_v1_database_at_once_upgrade_it_once(
     outcomes = open_at_once(with_search_path(url, schema), processes=6)
     assert outcomes == [("ok", V1_IDS)] * 6, outcomes
     after = pg_dump(url, schema)
-    assert after[VERSION_TABLE] == [("0002",)]
-    assert after["batchtaskchange"] == []
-    for table in ("batchtask", "binaryobject", "batchtasktrace"):
+    assert after[VERSION_TABLE] == [(HEAD,)]
+    check_history_moved(before, after)  # once, by one of the six
+    for table in ("batchtask", "binaryobject"):
         assert after[table] == before[table], table
+
+
+def test_a_postgres_v2_database_keeps_every_history_entry_and_every_cursor(
+    pg: tuple[str, Callable[[str], str]],
+) -> None:
+    url, new_schema = pg
+    schema = new_schema("v2")
+    alembic_upgrade_postgres(url, schema, "0002")
+    with pg_connect(url, schema) as conn, conn.transaction():
+        fill_v2(conn.execute, "%s", "pg_current_xact_id()::text::bigint")
+        conn.execute("SELECT setval(pg_get_serial_sequence('batchtaskchange', 'id'), 9)")
+        conn.execute("SELECT setval(pg_get_serial_sequence('batchtask', 'id'), 2)")
+    with BatchStore(with_search_path(url, schema)) as store:
+        check_v2_upgraded(store)
+    fresh = new_schema("fresh")
+    BatchStore(with_search_path(url, fresh)).close()
+    assert pg_schema(url, schema) == pg_schema(url, fresh)
 
 
 @pytest.mark.parametrize("read_only", [False, True])
@@ -489,9 +610,9 @@ def test_a_newer_postgres_database_is_refused_untouched(pg: tuple[str, Callable[
     with BatchStore(target) as store:
         store.create({"Name": "kept", "ParameterObject": {"a": 1}})
     with pg_connect(url, schema) as conn:
-        conn.execute(f"UPDATE {VERSION_TABLE} SET version_num = '0003'")
+        conn.execute(f"UPDATE {VERSION_TABLE} SET version_num = '{SCHEMA_VERSION + 1:04d}'")
     before, layout = pg_dump(url, schema), pg_schema(url, schema)
-    with pytest.raises(StorageError, match="schema version 3, newer than this batchstore's 2"):
+    with pytest.raises(StorageError, match=NEWER):
         BatchStore(target, read_only=read_only)
     with pytest.raises(StorageError, match="newer"):
         migrate(target)

@@ -40,7 +40,7 @@ def check_consistent(path: Path) -> None:
             "WHERE parameter_blob IS NOT NULL)"
         ).fetchone() == (0,), "orphan binaryobject rows"
         assert conn.execute(
-            "SELECT count(*) FROM batchtasktrace WHERE task_id NOT IN (SELECT id FROM batchtask)"
+            "SELECT count(*) FROM batchtaskchange WHERE traced AND task_id NOT IN (SELECT id FROM batchtask)"
         ).fetchone() == (0,), "orphan trace rows"
         assert conn.execute(
             "SELECT count(*) FROM batchtask WHERE description IS NOT response"

@@ -9,7 +9,7 @@ from batchstore import BatchStore
 from batchstore._fields import BY_ATTR, COLUMN_FIELDS
 from batchstore._migrations import SCHEMA_VERSION, VERSION_TABLE
 from batchstore._rows import COLUMNS, INSERT_COLUMNS, INTERNAL_COLUMNS
-from batchstore._schema import BatchTask, BatchTaskChange, BatchTaskTrace, BinaryObject, sqlite_ddl
+from batchstore._schema import BatchTask, BatchTaskChange, BinaryObject, sqlite_ddl
 
 
 def test_the_runtime_columns_are_the_models_columns_in_order() -> None:
@@ -39,9 +39,10 @@ def test_a_new_file_gets_the_models_tables_and_the_schema_version(tmp_path: Path
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-    for model in (BatchTask, BinaryObject, BatchTaskTrace, BatchTaskChange):
+    for model in (BatchTask, BinaryObject, BatchTaskChange):
         assert model.__tablename__ in tables  # type: ignore[attr-defined]
-    assert {"ix_batchtask_state_id", "ix_batchtasktrace_task"} <= indexes
+    assert {"ix_batchtask_state_id", "ix_batchtaskchange_task"} <= indexes
+    assert "batchtasktrace" not in tables  # the trace is the feed's traced rows since schema version 3
     # Alembic's version table is made beside the models' tables, so that Alembic knows the schema.
     ours = {i for i in indexes if not i.startswith("sqlite_autoindex")}
     assert len(sqlite_ddl()) == len(tables - {"sqlite_sequence", VERSION_TABLE}) + len(ours)

@@ -79,7 +79,7 @@ def test_a_file_store_creates_the_file_and_both_tables(db: Database) -> None:
     assert db.tables() == set()  # on SQLite: no file yet; on PostgreSQL: an empty schema
     with BatchStore(db.url):
         pass
-    assert {"batchtask", "binaryobject", "batchtasktrace", "batchtaskchange"} <= db.tables()
+    assert {"batchtask", "binaryobject", "batchtaskchange"} <= db.tables()
 
 
 def test_a_path_object_opens_the_file(db: Database, query: Any) -> None:
@@ -907,8 +907,8 @@ def test_history_of_a_damaged_trace_row_is_a_storage_error(
     store.update({"Id": task_id, "State": "Started"})
     if db.is_postgres and changes.startswith("x'"):
         changes = "'\xff'"  # PostgreSQL keeps a BLOB out of a TEXT column: text that is no JSON either
-    ((row,),) = db.rows("SELECT max(id) FROM batchtasktrace")
-    db.execute(f"UPDATE batchtasktrace SET changes = {changes} WHERE id = ?", row)
+    ((row,),) = db.rows("SELECT max(id) FROM batchtaskchange WHERE traced")
+    db.execute(f"UPDATE batchtaskchange SET changes = {changes} WHERE id = ?", row)
     with pytest.raises(StorageError) as info:
         store.history(task_id)
     for word in ("history", f"task {task_id}", f"row {row}", kind):
@@ -918,10 +918,10 @@ def test_history_of_a_damaged_trace_row_is_a_storage_error(
 def test_history_of_a_trace_row_with_a_damaged_time_is_a_storage_error(store: BatchStore, db: Database) -> None:
     task_id = store.create({"Name": "x"})
     if db.is_postgres:  # a timestamptz column holds only times: NULL is the damage it can show
-        db.execute("ALTER TABLE batchtasktrace ALTER COLUMN at DROP NOT NULL")
-        db.execute("UPDATE batchtasktrace SET at = NULL")
+        db.execute("ALTER TABLE batchtaskchange ALTER COLUMN at DROP NOT NULL")
+        db.execute("UPDATE batchtaskchange SET at = NULL")
     else:
-        db.execute("UPDATE batchtasktrace SET at = 'yesterday'")
+        db.execute("UPDATE batchtaskchange SET at = 'yesterday'")
     with pytest.raises(StorageError, match=f"history: trace row .* of task {task_id}"):
         store.history(task_id)
 
