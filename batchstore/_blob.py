@@ -46,6 +46,10 @@ def pack(value: object, *, max_bytes: int = DEFAULT_MAX_BLOB_BYTES) -> bytes:
         )
     # Some values pack but cannot be read back (a tuple as a map key, a date-time before year 1 in
     # UTC): reading it once here keeps them from being stored, where every later read would fail.
+    # Only a date-time (msgpack's extension type -1, the byte 0xFF) or a map key that is not a string
+    # can do that, and those keys never get here (coerce refuses them): bytes without 0xFF read back.
+    if b"\xff" not in data:
+        return data
     try:
         _unpack(data)
     except (TypeError, ValueError, OverflowError) as exc:

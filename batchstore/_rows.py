@@ -75,7 +75,7 @@ class ReadPlan:
     with_blob: bool
     with_rights: tuple[str, ...]  # "table_right", "field_properties" when selected
     fields_set: frozenset[str]
-
+    read_row: Callable[[tuple[Any, ...], Mapping[str, Any]], dict[str, Any]]  # see _row_reader
 
     def page(self, where: str) -> str:
         """One page of the tasks matching ``where`` (SQL over ``t.``), after an id, in Id order."""
@@ -83,6 +83,12 @@ class ReadPlan:
 
     def values(self, row: tuple[Any, ...], rights: Mapping[str, Any], operation: str) -> dict[str, Any]:
         """Every attribute of a task (None where not selected) from one row read by this plan."""
+        try:
+            return self.read_row(row, rights)
+        except (ValueError, TypeError, KeyError, OverflowError, StorageError):
+            return self._checked_values(row, rights, operation)  # raises, saying which column
+
+    def _checked_values(self, row: tuple[Any, ...], rights: Mapping[str, Any], operation: str) -> dict[str, Any]:
         values = _ALL_NONE.copy()
         values.update(zip(self.attrs, row))
         for attr, convert in self.converters:
@@ -117,6 +123,37 @@ class ReadPlan:
 _ALL_NONE: Final = dict.fromkeys(f.attr for f in FIELDS)
 
 
+def _row_reader(
+    attrs: tuple[str, ...], converters: tuple[tuple[str, Callable[[Any], Any]], ...], with_rights: tuple[str, ...]
+) -> Callable[[tuple[Any, ...], Mapping[str, Any]], dict[str, Any]]:
+    """A function turning one row into a task's values, made for one plan: one dict display, no loop.
+
+    Every read goes through it (a list of 500 tasks, 500 times), and a display built for the plan is
+    about twice as fast as filling a dict column by column. ReadPlan.values falls back to the loop,
+    which names the column, when a stored value cannot be converted.
+    """
+    position = {attr: i for i, attr in enumerate(attrs)}
+    convert = dict(converters)
+    names: dict[str, Any] = {}
+    items = []
+    for field in FIELDS:
+        attr = field.attr
+        if attr in with_rights:
+            value = f"rights[{attr!r}]"
+        elif attr not in position:
+            value = "None"
+        elif attr in convert:
+            names[f"c_{attr}"] = convert[attr]
+            value = f"None if (v := row[{position[attr]}]) is None else c_{attr}(v)"
+        else:
+            value = f"row[{position[attr]}]"
+        items.append(f"{attr!r}: {value}")
+    source = f"def read_row(row, rights):\n    return {{{', '.join(items)}}}\n"
+    exec(source, names)  # the text is built above from the field table alone, no caller input
+    reader: Callable[[tuple[Any, ...], Mapping[str, Any]], dict[str, Any]] = names["read_row"]
+    return reader
+
+
 @lru_cache(maxsize=256)
 def read_plan(attrs: frozenset[str] | None) -> ReadPlan:
     """The plan for reading ``attrs`` (None: every field). Only the columns asked for are read."""
@@ -130,15 +167,18 @@ def read_plan(attrs: frozenset[str] | None) -> ReadPlan:
         select_list.append("b.data")
         converters.append(("parameter_object", unpack))
         source += " LEFT JOIN binaryobject b ON b.id = t.parameter_blob"
+    attr_order = (*(f.attr for f in columns), *(("parameter_object",) if with_blob else ()))
+    rights = tuple(f.attr for f in wanted if f.kind == "carrier")
     return ReadPlan(
         columns_sql=f"SELECT {', '.join(select_list)} FROM {source}",
         by_id=f"SELECT {', '.join(select_list)} FROM {source} WHERE t.id = ?",
         by_id_with_claim=f"SELECT {', '.join(select_list)}, t.worker, t.stop_requested FROM {source} WHERE t.id = ?",
-        attrs=(*(f.attr for f in columns), *(("parameter_object",) if with_blob else ())),
+        attrs=attr_order,
         converters=tuple(converters),
         with_blob=with_blob,
-        with_rights=tuple(f.attr for f in wanted if f.kind == "carrier"),
+        with_rights=rights,
         fields_set=frozenset(f.attr for f in wanted),
+        read_row=_row_reader(attr_order, tuple(converters), rights),
     )
 
 
