@@ -210,8 +210,16 @@ class StoreCore:
         ``internal`` sets batchstore's own columns (worker, lease_expires, stop_requested).
         Every write to an existing task goes through here, so none escapes the trace or the change feed.
         """
-        effective = {a: v for a, v in changes.items() if current[a] != v}
-        columns = {a: to_column(BY_ATTR[a], v) for a, v in effective.items()}
+        effective: dict[str, Any] = {}
+        columns: dict[str, Any] = {}
+        shown: dict[str, Any] = {}  # what the feed row says: wire names, old and new wire values
+        for attr, value in changes.items():
+            old = current[attr]
+            if old != value:
+                field = BY_ATTR[attr]
+                effective[attr] = value
+                columns[attr] = to_column(field, value)
+                shown[field.wire] = (to_wire_value(field, old), to_wire_value(field, value))
         if internal:
             columns.update(internal)
         stop_asked = internal is not None and "stop_requested" in internal
@@ -223,7 +231,6 @@ class StoreCore:
         if columns:
             tx.run(update_sql(tuple(columns)), (*columns.values(), current["id"]))
         if recorded:
-            shown = {BY_ATTR[a].wire: (_wire(a, current[a]), _wire(a, v)) for a, v in effective.items()}
             if stop_asked:
                 shown["StopRequested"] = (False, True)
             record(tx, self._engine.insert_change, current["id"], stamp, operation, worker, shown,
@@ -258,10 +265,6 @@ class StoreCore:
             tx.run(DELETE_BLOB, (row[0],))
         record(tx, self._engine.insert_change, task_id, timestamp(_now()), operation, None, {}, traced=False)
         return True
-
-
-def _wire(attr: str, value: Any) -> Any:
-    return to_wire_value(BY_ATTR[attr], value)
 
 
 def _creation_changes(row: list[Any]) -> str:
