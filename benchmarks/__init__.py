@@ -2,6 +2,7 @@
 
 - ``ops``: each store operation against raw ``sqlite3`` doing the same work, with the WAL frames each writes
   (target ratio >= 0.8 on issue 11's goal rows)
+- ``frames``: the WAL frames (pages) each write commits, by the table or index owning each page
 - ``peers``: a create / read / finish cycle against litequeue, persist-queue and huey on SQLite, with the WAL
   frames per cycle (goal: >= 1.2 x the faster of litequeue and persist-queue)
 - ``scale``: listing, iterating and create_many as the database grows, with peak memory
