@@ -269,8 +269,8 @@ class Result:
     store_rate: float
     raw_rate: float
     ratio: float
-    store_frames: float  # WAL frames per operation
-    raw_frames: float
+    store_frames: float | None  # WAL frames per operation (None: not a SQLite file, not counted)
+    raw_frames: float | None
     goal: bool
 
 
@@ -481,7 +481,8 @@ def _calibrate(fn: Callable[[int], None]) -> int:
         n *= 4
 
 
-def measure(op: Op, rounds: int, store_path: Path, raw_path: Path) -> Result:
+def measure(op: Op, rounds: int, store_path: Path | None = None, raw_path: Path | None = None) -> Result:
+    """Interleaved rounds of both sides; then, given the two SQLite files, the WAL frames of each."""
     if op.prepare is not None:
         op.prepare()
     n = _calibrate(op.store)
@@ -498,8 +499,8 @@ def measure(op: Op, rounds: int, store_path: Path, raw_path: Path) -> Result:
     store_rates, raw_rates = interleaved([store_round, raw_round], rounds)
     # After the timed rounds, so the checkpoints between chunks never fall inside a timing.
     count = max(1, min(n, FRAME_OPS))
-    store_frames = wal_frames_per_op(store_path, op.store, count)
-    raw_frames = wal_frames_per_op(raw_path, op.raw, count)
+    store_frames = None if store_path is None else wal_frames_per_op(store_path, op.store, count)
+    raw_frames = None if raw_path is None else wal_frames_per_op(raw_path, op.raw, count)
     return Result(
         op.name, median(store_rates), median(raw_rates), paired_ratio(store_rates, raw_rates),
         store_frames, raw_frames, op.goal,
@@ -545,7 +546,9 @@ HEADER = ("operation", "issue 11", "batchstore ops/s", "raw sqlite3 ops/s", "rat
           "batchstore WAL frames/op", "raw WAL frames/op")  # fmt: skip
 
 
-def _frames(value: float) -> str:
+def _frames(value: float | None) -> str:
+    if value is None:
+        return ""
     return f"{value:.1f}" if value < 100 else f"{value:,.0f}"
 
 
