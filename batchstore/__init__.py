@@ -31,7 +31,7 @@ from ._trace import TraceEntry
 if TYPE_CHECKING:
     from ._async import AsyncBatchStore
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "AsyncBatchStore",
