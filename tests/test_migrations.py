@@ -256,19 +256,24 @@ def test_a_newer_sqlite_file_is_refused_untouched(tmp_path: Path, how: str, read
     assert fingerprint(path) == before and snapshot(path) == content
 
 
-def test_alembic_base_to_head_makes_the_models_schema_on_sqlite(tmp_path: Path) -> None:
+def alembic_upgrade_sqlite(path: Path, revision: str) -> None:
+    """Run batchstore's Alembic scripts up to ``revision`` on the SQLite file ``path``, as Alembic's command would."""
     from alembic import command
     from sqlalchemy import create_engine
 
     from batchstore._migrations import _config
 
-    migrated = tmp_path / "alembic.db"
-    engine = create_engine(f"sqlite:///{migrated}")
+    engine = create_engine(f"sqlite:///{path}")
     try:
         with engine.begin() as conn:
-            command.upgrade(_config(connection=conn), "head")
+            command.upgrade(_config(connection=conn), revision)
     finally:
         engine.dispose()
+
+
+def test_alembic_base_to_head_makes_the_models_schema_on_sqlite(tmp_path: Path) -> None:
+    migrated = tmp_path / "alembic.db"
+    alembic_upgrade_sqlite(migrated, "head")
     assert sqlite_schema(migrated) == sqlite_schema(fresh_database(tmp_path))
     assert sqlite_versions(migrated) == (SCHEMA_VERSION, [(HEAD,)])
 
@@ -326,18 +331,8 @@ def check_v2_upgraded(store: BatchStore) -> None:
 
 
 def test_a_v2_file_keeps_every_history_entry_and_every_cursor(tmp_path: Path) -> None:
-    from alembic import command
-    from sqlalchemy import create_engine
-
-    from batchstore._migrations import _config
-
     path = tmp_path / "v2.db"
-    engine = create_engine(f"sqlite:///{path}")
-    try:
-        with engine.begin() as conn:
-            command.upgrade(_config(connection=conn), "0002")
-    finally:
-        engine.dispose()
+    alembic_upgrade_sqlite(path, "0002")
     conn = sqlite3.connect(path)
     try:
         with conn:
