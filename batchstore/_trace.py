@@ -73,7 +73,8 @@ def _not_json(value: object) -> object:
 def _encoder() -> Callable[[dict[str, Any]], str]:
     # Every write encodes its changes, so the encoder is made once: json.dumps with options builds one per
     # call, and JSONEncoder.encode its C scanner per call, each about a microsecond and a half of a write.
-    # Changes hold only JSON values that batchstore made, so no default and no cycle check are needed.
+    # Changes hold only JSON values that batchstore made: no cycle check is needed, and a value JSON cannot
+    # hold would be batchstore's own bug (_not_json says which type).
     scanner = getattr(json.encoder, "c_make_encoder", None)
     if scanner is None:  # a Python without the C accelerator
         return json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode

@@ -263,19 +263,25 @@ class _Write:
             if exc is None:
                 try:
                     conn.execute("COMMIT")
-                except sqlite3.Error as failed:
-                    exc = failed
-                else:
-                    self._engine._committed_one()
-                    return
-            if conn.in_transaction:
-                # SQLite may have rolled back already (a full disk, say); the first error says more.
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
+                except BaseException as failed:  # a full disk, or Ctrl-C: the next write must find no transaction
+                    _roll_back(conn)
+                    if isinstance(failed, sqlite3.Error):
+                        raise translate(failed, self._operation) from failed
+                    raise
+                self._engine._committed_one()
+                return
+            _roll_back(conn)
             if isinstance(exc, sqlite3.Error):
                 raise translate(exc, self._operation) from exc
         finally:
             self._engine._lock.release()
+
+
+def _roll_back(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        # SQLite may have rolled back already (a full disk, say); the first error says more.
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
 
 
 class SQLiteEngine:
