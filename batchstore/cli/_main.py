@@ -144,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``batchstore`` command; returns the exit status.
 
     >>> main(["--version"])  # doctest: +ELLIPSIS
-    batchstore 0.2...
+    batchstore 0...
     0
     """
     from . import _verbs  # noqa: F401  (registers the verbs on the group)
