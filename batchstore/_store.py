@@ -45,8 +45,6 @@ _NEVER_WRITABLE: Final = frozenset({"id", "parameter_object", "details_table", "
 _CARRIER: Final = frozenset(f.attr for f in CARRIER_FIELDS)
 _ALWAYS_READ: Final = ("id", "state", "is_internal_task")  # what _change needs of every task it writes
 _NESTED: Final = ("ParameterObject", "TableRight", "FieldProperties")
-_DATA_WIRES: Final = frozenset(f.wire for f in DATA_FIELDS)
-_WIRE_ORDER: Final = {f.wire: i for i, f in enumerate(FIELDS)}
 _PAGE_SIZE: Final = 500
 _PRUNE_BATCH: Final = 500
 _INSERT_CHUNK: Final = 1000
@@ -454,10 +452,9 @@ class BatchStore(LifecycleSteps):
             raise InvalidTaskError(f"the patch adds unknown field(s) {', '.join(map(repr, unknown))}")
         changes: dict[str, Any] = {}
         read_only = []
-        # Only the fields the operations touched can differ: a patch usually touches one or two of 22.
-        fields = DATA_FIELDS if touched is None else sorted(
-            (BY_WIRE[w] for w in touched if w in _DATA_WIRES), key=lambda f: _WIRE_ORDER[f.wire])
-        for field in fields:
+        for field in DATA_FIELDS:
+            if touched is not None and field.wire not in touched:
+                continue
             old, new = before[field.wire], after.get(field.wire)
             if json_equal(old, new):
                 continue

@@ -245,12 +245,7 @@ class _Write:
         engine._lock.acquire()
         try:
             conn = self._conn = engine._connection()
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                if not _busy(exc):
-                    raise
-                engine._busy_retry(lambda: conn.execute("BEGIN IMMEDIATE"))
+            engine._busy_retry(lambda: conn.execute("BEGIN IMMEDIATE"))
         except BaseException as exc:
             engine._lock.release()
             if isinstance(exc, sqlite3.Error):
@@ -488,11 +483,6 @@ class SQLiteEngine:
             # The open, unforked connection is the usual case: checked inline before _connection().
             conn = self._conn if self._conn is not None and not self._forked else self._connection()
             try:
-                try:
-                    return fetch(conn.execute(sql, params))
-                except sqlite3.OperationalError as exc:
-                    if not _busy(exc):
-                        raise
                 return self._busy_retry(lambda: fetch(conn.execute(sql, params)))
             except sqlite3.Error as exc:
                 raise translate(exc, operation) from exc
