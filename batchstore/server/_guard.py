@@ -93,6 +93,9 @@ class Guard:
                 )
         if scope["method"] not in _BODY_METHODS or not path.startswith(_BODY_PREFIXES):
             return
+        length = _header(scope, b"content-length")
+        if (length is None or length.strip() == "0") and _header(scope, b"transfer-encoding") is None:
+            return  # no body (POST /api/v1/BatchTask/{id}/Stop): no media type to check; a route that needs one says so
         allowed = PATCH_TYPES if scope["method"] == "PATCH" else JSON_TYPES
         content_type = _header(scope, b"content-type")
         if content_type is None or _media_type(content_type) not in allowed:
@@ -100,7 +103,6 @@ class Guard:
             raise RequestRefusedError(
                 415, f"the body must be {' or '.join(sorted(allowed))}, not {shown}", field="Content-Type"
             )
-        length = _header(scope, b"content-length")
         if length is not None and length.strip().isdigit() and int(length) > self.max_body_bytes:
             raise self._too_large()
 

@@ -110,7 +110,7 @@ def _object(required: list[str], **properties: dict[str, Any]) -> dict[str, Any]
 _ID: Final = {"type": "integer", **_INT32}
 _STATE: Final = {"type": "string", "enum": _STATES, "description": "a BatchTaskState name (any case), or All"}
 _NAME: Final = {"type": "string", "maxLength": 254}
-_ASSOCIATES: Final = {"type": "array", "items": _ID}
+_ASSOCIATES: Final = {"type": "array", "items": _ID}  # ids of associates, or of tasks
 
 #: The request bodies of the Batch agent's endpoints, by endpoint name.
 AGENT_BODIES: Final[dict[str, dict[str, Any]]] = {
@@ -125,6 +125,10 @@ AGENT_BODIES: Final[dict[str, dict[str, Any]]] = {
     "GetSystemBatchTaskInfosByNameAndState": _object(["TaskName", "State"], TaskName=_NAME, State=_STATE),
     "StopBatchJob": _object(["Id"], Id=_ID),
     "DeleteBatchTask": _object(["BatchTaskId"], BatchTaskId=_ID),
+    "StartBatchJob": _object(["BatchTaskInfo"], BatchTaskInfo={"$ref": "#/components/schemas/BatchTaskInfo"}),
+    "DeleteBatchTasks": _object(["BatchTaskIds"], BatchTaskIds=_ASSOCIATES),
+    "GetAllBatchTaskInfosByName": _object(["TaskName"], TaskName=_NAME),
+    "GetAllBatchTaskInfosByNameAndState": _object(["TaskName", "State"], TaskName=_NAME, State=_STATE),
 }
 
 _JSON_PATCH: Final[dict[str, Any]] = {
