@@ -25,13 +25,18 @@ TOKEN = "js-client-token"
 
 
 @pytest.fixture(scope="session")
-def webapi_package(pytestconfig: pytest.Config) -> Path:
-    """The folder whose node_modules holds ``@superoffice/webapi`` (installed on first use, then reused)."""
+def webapi_package(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder whose node_modules holds ``@superoffice/webapi`` (installed on first use, then reused).
+
+    pytest's cache folder keeps it between runs; without the cache plugin (``-p no:cacheprovider``) a
+    temporary folder serves this run.
+    """
     require_server_packages()
     for program in ("node", "npm"):
         if shutil.which(program) is None:
             missing(f"needs {program} (Node 20 and npm; CI: bash .ci/node.sh)")
-    folder = pytestconfig.cache.mkdir("superoffice-webapi")
+    cache = getattr(pytestconfig, "cache", None)
+    folder = cache.mkdir("superoffice-webapi") if cache is not None else tmp_path_factory.mktemp("superoffice-webapi")
     if not (folder / "node_modules" / "@superoffice" / "webapi" / "package.json").exists():
         (folder / "package.json").write_text('{"private": true}\n')
         try:
