@@ -112,7 +112,8 @@ def _key(task: BatchTaskInfo, attr: str, descending: bool) -> Any:
 
 
 def python_order(tasks: list[BatchTaskInfo], keys: list[tuple[str, bool]]) -> list[int]:
-    ordered = sorted(tasks, key=lambda t: t.id)
+    # Id breaks ties last, in the direction of the key before it.
+    ordered = sorted(tasks, key=lambda t: t.id, reverse=bool(keys) and keys[-1][1])
     for attr, descending in reversed(keys):
         ordered.sort(key=lambda t, a=attr, d=descending: _key(t, a, d), reverse=descending)
     return [t.id for t in ordered]
