@@ -82,7 +82,8 @@ def ids(tasks: Any) -> list[int]:
          lambda t: (t.name or "\0").startswith("ERP") or t.state.name == "Failed"),
         (Q(), lambda t: True),
         (~Q(), lambda t: False),
-        ({"ProgressPercent__ge": 50, "IsSystemTask": False}, lambda t: t.progress_percent >= 50 and not t.is_system_task),
+        ({"ProgressPercent__ge": 50, "IsSystemTask": False},
+         lambda t: t.progress_percent >= 50 and not t.is_system_task),
     ],
 )
 def test_each_operator_matches_what_python_says(
