@@ -100,7 +100,6 @@ def test_a_datetime_keeps_its_microseconds(store: BatchStore, moment: dt.datetim
 
 STATES = ["Unknown", "New", "Aquired", "Started", "Succeeded", "Failed", "SucceededManualCleanup"]
 TEXT_FIELDS = ["Description", "Response", "Request"]
-# Text a column can store: NUL is refused on both engines (PostgreSQL's text cannot hold it).
 # Text a store can keep: no NUL (PostgreSQL has none) and no lone surrogate (no valid Unicode holds one).
 short_text = st.text(st.characters(exclude_characters="\x00", exclude_categories=("Cs",)), max_size=30)
 text_or_null = st.none() | short_text
