@@ -1,11 +1,13 @@
-"""README.md's set-up commands are the ones CI runs, and its examples name real API."""
+"""README.md's set-up commands are the ones CI runs, and its examples run.
+
+The README is the front page; the rest of the documentation is under docs/ and tests/test_docs.py checks it
+(its examples, its commands, and that the reference names every public name).
+"""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-
-import batchstore
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -18,13 +20,6 @@ def test_ci_runs_the_readme_test_command_word_for_word() -> None:
     demo, tests = commands
     assert "batchstore demo" in demo
     assert tests in ci.splitlines()
-
-
-def test_every_public_name_is_documented_in_the_readme() -> None:
-    readme = (ROOT / "README.md").read_text()
-    for name in batchstore.__all__:
-        if name.endswith("Error") or name in ("BatchStore", "BatchTaskState"):
-            assert name in readme, name
 
 
 def python_blocks(readme: str) -> list[tuple[int, str]]:
@@ -42,7 +37,7 @@ def test_every_python_block_of_the_readme_runs_in_order(tmp_path: Path, monkeypa
 
     readme = (ROOT / "README.md").read_text()
     blocks = python_blocks(readme)
-    assert len(blocks) >= 5
+    assert len(blocks) >= 2  # the tour, and the worker
     namespace: dict[str, object] = {"__name__": "readme"}
     before = os.getcwd()
     os.chdir(tmp_path)
