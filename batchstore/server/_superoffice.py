@@ -6,6 +6,7 @@ written as the store's pages are read, so a large state never sits in memory.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import Annotated, Any, Final
@@ -58,15 +59,21 @@ def task_wire(task: BatchTaskInfo, zone: ResponseZone) -> dict[str, Any]:
 
 
 def stream_array(items: Iterable[Any], convert: Callable[[Any], Any]) -> StreamingResponse:
-    """A JSON array written as ``items`` advances, in chunks of about 64 KiB."""
+    """A JSON array written as ``items`` advances, in chunks of about 64 KiB.
+
+    The first item (so the query and its first page) is read and converted before the response starts:
+    a refusal there is still an error answer, never a 200 cut short, and converting the rest cannot fail
+    (every date-time fits every zone). Should the database fail between two later pages, the connection
+    is cut before the closing bracket, so the client sees a broken response, never a complete-looking one.
+    """
+    iterator = iter(items)
+    head = [dump(convert(item)) for item in itertools.islice(iterator, 1)]
 
     def chunks() -> Iterator[bytes]:
         buffer = bytearray(b"[")
-        first = True
-        for item in items:
-            if not first:
-                buffer += b","
-            first = False
+        buffer += b"".join(head)
+        for item in iterator:
+            buffer += b","
             buffer += dump(convert(item))
             if len(buffer) >= _CHUNK:
                 yield bytes(buffer)
