@@ -399,7 +399,7 @@ def deeper_than(value: object, limit: int) -> bool:
     return False
 
 
-def parse_json(text: str | bytes, what: str) -> Any:
+def parse_json(text: str | bytes | bytearray, what: str) -> Any:
     """The JSON value of ``text``, or ValueError saying why not, in the same words on every front.
 
     Refused: malformed JSON, and a document nesting more than :data:`MAX_DOCUMENT_DEPTH` levels (which

@@ -280,14 +280,16 @@ def watch(s: Session, states: tuple[str, ...]) -> None:
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
 @click.option("--token", envvar="BATCHSTORE_TOKEN", show_envvar=True, metavar="SECRET",
               help="Require 'Authorization: Bearer SECRET' (needed to listen beyond loopback).")
-def serve(s: Session, host: str, port: int, token: str | None) -> None:
+@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
+              help="A host name clients may use besides localhost, 127.0.0.1 and [::1] (repeatable; '*': any).")
+def serve(s: Session, host: str, port: int, token: str | None, allowed_hosts: tuple[str, ...]) -> None:
     """Serve the SuperOffice and SailPoint task APIs and the dashboard over HTTP, until Ctrl-C."""
     from ..server import serve as run_server  # without the [server] extra: one line saying how to install it
 
     if s.db is None:
         raise click.UsageError(f"Missing option '--db' (or set {ENV_DB})")
     check_target(s.db, must_exist=False)
-    run_server(s.db, host=host, port=port, token=token)
+    run_server(s.db, host=host, port=port, token=token, allowed_hosts=allowed_hosts)
 
 
 @verb(creates=True)
