@@ -7,6 +7,7 @@
 {'source': 'SAP'}
 """
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from ._enums import BatchTaskState, CancellationBehaviour
@@ -33,6 +34,10 @@ if TYPE_CHECKING:
     from ._async import AsyncBatchStore
 
 __version__ = "0.3.0"
+
+# A library logs, the application decides what is shown: without logging set up, batchstore's records
+# (batchstore.pool, batchstore.server) go nowhere, instead of Python's last-resort print to stderr.
+logging.getLogger("batchstore").addHandler(logging.NullHandler())
 
 __all__ = [
     "AsyncBatchStore",

@@ -13,6 +13,7 @@ waits for the file's write lock, then fails with StorageError.
 
 from __future__ import annotations
 
+import logging
 import os
 import select
 import threading
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from .._exceptions import StorageError, StoreClosedError
 from .._queries import INSERT_CHANGE
+from . import redact
 
 if TYPE_CHECKING:
     import psycopg
@@ -50,18 +52,48 @@ def conninfo_of(url: str) -> str:
     raise StorageError(f"open: {redact(url)!r} is not a PostgreSQL URL")
 
 
-def redact(url: str) -> str:
-    """The URL with its password hidden, fit for messages and logs.
+#: psycopg_pool's warnings about batchstore's pools (a server out of reach, a broken connection discarded) are
+#: logged here instead of on psycopg's logger, where, with no logging set up, Python prints them to stderr.
+#: ``batchstore`` has a NullHandler: silent unless the application configures logging.
+POOL_LOG: Final = logging.getLogger("batchstore.pool")
+#: The pools' name, and so the prefix of their worker threads' names.
+_POOL_NAME: Final = "batchstore"
+_POOLED: weakref.WeakSet[Any] = weakref.WeakSet()  # every connection batchstore's pools opened
 
-    >>> redact("postgresql://user:secret@host:5432/db")
-    'postgresql://user:***@host:5432/db'
+
+class _OurPoolRecords(logging.Filter):
+    """On psycopg_pool's logger: takes the records about batchstore's pools off it and logs them as batchstore's.
+
+    A record is batchstore's when it comes from one of its pools' worker threads, names such a pool, or
+    names one of their connections; other pools of the application keep logging as they did.
     """
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
-        return url
-    credentials, _, location = rest.rpartition("@")
-    user, colon, _ = credentials.partition(":")
-    return f"{scheme}://{user}{':***' if colon else ''}@{location}"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self._ours(record):
+            return True
+        if POOL_LOG.isEnabledFor(record.levelno):
+            moved = logging.makeLogRecord(record.__dict__)
+            moved.name = POOL_LOG.name
+            POOL_LOG.handle(moved)
+        return False
+
+    @staticmethod
+    def _ours(record: logging.LogRecord) -> bool:
+        if (record.threadName or "").startswith(_POOL_NAME + "-"):
+            return True
+        args = record.args if isinstance(record.args, tuple) else (record.args,)
+        for arg in args:
+            if arg == _POOL_NAME:
+                return True
+            try:
+                if arg in _POOLED:
+                    return True
+            except TypeError:  # an unhashable argument is no connection
+                continue
+        return False
+
+
+logging.getLogger("psycopg.pool").addFilter(_OurPoolRecords())
 
 
 def _driver() -> tuple[Any, Any]:
@@ -345,6 +377,7 @@ class PostgresEngine:
     # --- connections ------------------------------------------------------------------------------
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        _POOLED.add(conn)  # the pool's warnings about it are batchstore's (see _OurPoolRecords)
         # lock_timeout bounds waits for row locks; statement_timeout is left to the server's setting.
         lock_ms = max(1, int(self._timeout * 1000))
         conn.execute(f"SET TIME ZONE 'UTC'; SET lock_timeout = {lock_ms}")
@@ -379,7 +412,7 @@ class PostgresEngine:
             # A connection that died while idle (a restarted server) is replaced before it is handed out.
             check=_check_idle,
             timeout=self._timeout,
-            name="batchstore",
+            name=_POOL_NAME,
             open=False,
         )
         try:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import heapq
 import operator
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any, Final, TypeVar
 
 import click
@@ -29,7 +28,7 @@ from .._model import BatchTaskInfo
 from .._store import BatchStore
 from ._args import TASK_ID, parse_duration, parse_states, read_json
 from ._main import ENV_DB, Session, verb
-from ._target import check_target
+from ._target import check_target, shown_target
 
 __all__: list[str] = []
 
@@ -215,7 +214,13 @@ def stop(s: Session, task_id: int, worker: str | None) -> None:
             else f"its State is {task.state.name if task.state else None} (finished)"
         )
         raise BatchStoreError(f"stop: task {task_id} was not stopped: {why}")
-    s.out.task(s.store.get(task_id))
+    try:
+        task = s.store.get(task_id)
+    except BatchStoreError as exc:
+        # The stop is committed: the verb succeeded, whatever happens to the task (or the database) since.
+        click.echo(f"batchstore: task {task_id} was stopped; it cannot be shown now: {exc}", err=True)
+        return
+    s.out.task(task)
 
 
 @verb(reads=True, prints=True)
@@ -315,9 +320,10 @@ def migrate(s: Session, sql: bool) -> None:
 
 @verb(creates=True, db_default=DEMO_DB)
 def demo(s: Session) -> None:
-    """Run a few tasks through create, the lifecycle, update, patch and list."""
-    store, out, db = s.store, s.out, s.db
-    click.echo(f"batchstore demo: database {Path(str(db)).resolve()}")
+    """Run a few tasks through create, the lifecycle, update, patch and list, in a SQLite file or a database URL."""
+    store, out = s.store, s.out
+    db = shown_target(str(s.db))  # a file's full path; a URL without its password
+    click.echo(f"batchstore demo: database {db}")
     # The create sample of SuperOffice's POST /api/v1/BatchTask, with its invalid State and
     # ProgressPercent left out: batchstore would refuse them (try it with `batchstore create`).
     sample: dict[str, Any] = {
