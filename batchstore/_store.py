@@ -110,8 +110,9 @@ class BatchStore(LifecycleSteps):
     ``max_blob_bytes`` caps a serialized ParameterObject (1 or more bytes); ``lease_seconds`` is how long
     a worker's claim lasts without a start or progress report (more than 0, at most 1e9); ``max_starts``
     is how many starts a task gets before an expired claim fails it (1 or more); ``timeout`` is how long
-    a writer, or an open, waits for another connection's lock, in seconds (0 or more, at most about 24
-    days); ``synchronous`` is SQLite's PRAGMA of that name (OFF, NORMAL, FULL or EXTRA). An option
+    one call may wait, in all, for what others hold (the store's connection or a pooled one, then the
+    database's locks), in seconds (0 or more, at most about 24 days): one deadline per call, not one per
+    wait; ``synchronous`` is SQLite's PRAGMA of that name (OFF, NORMAL, FULL or EXTRA). An option
     refused raises ConfigurationError naming it.
 
     ``read_only=True`` opens an existing batchstore file with SQLite's read-only mode and never writes
