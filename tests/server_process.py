@@ -85,7 +85,7 @@ def require_server_packages() -> None:
 @dataclass(frozen=True)
 class LiveServer:
     url: str
-    db_path: Path
+    db_path: Path | str
     token: str | None
     process: subprocess.Popen[bytes]
 
@@ -117,9 +117,11 @@ def _wait_until_up(port: int, process: subprocess.Popen[bytes], timeout: float =
 
 @contextmanager
 def running_server(
-    db_path: Path, *, token: str | None = None, max_body_bytes: int | None = None
+    db_path: Path | str, *, token: str | None = None, max_body_bytes: int | None = None,
+    allowed_hosts: tuple[str, ...] = (),
 ) -> Iterator[LiveServer]:
-    """A server process on ``db_path``, bound to 127.0.0.1 on a free port, stopped afterwards."""
+    """A server process on ``db_path`` (a SQLite file or a PostgreSQL URL), bound to 127.0.0.1 on a free port,
+    stopped afterwards."""
     require_server_packages()
     port = free_port()
     command = [sys.executable, "-m", "batchstore.server", "--db", str(db_path), "--port", str(port)]
@@ -127,10 +129,13 @@ def running_server(
         command += ["--token", token]
     if max_body_bytes is not None:
         command += ["--max-body-bytes", str(max_body_bytes)]
+    for host in allowed_hosts:
+        command += ["--allowed-host", host]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         _wait_until_up(port, process)
-        yield LiveServer(f"http://127.0.0.1:{port}", db_path, token, process)
+        yield LiveServer(f"http://127.0.0.1:{port}", Path(db_path) if isinstance(db_path, Path) else db_path,
+                         token, process)
     finally:
         process.terminate()
         try:

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._exceptions import (
@@ -38,7 +39,9 @@ __all__ = [
     "ERROR_SCHEMA",
     "InternalErrors",
     "RequestRefusedError",
+    "allowed_methods",
     "error_response",
+    "flat_routes",
     "install_error_handlers",
     "refusal",
 ]
@@ -164,10 +167,37 @@ def refusal(request: Request, exc: Exception) -> JSONResponse:
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         if exc.status_code == 404 and message == "Not Found":
             message = f"no route {request.method} {path}"
-        elif exc.status_code == 405 and exc.headers and "Allow" in exc.headers:
-            message = f"{request.method} is not allowed on {path}; it takes {exc.headers['Allow']}"
-        return error_response(path, exc.status_code, "HTTPError", message, (), exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette's Allow names the methods of the first route at the path; every route's count.
+            allowed = allowed_methods(request.app.router.routes, path)
+            if allowed:
+                headers["Allow"] = ", ".join(allowed)
+            message = f"{request.method} is not allowed on {path}; it takes {headers.get('Allow', 'other methods')}"
+        return error_response(path, exc.status_code, "HTTPError", message, (), headers)
     raise exc  # not ours: InternalErrors answers 500 and logs it
+
+
+def flat_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
+    """Every route, those of included routers too (FastAPI may keep an included router as one entry)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if isinstance(inner, Router):
+            yield from flat_routes(inner.routes)
+        else:
+            yield route
+
+
+def allowed_methods(routes: Iterable[BaseRoute], path: str) -> list[str]:
+    """The methods some route takes at ``path`` (HEAD wherever GET is: see HeadAsGet), sorted."""
+    methods: set[str] = set()
+    for route in flat_routes(routes):
+        match, _ = route.matches({"type": "http", "path": path, "root_path": "", "method": "-"})
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -14,13 +14,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any, Final
 
 from starlette.routing import BaseRoute, Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ._errors import RequestRefusedError, error_response
+from ._errors import RequestRefusedError, error_response, flat_routes
 from ._setup import allowed_host_names, answers_to, host_name
 
 __all__ = ["JSON_TYPES", "PATCH_TYPES", "Guard", "HeadAsGet"]
@@ -59,16 +59,6 @@ def _accepts_json(accept: str) -> bool:
         if media.lower() in _ACCEPTED_RANGES:
             return True
     return False
-
-
-def _flat(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
-    """Every route, those of included routers too (FastAPI may keep an included router as one entry)."""
-    for route in routes:
-        inner = getattr(route, "original_router", None)
-        if isinstance(inner, Router):
-            yield from _flat(inner.routes)
-        else:
-            yield route
 
 
 def _answers_json(route: BaseRoute | None, path: str) -> bool:
@@ -140,7 +130,7 @@ class Guard:
     def _route(self, scope: Scope) -> tuple[Match, BaseRoute | None]:
         """The route the router will pick for this request, and how it matches (FULL, PARTIAL: wrong method)."""
         if self._routes is None:  # read at the first request: every route has been added by then
-            self._routes = tuple(_flat(self.router.routes)) if self.router is not None else ()
+            self._routes = tuple(flat_routes(self.router.routes)) if self.router is not None else ()
         # Matched on a copy: a route may note what it matched in the scope it is given.
         probe = {"type": "http", "path": scope["path"], "root_path": scope.get("root_path", ""),
                  "method": scope["method"]}
