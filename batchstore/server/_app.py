@@ -89,7 +89,7 @@ def create_app(
     app.state.store = store
     install_error_handlers(app)
     app.include_router(superoffice_router(store))
-    app.include_router(sailpoint_router(store))
+    app.include_router(sailpoint_router(store, token=token))
     app.include_router(extras_router(store))
     if importlib.util.find_spec(_DASHBOARD) is not None:
         # The dashboard at / lives in its own module with its static files; the app works without it.
