@@ -21,6 +21,8 @@ from server_process import LiveServer, postgres_schema, require, require_server_
 require_server_packages()
 import httpx  # noqa: E402
 
+from batchstore import BatchStore  # noqa: E402
+
 TOKEN = "sp-s3cret-token"
 AGENT = "/api/v1/Agents/Batch/"
 FORM = "application/x-www-form-urlencoded"
@@ -340,3 +342,36 @@ def test_the_v1_sdk_logs_in_with_client_credentials(client: httpx.Client, server
     assert configuration.access_token == TOKEN
     statuses = V1Api(ApiClient(configuration)).get_task_status_list_v1(filters=f'id eq "{task_id}"')
     assert [(s.id, s.completion_status) for s in statuses] == [(str(task_id), "ERROR")]
+
+
+# --- in SQL, a page at a time ----------------------------------------------------------------------
+
+
+@pytest.mark.sqlite_only("sqlite3's trace hook shows the statements the route runs")
+def test_a_list_page_reads_its_page_and_counts_in_sql(store: BatchStore, sql_trace: list[str]) -> None:
+    """The route reads one page (LIMIT/OFFSET in SQL), the trace of the tasks on it, and a count: never every task."""
+    import asyncio
+
+    from batchstore.server import create_app
+
+    ids = store.create_many([{"Name": f"task {i}", "State": "Succeeded" if i % 3 == 0 else "New"} for i in range(60)])
+    pending = [task_id for i, task_id in enumerate(ids) if i % 3]
+    params = {"limit": "2", "offset": "3", "count": "true", "filters": "completionStatus isnull", "sorters": "created"}
+
+    async def ask() -> httpx.Response:
+        transport = httpx.ASGITransport(app=create_app(store))
+        async with httpx.AsyncClient(transport=transport, base_url="http://batchstore.test") as client:
+            sql_trace.clear()
+            return await client.get("/v2025/task-status", params=params)
+
+    response = asyncio.run(ask())
+    assert response.status_code == 200, response.text
+    page = [int(s["id"]) for s in response.json()]
+    assert page == pending[3:5] and response.headers["x-total-count"] == str(len(pending))
+    task_reads = [s for s in sql_trace if "FROM batchtask t" in s]
+    assert len(task_reads) == 2, task_reads  # the page and the count
+    listing, counting = task_reads
+    assert listing.rstrip().endswith("LIMIT 2 OFFSET 3") and "t.state IN (0, 1, 2, 3)" in listing, listing
+    assert counting.startswith("SELECT count(*)"), counting
+    traced = sorted(int(s.rsplit("task_id = ", 1)[1].split()[0]) for s in sql_trace if "FROM batchtaskchange" in s)
+    assert traced == page  # the trace of the page's tasks only
