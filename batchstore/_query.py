@@ -9,7 +9,8 @@ filters, sorts or pages in Python.
   attribute names in any case; values are checked and converted by the field's own rules (``_fields.py``),
   so a filter value is refused exactly where a stored value would be.
 - :func:`parse_order` reads an ordering: ``"Name,-Created"``, ``"name asc, created desc"`` or a list of such
-  items. Id is always the last key, so every order is total and pages never overlap.
+  items. Id is always the last key, in the direction of the key before it, so every order is total, pages
+  never overlap, and one index on (key, id) serves it.
 - :func:`compile_where` and :class:`Ordering` turn them into SQL text with ``?`` placeholders. Column names
   come from the field table alone; every value the caller gave is a bound parameter.
 
@@ -335,6 +336,8 @@ def parse_order(order_by: str | Iterable[str] | None) -> Ordering:
 
     >>> parse_order("-created, Name asc").keys
     (('created', True), ('name', False), ('id', False))
+    >>> parse_order("-created").keys
+    (('created', True), ('id', True))
     """
     if order_by is None:
         return _BY_ID
@@ -370,5 +373,7 @@ def parse_order(order_by: str | Iterable[str] | None) -> Ordering:
         if field.attr == "id":
             break  # ids are unique: a later key never decides anything
     if not keys or keys[-1][0] != "id":
-        keys.append(("id", False))
+        # Id breaks ties in the direction of the key before it, so that one index on (key, id) serves the
+        # whole order, forwards or backwards.
+        keys.append(("id", keys[-1][1] if keys else False))
     return Ordering(tuple(keys))

@@ -259,11 +259,11 @@ class BatchStore(LifecycleSteps):
 
         ``where`` is a :class:`~batchstore.Q` or a mapping of its lookups (``{"Name__startswith": "ERP"}``);
         ``order_by`` names fields, each ``-Field`` or ``Field desc`` for descending (``"-Created,Name"``),
-        Id always the last tie-break, NULL after every value; ``offset`` skips that many, ``limit`` (None:
-        no limit) stops after that many. Everything is done in SQL, and pages are read as the iterator
-        advances, so a million tasks never sit in memory at once and the store is free for writes (from
-        this thread too) between pages. Each page starts after the last row of the one before, so a task
-        written meanwhile is seen at most once.
+        with Id the last tie-break (in the direction of the key before it) and NULL after every value;
+        ``offset`` skips that many, ``limit`` (None: no limit) stops after that many. Everything is done in
+        SQL, and pages are read as the iterator advances, so a million tasks never sit in memory at once and
+        the store is free for writes (from this thread too) between pages. Each page starts after the last
+        row of the one before, so a task written meanwhile is seen at most once.
 
         >>> with BatchStore() as store:
         ...     _ = store.create_many([{"Name": "a"}, {"Name": "b", "State": "Failed"}, {"Name": "c"}])
