@@ -40,8 +40,8 @@ __all__ = ["create_app", "serve"]
 _DASHBOARD = "batchstore.server._dashboard"
 _DESCRIPTION = """\
 A local [batchstore](https://pypi.org/project/batchstore/) served over HTTP: SuperOffice's BatchTask
-routes (`/api/v1/...`) and SailPoint's task-status routes (`/task-status/v1/...`) on one store, so
-apps written against either can be prototyped offline.
+routes (`/api/v1/...`) and SailPoint's task-status routes (`/{version}/task-status/...`,
+`/task-status/v1/...`) on one store, so apps written against either can be prototyped offline.
 """
 
 
