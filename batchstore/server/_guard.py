@@ -15,6 +15,7 @@ from typing import Final
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._errors import RequestRefusedError, error_response
+from ._sailpoint_paths import TASK_STATUS_PREFIXES, TOKEN_PATH
 
 __all__ = ["JSON_TYPES", "PATCH_TYPES", "Guard"]
 
@@ -23,8 +24,8 @@ JSON_TYPES: Final = frozenset({"application/json", "text/json"})
 #: Request bodies of SailPoint's PATCH: a JSON Patch document (plain JSON is taken too).
 PATCH_TYPES: Final = frozenset({"application/json-patch+json", "application/json"})
 _ACCEPTED_RANGES: Final = frozenset({"*/*", "application/*", "text/*", "application/json", "text/json"})
-_API_PREFIXES: Final = ("/api/", "/task-status/")
-_BODY_PREFIXES: Final = ("/api/", "/task-status/", "/batchstore/")
+_API_PREFIXES: Final = ("/api/", *TASK_STATUS_PREFIXES)
+_BODY_PREFIXES: Final = ("/api/", *TASK_STATUS_PREFIXES, "/batchstore/")
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
 
 
@@ -78,7 +79,8 @@ class Guard:
 
     def _check(self, scope: Scope) -> None:
         path: str = scope["path"]
-        if self.token is not None and not self._authorized(scope):
+        # The token route is how a SailPoint client that holds the token as its client secret gets in.
+        if self.token is not None and path != TOKEN_PATH and not self._authorized(scope):
             raise RequestRefusedError(
                 401,
                 "this server needs 'Authorization: Bearer <token>' (or Basic with the token as password)",
