@@ -27,6 +27,7 @@ from ._exceptions import (
 )
 from ._feed import Change
 from ._model import BatchTaskInfo, TaskFields
+from ._query import Q
 from ._store import BatchStore
 from ._trace import TraceEntry
 
@@ -53,6 +54,7 @@ __all__ = [
     "InvalidTransitionError",
     "PatchConflictError",
     "PatchError",
+    "Q",
     "ReadOnlyFieldError",
     "StorageError",
     "StoreClosedError",

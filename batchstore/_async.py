@@ -224,6 +224,7 @@ class AsyncBatchStore:
     delete_many = _twin(BatchStore.delete_many)
     prune = _twin(BatchStore.prune)
     history = _twin(BatchStore.history)
+    count = _twin(BatchStore.count)
 
     acquire = _twin(BatchStore.acquire)
     start = _twin(BatchStore.start)

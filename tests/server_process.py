@@ -85,7 +85,7 @@ def require_server_packages() -> None:
 @dataclass(frozen=True)
 class LiveServer:
     url: str
-    db_path: Path | str
+    db_path: Path | str  # a SQLite file, or the postgresql:// URL of the server's schema
     token: str | None
     process: subprocess.Popen[bytes]
 
@@ -120,8 +120,9 @@ def running_server(
     db_path: Path | str, *, token: str | None = None, max_body_bytes: int | None = None,
     allowed_hosts: tuple[str, ...] = (),
 ) -> Iterator[LiveServer]:
-    """A server process on ``db_path`` (a SQLite file or a PostgreSQL URL), bound to 127.0.0.1 on a free port,
-    stopped afterwards."""
+    """A server process on ``db_path`` (a SQLite file or a database URL), on 127.0.0.1, stopped afterwards.
+
+    ``allowed_hosts``: its ``--allowed-host`` names (besides loopback ones)."""
     require_server_packages()
     port = free_port()
     command = [sys.executable, "-m", "batchstore.server", "--db", str(db_path), "--port", str(port)]
@@ -134,8 +135,7 @@ def running_server(
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         _wait_until_up(port, process)
-        yield LiveServer(f"http://127.0.0.1:{port}", Path(db_path) if isinstance(db_path, Path) else db_path,
-                         token, process)
+        yield LiveServer(f"http://127.0.0.1:{port}", db_path, token, process)
     finally:
         process.terminate()
         try:

@@ -18,6 +18,7 @@ EXPORTED = [
     "InvalidTransitionError",
     "PatchConflictError",
     "PatchError",
+    "Q",
     "ReadOnlyFieldError",
     "StorageError",
     "StoreClosedError",

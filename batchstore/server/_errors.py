@@ -34,6 +34,7 @@ from .._exceptions import (
     StoreClosedError,
     TaskNotFoundError,
 )
+from ._sailpoint_paths import is_sailpoint_path
 
 __all__ = [
     "ERROR_SCHEMA",
@@ -119,7 +120,7 @@ def error_response(
     }
     if error_id is not None:
         body["errorId"] = error_id
-    if path.startswith("/task-status"):
+    if is_sailpoint_path(path):
         body["detailCode"] = _DETAIL_CODES.get(status, str(status))
         body["messages"] = [{"locale": "en-US", "localeOrigin": "DEFAULT", "text": message}]
     return JSONResponse(body, status_code=status, headers=dict(headers or {}))

@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._errors import RequestRefusedError, error_response, flat_routes
+from ._sailpoint_paths import TASK_STATUS_PREFIXES, TOKEN_PATH
 from ._setup import allowed_host_names, answers_to, host_name
 
 __all__ = ["JSON_TYPES", "PATCH_TYPES", "Guard", "HeadAsGet"]
@@ -30,8 +31,8 @@ JSON_TYPES: Final = frozenset({"application/json", "text/json"})
 #: Request bodies of SailPoint's PATCH: a JSON Patch document (plain JSON is taken too).
 PATCH_TYPES: Final = frozenset({"application/json-patch+json", "application/json"})
 _ACCEPTED_RANGES: Final = frozenset({"*/*", "application/*", "text/*", "application/json", "text/json"})
-_API_PREFIXES: Final = ("/api/", "/task-status/")
-_BODY_PREFIXES: Final = ("/api/", "/task-status/", "/batchstore/")
+_API_PREFIXES: Final = ("/api/", *TASK_STATUS_PREFIXES)
+_BODY_PREFIXES: Final = ("/api/", *TASK_STATUS_PREFIXES, "/batchstore/")
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
 
 
@@ -146,7 +147,8 @@ class Guard:
     def _check(self, scope: Scope) -> None:
         path: str = scope["path"]
         self._check_host(scope)
-        if self.token is not None and not self._authorized(scope):
+        # The token route is how a SailPoint client that holds the token as its client secret gets in.
+        if self.token is not None and path != TOKEN_PATH and not self._authorized(scope):
             raise RequestRefusedError(
                 401,
                 "this server needs 'Authorization: Bearer <token>' (or Basic with the token as password)",
@@ -164,6 +166,9 @@ class Guard:
                 )
         if scope["method"] not in _BODY_METHODS or not path.startswith(_BODY_PREFIXES):
             return
+        length = _header(scope, b"content-length")
+        if (length is None or length.strip() == "0") and _header(scope, b"transfer-encoding") is None:
+            return  # no body (POST /api/v1/BatchTask/{id}/Stop): no media type to check; a route that needs one says so
         allowed = PATCH_TYPES if scope["method"] == "PATCH" else JSON_TYPES
         content_type = _header(scope, b"content-type")
         if content_type is None or _media_type(content_type) not in allowed:
@@ -171,7 +176,6 @@ class Guard:
             raise RequestRefusedError(
                 415, f"the body must be {' or '.join(sorted(allowed))}, not {shown}", field="Content-Type"
             )
-        length = _header(scope, b"content-length")
         if length is not None and length.strip().isdigit() and int(length) > self.max_body_bytes:
             raise self._too_large()
 
