@@ -194,7 +194,7 @@ def test_a_streamed_list_is_complete_json_or_an_error_never_a_truncated_200(
     assert listed[ids[1]]["Created"] == "9999-12-31T23:59:00+00:00"
     assert listed[ids[0]]["Created"].endswith("+14:00")
     # What can be refused is refused before the first byte: an error answer, not a 200 cut short.
-    refusal(client.get("/api/v1/BatchTask/NoSuchState"), 400, "State")
+    refusal(client.get("/api/v1/BatchTask/NoSuchState"), 400, "state")
 
 
 @pytest.mark.parametrize(
@@ -220,6 +220,15 @@ def test_the_first_and_last_instants_accepted_show_in_the_farthest_zones(client:
         assert response.status_code == 200, response.text
         shown[task_id] = response.json()["Created"]
     assert shown == {first: "0001-01-01T12:00:00-12:00", last: "9999-12-31T13:59:59.999999+14:00"}
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["Created after '9999-12-31'", "Created between('2020-01-01','9999-12-31')", "Created before '0001-01-01'"],
+)
+def test_a_day_filter_at_the_calendars_edge_is_a_400_not_an_overflow(client: httpx.Client, expression: str) -> None:
+    """The OData list took the next midnight of 9999-12-31, past what a datetime can hold: a 500."""
+    refusal(client.get("/api/v1/BatchTask", params={"$filter": expression}), 400, "$filter")
 
 
 def test_the_store_and_the_model_keep_the_same_date_rule(store: BatchStore, db: Any) -> None:

@@ -113,7 +113,7 @@ def create_app(
     # Outermost last: InternalErrors, HeadAsGet, then the Guard (which sees the routes, for 404 and 405).
     app.add_middleware(Guard, token=token, max_body_bytes=max_body_bytes, router=app.router,
                        allowed_hosts=allowed_hosts)
-    app.add_middleware(HeadAsGet)
+    app.add_middleware(HeadAsGet, router=app.router)
     app.add_middleware(InternalErrors)
 
     def openapi() -> dict[str, Any]:

@@ -219,14 +219,26 @@ class HeadAsGet:
     """ASGI middleware: ``HEAD`` on a GET route answers as GET would (status, headers), without a body.
 
     The app sees a GET; the body is not passed on, and the answer ends with its headers, so a HEAD on
-    an endless stream (the dashboard's events) ends at once too.
+    an endless stream (the dashboard's events) ends at once too. A route of the app's own for HEAD
+    (``router``'s, such as SailPoint's pending-tasks count) answers it instead.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, router: Router | None = None) -> None:
         self.app = app
+        self.router = router
+        self._own_head: tuple[BaseRoute, ...] | None = None
+
+    def _has_own_head(self, scope: Scope) -> bool:
+        if self.router is None:
+            return False
+        if self._own_head is None:  # read at the first HEAD: every route has been added by then
+            routes = flat_routes(self.router.routes)
+            self._own_head = tuple(r for r in routes if "HEAD" in (getattr(r, "methods", None) or ()))
+        probe = {"type": "http", "path": scope["path"], "root_path": scope.get("root_path", ""), "method": "HEAD"}
+        return any(route.matches(probe)[0] is Match.FULL for route in self._own_head)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "HEAD":
+        if scope["type"] != "http" or scope["method"] != "HEAD" or self._has_own_head(scope):
             await self.app(scope, receive, send)
             return
         ended = False
