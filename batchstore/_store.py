@@ -15,7 +15,13 @@ from ._core import _ID_MAX, _ID_MIN, FULL, INT32_MAX, NO_BLOB, TaskLike, _now, _
 from ._engines import open_engine
 from ._engines.sqlite import SYNCHRONOUS
 from ._enums import BatchTaskState
-from ._exceptions import ConfigurationError, InvalidTaskError, ReadOnlyFieldError, TaskNotFoundError
+from ._exceptions import (
+    ConfigurationError,
+    InvalidTaskError,
+    ReadOnlyFieldError,
+    TaskNotFoundError,
+    UnknownCursorError,
+)
 from ._feed import Change, read_changes, watch_changes
 from ._fields import (
     BY_ATTR,
@@ -114,8 +120,9 @@ class BatchStore(LifecycleSteps):
     ``max_blob_bytes`` caps a serialized ParameterObject (1 or more bytes); ``lease_seconds`` is how long
     a worker's claim lasts without a start or progress report (more than 0, at most 1e9); ``max_starts``
     is how many starts a task gets before an expired claim fails it (1 or more); ``timeout`` is how long
-    a writer, or an open, waits for another connection's lock, in seconds (0 or more, at most about 24
-    days); ``synchronous`` is SQLite's PRAGMA of that name (OFF, NORMAL, FULL or EXTRA). An option
+    one call may wait, in all, for what others hold (the store's connection or a pooled one, then the
+    database's locks), in seconds (0 or more, at most about 24 days): one deadline per call, not one per
+    wait; ``synchronous`` is SQLite's PRAGMA of that name (OFF, NORMAL, FULL or EXTRA). An option
     refused raises ConfigurationError naming it.
 
     ``read_only=True`` opens an existing batchstore file with SQLite's read-only mode and never writes
@@ -373,7 +380,9 @@ class BatchStore(LifecycleSteps):
         """The changes committed after the cursor ``after`` (0: the oldest kept), oldest first, at most ``limit``.
 
         Every change to every task is there, internal tasks included (they add no trace, but a window
-        must see them move), from this process and any other. Go on from ``changes[-1].cursor``.
+        must see them move), from this process and any other. Go on from ``changes[-1].cursor``. A cursor
+        past any this database handed out (from another database, or from before a restore) raises
+        UnknownCursorError rather than skip every change until the feed catches up with it.
 
         >>> with BatchStore() as store:
         ...     task_id = store.create({"Name": "ERPSync"})
@@ -383,7 +392,16 @@ class BatchStore(LifecycleSteps):
         """
         after = _cursor(after, "changes")
         limit = _count(limit, "limit", low=1, high=100_000)
-        return read_changes(self._engine, after, limit, "changes")
+        found = read_changes(self._engine, after, limit, "changes")
+        if not found and after:
+            self._check_issued(after, "changes")  # only when nothing came back: a cursor behind the end is fine
+        return found
+
+    def _check_issued(self, cursor: int, operation: str) -> None:
+        """UnknownCursorError if this database never handed out ``cursor`` (see the README's Errors)."""
+        issued = self._engine.issued_cursor(operation)
+        if cursor > issued:
+            raise UnknownCursorError(cursor, issued)
 
     def last_cursor(self) -> int:
         """The cursor of the newest committed change (0: none yet): take it, read the tasks, then ``watch(after=it)``.
@@ -403,7 +421,8 @@ class BatchStore(LifecycleSteps):
 
         Ends when ``timeout`` seconds pass with nothing new (None: never; break out of the loop, or
         close the iterator, to stop). Watchers sleep until the database reports a commit (SQLite's
-        data_version, PostgreSQL's LISTEN/NOTIFY); they never scan the table.
+        data_version, PostgreSQL's LISTEN/NOTIFY); they never scan the table. A cursor this database never
+        handed out raises UnknownCursorError at the call, as for :meth:`changes`.
 
         >>> with BatchStore() as store:
         ...     task_id = store.create({"Name": "ERPSync"})
@@ -416,6 +435,8 @@ class BatchStore(LifecycleSteps):
             timeout = _seconds(timeout, "timeout", low=0, high=MAX_TIMEOUT_SECONDS, zero=True)
         if after is None:  # "now" is the call, not the first next(): nothing committed in between is skipped
             after = self._engine.latest_cursor("watch")
+        elif after:
+            self._check_issued(after, "watch")  # at the call, so the error is the call's
         return watch_changes(self._engine, after, timeout)
 
     # --- update and patch ------------------------------------------------------------------------

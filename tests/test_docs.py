@@ -214,7 +214,7 @@ def test_the_route_table_lists_every_route_the_server_serves() -> None:
         paths = create_app(store).openapi()["paths"]
     served = {shape(method, path) for path, operations in paths.items() for method in operations}
     table = (DOCS / "guide" / "server.md").read_text()
-    listed = {shape(m, p) for m, p in re.findall(r"^\| `(GET|POST|PUT|PATCH|DELETE) (/[^`\s,]*)", table, re.M)}
+    listed = {shape(m, p) for m, p in re.findall(r"^\| `(GET|HEAD|POST|PUT|PATCH|DELETE) (/[^`\s,]*)", table, re.M)}
     listed -= {("GET", "/docs")}  # the interactive docs, outside the schema
     assert served - listed == set(), "routes the server serves that docs/guide/server.md does not list"
     assert listed - served == set(), "routes docs/guide/server.md lists that the server does not serve"

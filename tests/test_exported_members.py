@@ -25,6 +25,7 @@ EXPORTED = [
     "TaskFields",
     "TaskNotFoundError",
     "TraceEntry",
+    "UnknownCursorError",
 ]
 
 

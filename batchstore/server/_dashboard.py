@@ -97,8 +97,9 @@ def _read_task(store: BatchStore, task_id: int) -> dict[str, Any] | None:
 def _follow(store: BatchStore, cursor: int, stop: threading.Event, push: Callable[[int], None]) -> None:
     """Push the id of every task the store's change feed reports after ``cursor``, until ``stop`` is set.
 
-    Runs on a thread of its own: a watch sleeps until a commit. Each watch lasts WATCH_SECONDS with nothing
-    new, so a stopped dashboard lets its thread go within that time.
+    Runs on a daemon thread of its own: a watch sleeps until a commit. Each watch lasts WATCH_SECONDS with
+    nothing new, so a stopped dashboard lets its thread go within that time; being a daemon, it never holds
+    up the process's exit meanwhile.
     """
     while not stop.is_set():
         try:
@@ -129,10 +130,15 @@ async def task_changes(store: BatchStore) -> AsyncGenerator[Change, None]:
     cursor = await run_in_threadpool(store.last_cursor)  # before the snapshot: no change falls in between
     seen = await run_in_threadpool(_read_tasks, store)
     yield Change(upsert=list(seen.values()))
-    def push(task_id: int) -> None:
-        loop.call_soon_threadsafe(touched.put_nowait, task_id)
 
-    follower = loop.run_in_executor(None, _follow, store, cursor, stop, push)
+    def push(task_id: int) -> None:
+        try:
+            loop.call_soon_threadsafe(touched.put_nowait, task_id)
+        except RuntimeError:  # the loop is closed: the server has stopped
+            stop.set()
+
+    # A thread of its own, not the loop's executor, whose shutdown would wait out the current watch.
+    threading.Thread(target=_follow, args=(store, cursor, stop, push), name="batchstore-dashboard", daemon=True).start()
     try:
         while True:
             ids = {await touched.get()}
@@ -153,7 +159,6 @@ async def task_changes(store: BatchStore) -> AsyncGenerator[Change, None]:
                 yield change
     finally:
         stop.set()
-        follower.cancel()
 
 
 def _event(name: str, data: object) -> str:
@@ -176,6 +181,18 @@ class _Feed:
         self._tasks: dict[int, dict[str, Any]] = {}
         self._ready = False  # the source's first snapshot has come in
         self._runner: asyncio.Task[None] | None = None
+        self._closed = False
+
+    def close(self) -> None:
+        """End every open stream now, and any opened later at once: the server is shutting down.
+
+        Called on the event loop's thread (by the server's shutdown, or the app's lifespan).
+        """
+        self._closed = True
+        for queue in self._queues:
+            while not queue.empty():
+                queue.get_nowait()
+            queue.put_nowait(("closed", Change()))
 
     async def _run(self) -> None:
         async for change in task_changes(self._store):
@@ -191,6 +208,8 @@ class _Feed:
         return Change(upsert=list(self._tasks.values()))
 
     def _put(self, queue: asyncio.Queue[tuple[str, Change]], kind: str, change: Change) -> None:
+        if self._closed:
+            return  # the queue holds the end of its stream
         try:
             queue.put_nowait((kind, change))
         except asyncio.QueueFull:
@@ -200,6 +219,8 @@ class _Feed:
 
     async def subscribe(self) -> AsyncIterator[tuple[str, Change]]:
         """``("snapshot", every task)`` first, then ``("change", what changed)`` as changes come in."""
+        if self._closed:
+            return
         queue: asyncio.Queue[tuple[str, Change]] = asyncio.Queue(self._queue_size)
         if self._ready:
             queue.put_nowait(("snapshot", self._snapshot()))
@@ -215,7 +236,10 @@ class _Feed:
                 done, _ = await asyncio.wait({getter, runner}, timeout=KEEPALIVE_SECONDS,
                                              return_when=asyncio.FIRST_COMPLETED)
                 if getter in done:
-                    yield getter.result()
+                    item = getter.result()
+                    if item[0] == "closed":
+                        return
+                    yield item
                     continue
                 getter.cancel()  # else it would take the next item from the queue and drop it
                 if runner in done:  # the source failed (the store was closed, say): end this stream
@@ -248,8 +272,10 @@ def _static_text(name: str) -> bytes:
     return resources.files(__package__).joinpath("static", name).read_bytes()
 
 
-def dashboard_router(store: BatchStore) -> APIRouter:
+def dashboard_router(store: BatchStore, *, closers: list[Callable[[], None]] | None = None) -> APIRouter:
     """The dashboard's routes: the page at ``/``, its static files, and the event stream.
+
+    ``closers`` gets the function that ends every open event stream, for the app to call at shutdown.
 
     >>> from batchstore import BatchStore
     >>> sorted(r.path for r in dashboard_router(BatchStore()).routes)  # doctest: +NORMALIZE_WHITESPACE
@@ -257,6 +283,8 @@ def dashboard_router(store: BatchStore) -> APIRouter:
     """
     router = APIRouter(tags=["dashboard"])
     feed = _Feed(store)
+    if closers is not None:
+        closers.append(feed.close)
 
     @router.get(
         "/",
