@@ -245,6 +245,43 @@ def test_bad_input_prints_one_line_exits_non_zero_and_writes_nothing(
     assert dump(cli_db) == before
 
 
+@pytest.mark.parametrize(
+    ("args", "stdin", "says"),
+    [
+        (["create"], None, "no JSON given: standard input was empty; pass the task"),
+        (["create", "-"], "  \n", "no JSON given: standard input was empty; pass the task"),
+        (["create", ""], None, "no JSON given: the argument is empty; pass the task"),
+        (["update", "-"], None, "no JSON given: standard input was empty; pass the task"),
+        (["patch", "1"], None, "no JSON given: standard input was empty; pass the patch"),
+    ],
+)
+def test_no_json_at_all_is_said_so_not_reported_as_bad_json(
+    cli_db: Path, dump: Any, args: list[str], stdin: str | None, says: str
+) -> None:
+    before = dump(cli_db)
+    run = cli(*args, "--db", cli_db, stdin=stdin)  # stdin None: an empty standard input, as </dev/null
+    assert run.returncode == 1
+    assert run.stderr == f"batchstore: {says} as an argument or on standard input\n"
+    assert "Expecting value" not in run.stderr
+    assert dump(cli_db) == before
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("abc", "'abc' is not a task id: ids are whole numbers, such as 1 or 42"),
+        ("1.5", "'1.5' is not a task id: ids are whole numbers"),
+        (str(2**63), f"{2**63} is not a task id: ids are 64-bit"),
+    ],
+)
+def test_a_task_id_that_is_no_number_says_what_an_id_is(cli_db: Path, value: str, says: str) -> None:
+    run = cli("get", value, "--db", cli_db)
+    assert run.returncode == 2
+    assert "Invalid value for 'ID': " + says in run.stderr
+    assert "integer range" not in run.stderr
+    assert len(run.stderr.splitlines()) == 1
+
+
 @pytest.mark.parametrize("verb", [["patch", "1", "[]"]])
 def test_a_missing_database_is_reported_not_created(tmp_path: Path, verb: list[str]) -> None:
     db = tmp_path / "missing.db"

@@ -15,16 +15,54 @@ from .._fields import parse_json
 
 __all__ = ["TASK_ID", "parse_duration", "parse_states", "read_json"]
 
-#: Ids are 64-bit in SQLite; anything larger is a usage error, not a lookup.
-TASK_ID: Final = click.IntRange(-(2**63), 2**63 - 1)
+_ID_MIN: Final = -(2**63)
+_ID_MAX: Final = 2**63 - 1
+
+
+class TaskId(click.IntRange):
+    """A task id: a whole number a database can hold (64-bit); anything else is a usage error, not a lookup.
+
+    Click's IntRange alone would answer "'abc' is not a valid integer range", which names a type, not the
+    mistake.
+
+    >>> TaskId().convert("42", None, None)
+    42
+    >>> TaskId().convert("abc", None, None)
+    Traceback (most recent call last):
+    ...
+    click.exceptions.BadParameter: 'abc' is not a task id: ids are whole numbers, such as 1 or 42
+    """
+
+    name = "id"
+
+    def __init__(self) -> None:
+        super().__init__(_ID_MIN, _ID_MAX)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, int) and not re.fullmatch(r"\s*[+-]?\d+\s*", str(value)):
+            self.fail(f"{value!r} is not a task id: ids are whole numbers, such as 1 or 42", param, ctx)
+        if not isinstance(value, int) and not _ID_MIN <= int(value) <= _ID_MAX:
+            self.fail(f"{value} is not a task id: ids are 64-bit, from {_ID_MIN} to {_ID_MAX}", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+TASK_ID: Final = TaskId()
 
 _UNITS: Final = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _PART: Final = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])", re.IGNORECASE)
 
 
 def read_json(text: str | None, what: str) -> Any:
-    """The JSON value of an argument; ``-`` or no argument reads standard input."""
-    raw = sys.stdin.read() if text in (None, "-") else text
+    """The JSON value of an argument; ``-`` or no argument reads standard input.
+
+    Nothing at all (an empty argument, or standard input at its end at once: ``</dev/null``) is refused as
+    "no JSON given", not as JSON that failed to parse.
+    """
+    from_stdin = text in (None, "-")
+    raw = sys.stdin.read() if from_stdin else text
+    if raw is None or not raw.strip():
+        where = "standard input was empty" if from_stdin else "the argument is empty"
+        raise InvalidTaskError(f"no JSON given: {where}; pass {what} as an argument or on standard input")
     try:
         return parse_json(raw, what)  # the HTTP server's rules and words: malformed or too deep is refused
     except ValueError as exc:
