@@ -348,6 +348,26 @@ def test_options_may_come_before_or_after_positionals(cli_db: Path) -> None:
     assert cli("--version").stdout == f"batchstore {batchstore.__version__}\n"
 
 
+def test_db_may_come_before_the_verb(cli_db: Path) -> None:
+    other = cli_db.with_name("other.db")
+    run = cli("--db", cli_db, "get", "2")
+    assert run.returncode == 0, run.stderr
+    assert run.json()["Name"] == "ERPSync"
+    # The verb's own --db wins over one before it; one before it wins over BATCHSTORE_DB.
+    assert cli("--db", other, "get", "2", "--db", cli_db).json()["Name"] == "ERPSync"
+    assert cli("--db", cli_db, "count", env={"BATCHSTORE_DB": str(other)}).stdout == "2\n"
+    assert not other.exists()
+    missing = cli("--db", cli_db)
+    assert missing.returncode == 2
+    assert "Missing command" in missing.stderr
+
+
+def test_watch_json_is_described_as_json_lines() -> None:
+    help_text = " ".join(cli("watch", "--help").stdout.split())
+    assert "--json Print each change as one JSON line (JSON Lines, never an array)." in help_text
+    assert "a list is an array" not in help_text
+
+
 def test_batchstore_db_stands_in_for_db(cli_db: Path) -> None:
     run = cli("get", "2", env={"BATCHSTORE_DB": str(cli_db)})
     assert run.returncode == 0, run.stderr

@@ -143,6 +143,8 @@ def check_batchstore_command(args: list[str]) -> None:
 
     if args in (["--version"], ["--help"], ["-h"]):
         return
+    if args[:1] == ["--db"]:  # the database may come before the verb
+        args = args[2:]
     assert args, "batchstore without a verb"
     verb = cli.commands.get(args[0])
     assert verb is not None, f"batchstore {args[0]}: no such verb"

@@ -65,12 +65,17 @@ def _open(db: str, *, read_only: bool) -> BatchStore:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "--version", "-V", prog_name="batchstore", message="%(prog)s %(version)s")
-def cli() -> None:
+# --db before the verb (`batchstore --db tasks.db list`), as people type it after `git -C` or `docker -H`:
+# the verb's own --db, when given, still wins.
+@click.option("--db", "group_db", metavar="PATH|URL", default=None,
+              help="The database of the verb that follows, as the verb's own --db.")
+def cli(group_db: str | None) -> None:
     """Batch tasks in a SQLite file (or PostgreSQL), after SuperOffice's BatchTask API.
 
     On a terminal, tasks are shown as tables; in a pipe, as JSON lines (one task a line, without the
     TableRight and FieldProperties every task shares). --json prints JSON (a list is an array);
-    --wire prints exactly the API's wire form. --db may come from BATCHSTORE_DB.
+    --wire prints exactly the API's wire form. --db may come before or after the verb, or from
+    BATCHSTORE_DB.
     """
 
 
@@ -81,19 +86,22 @@ def verb(
     creates: bool = False,
     prints: bool = False,
     db_default: str | None = None,
+    json_lines_help: str | None = None,
 ) -> Callable[[F], F]:
     """Make a function a verb of the ``batchstore`` command.
 
     The function takes a :class:`Session` and the command's parameters (declared with ``click.argument``
     and ``click.option`` below this decorator); its docstring is the help. ``reads``: the verb never
     writes, so the store opens read-only. ``creates``: a missing file may be created. ``prints``: the
-    verb prints tasks, so it gets ``--json`` and ``--wire``. Every verb gets ``--db`` (from
-    ``BATCHSTORE_DB`` unless ``db_default`` is given).
+    verb prints tasks, so it gets ``--json`` and ``--wire`` (``json_lines_help`` describes a ``--json`` that
+    prints a stream of lines rather than one document). Every verb gets ``--db`` (from ``BATCHSTORE_DB``
+    unless ``db_default`` is given); a ``--db`` before the verb counts unless the verb is given its own.
     """
 
     def decorate(function: F) -> F:
         @functools.wraps(function)
         def run(db: str | None, as_json: bool = False, wire: bool = False, **params: Any) -> None:
+            db = _chosen_db(db)
             form: Form = choose_form(as_json=as_json, wire=wire)
             session = Session(db, reads=reads, creates=creates, out=Output(form, select=params.get("select")))
             try:
@@ -108,8 +116,9 @@ def verb(
                 session.close()
 
         if prints:
+            json_help = json_lines_help or "Print JSON (a list is an array)."
             run = click.option("--wire", is_flag=True, help="Print exactly the API's wire form (JSON).")(run)
-            run = click.option("--json", "as_json", is_flag=True, help="Print JSON (a list is an array).")(run)
+            run = click.option("--json", "as_json", is_flag=True, help=json_help)(run)
         # Every verb's --db takes the same values, a path or a URL; only where the default comes from differs.
         if db_default is None:
             db_option = click.option("--db", envvar=ENV_DB, show_envvar=True, metavar="PATH|URL", help=_DB_HELP)
@@ -120,6 +129,14 @@ def verb(
         return command  # type: ignore[return-value]
 
     return decorate
+
+
+def _chosen_db(db: str | None) -> str | None:
+    """The verb's --db when typed after it, else the group's --db (before the verb), else the env or default."""
+    ctx = click.get_current_context()
+    typed_here = ctx.get_parameter_source("db") is click.core.ParameterSource.COMMANDLINE
+    before_verb = ctx.parent.params.get("group_db") if ctx.parent is not None else None
+    return db if typed_here or before_verb is None else str(before_verb)
 
 
 def _one_line(text: str) -> str:

@@ -290,7 +290,7 @@ def prune(s: Session, older_than: str) -> None:
 _WATCHED: Final = "Id,Name,State,ProgressPercent,ProgressDescription,Created"
 
 
-@verb(reads=True, prints=True)
+@verb(reads=True, prints=True, json_lines_help="Print each change as one JSON line (JSON Lines, never an array).")
 @click.argument("states", metavar="[STATE]...", nargs=-1)
 def watch(s: Session, states: tuple[str, ...]) -> None:
     """Show the tasks in these states live (default: all), as any process changes them, until Ctrl-C.

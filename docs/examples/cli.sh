@@ -3,6 +3,7 @@ export BATCHSTORE_DB=tasks.db          # stands in for --db on every verb
 batchstore create '{"Name": "ERPSync", "ParameterObject": {"source": "SAP"}}'     # prints the new Id: 1
 echo '{"Name": "ContactExport", "AssociateId": 7}' | batchstore create           # JSON on stdin: 2
 batchstore get 1 --select Name,State                  # in a pipe: one JSON line per task
+batchstore --db tasks.db count --where Name=ERPSync  # --db may also come before the verb: 1
 
 # A worker's steps, each refused (exit status 1, one line on stderr) unless the State allows it.
 batchstore acquire --name ERPSync --worker w1        # the task it claimed (null with --json if none)
