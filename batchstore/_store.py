@@ -398,7 +398,7 @@ class BatchStore(LifecycleSteps):
         return found
 
     def _check_issued(self, cursor: int, operation: str) -> None:
-        """UnknownCursorError if this database never handed out ``cursor`` (see the README's Errors)."""
+        """UnknownCursorError if this database never handed out ``cursor`` (see docs/guide/errors.md)."""
         issued = self._engine.issued_cursor(operation)
         if cursor > issued:
             raise UnknownCursorError(cursor, issued)

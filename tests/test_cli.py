@@ -789,12 +789,11 @@ def test_the_demo_shows_what_its_labels_say(tmp_path: Path) -> None:
     assert lines[label + 1 : label + 1 + len(listed)] == listed
 
 
-def test_the_readme_documents_every_verb_and_the_env_var() -> None:
+def test_the_docs_document_every_verb_and_the_env_var() -> None:
     import batchstore.cli._verbs
     from batchstore.cli._main import cli as group
 
-    readme = (Path(batchstore.__file__).resolve().parent.parent / "README.md").read_text()
-    section = readme.split("## Command line", 1)[1].split("\n## ", 1)[0]
+    section = (Path(batchstore.__file__).resolve().parent.parent / "docs" / "guide" / "cli.md").read_text()
     for name in group.commands:
         assert f"batchstore {name}" in section, name
     assert "BATCHSTORE_DB" in section and "--wire" in section

@@ -323,7 +323,8 @@ def test_shell_example_runs(
     assert "Traceback" not in result.stderr, result.stderr
 
 
-@pytest.mark.parametrize("engine", ["memory", "sqlite", "postgresql"])
+# SQLite in-process: tests/test_pytest_plugin.py runs the same file with pytester.
+@pytest.mark.parametrize("engine", ["memory", "postgresql"])
 @pytest.mark.parametrize("example", examples("test_*.py"), ids=lambda p: p.name)
 def test_pytest_example_passes_with_the_plugin(example: Path, engine: str, tmp_path: Path) -> None:
     require_server_packages()  # the example's batchstore_server test

@@ -8,7 +8,7 @@ To add a verb, write one function here::
         \"\"\"One line of help.\"\"\"
         s.out.task(s.store.get(task_id), detail=True)
 
-and add a line for it to the README's "Command line" section (a test checks that every verb is there).
+and add a line for it to the "Verbs" of docs/guide/cli.md (a test checks that every verb is there).
 """
 
 from __future__ import annotations
