@@ -8,6 +8,7 @@ import datetime as dt
 import math
 import os
 from collections.abc import Generator, Iterable, Iterator, Mapping
+from functools import lru_cache
 from typing import Any, Final
 
 from ._blob import DEFAULT_MAX_BLOB_BYTES
@@ -324,8 +325,11 @@ class BatchStore(LifecycleSteps):
 
     def _condition(self, state: BatchTaskState | str | int, where: Where) -> tuple[str, builtins.list[Any]]:
         # Checked now, so a bad state or filter fails at the call, not at the first next().
-        query = to_q(where)
         wanted = _state_filter(state)
+        if where is None:  # a plain list of one state: its SQL is made once
+            sql, params = _state_condition(wanted, self._engine.name)
+            return sql, builtins.list(params)
+        query = to_q(where)
         if wanted is not BatchTaskState.All:
             query = Q(State=wanted) & query
         return compile_where(query, self._engine.name)
@@ -355,10 +359,10 @@ class BatchStore(LifecycleSteps):
                                              (*params, *seek_params, size, 0), "list")
             for row in rows:
                 yield plan.build(row, self._rights, "list")
-            if len(rows) < size:
-                return
             if remaining is not None:
                 remaining -= len(rows)
+            if len(rows) < size or remaining == 0:
+                return
             after = ordering.after(rows[-1][-width:])
 
     def history(self, task_id: int) -> builtins.list[TraceEntry]:
@@ -617,6 +621,12 @@ class BatchStore(LifecycleSteps):
             if len(ids) < _PRUNE_BATCH:
                 return removed
 
+
+
+@lru_cache(maxsize=64)
+def _state_condition(state: BatchTaskState, dialect: str) -> tuple[str, tuple[Any, ...]]:
+    sql, params = compile_where(Q() if state is BatchTaskState.All else Q(State=state), dialect)
+    return sql, tuple(params)
 
 
 def _refuse_nulls(changes: Mapping[str, Any], how: str) -> None:

@@ -38,6 +38,8 @@ from .._queries import INSERT_CHANGE
 __all__ = ["SQLiteEngine", "read_schema_version"]
 
 PAGE_SIZE: Final = 2048
+#: A table of this many tasks or more gets statistics for SQLite's query planner, once (see _gather_statistics).
+STATISTICS_FROM: Final = 10_000
 SYNCHRONOUS: Final = ("OFF", "NORMAL", "FULL", "EXTRA")
 _T = TypeVar("_T")
 _BUSY: Final = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
@@ -288,6 +290,25 @@ def _roll_back(conn: sqlite3.Connection) -> None:
             conn.execute("ROLLBACK")
 
 
+def _gather_statistics(conn: sqlite3.Connection) -> None:
+    """Give SQLite's planner statistics, once, when a large task table has none.
+
+    Without them the planner takes an equality or IN on State as the most selective condition: "New or
+    Started, newest first, 50" then reads and sorts every New and Started task (measured on 100,000
+    tasks: 90 ms a page), where walking the Created index, or the Name index for a prefix, reads a few
+    hundred (13 ms). A sampled ANALYZE (``analysis_limit``) costs milliseconds even on a million tasks.
+    The statistics stay representative as the table grows, since they are ratios; ``ANALYZE`` run by
+    hand refreshes them.
+    """
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone() is not None:
+        return
+    (top,) = conn.execute("SELECT max(id) FROM batchtask").fetchone()
+    if top is None or top < STATISTICS_FROM:
+        return
+    conn.execute("PRAGMA analysis_limit = 1000")
+    conn.execute("ANALYZE")
+
+
 class SQLiteEngine:
     """A SQLite database file (or a private in-memory one) with batchstore's tables.
 
@@ -377,6 +398,8 @@ class SQLiteEngine:
                     # of them creates (or upgrades) the tables and the others find them made.
                     ensure_sqlite_schema(conn, where, path=None if self.in_memory else self.path,
                                          timeout=self._timeout)
+                elif not self.in_memory:
+                    self._busy_retry(lambda: _gather_statistics(conn))
             # From here on batchstore waits for locks itself (_busy_retry), not SQLite's busy handler.
             conn.execute("PRAGMA busy_timeout = 0")
         except BaseException as exc:
