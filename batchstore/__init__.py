@@ -22,6 +22,7 @@ from ._exceptions import (
     StorageError,
     StoreClosedError,
     TaskNotFoundError,
+    WaitTimeoutError,
 )
 from ._feed import Change
 from ._model import BatchTaskInfo, TaskFields
@@ -53,6 +54,7 @@ __all__ = [
     "TaskFields",
     "TaskNotFoundError",
     "TraceEntry",
+    "WaitTimeoutError",
 ]
 
 

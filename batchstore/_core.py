@@ -222,7 +222,7 @@ class StoreCore:
                 shown[field.wire] = (to_wire_value(field, old), to_wire_value(field, value))
         if internal:
             columns.update(internal)
-        stop_asked = internal is not None and "stop_requested" in internal
+        stop_asked = internal is not None and internal.get("stop_requested") is True
         # A lease renewed with nothing else changed is no change to the task: nothing is recorded.
         recorded = bool(effective) or stop_asked
         stamp = timestamp(now or _now()) if recorded else ""

@@ -23,6 +23,7 @@ __all__ = [
     "NEXT_NEW",
     "NEXT_NEW_BY_NAME",
     "PRUNE_CHANGES",
+    "RECENT_TRACE",
     "SELECT_CLAIM",
     "SELECT_TRACE",
     "STALE_CLAIMS",
@@ -45,6 +46,10 @@ INSERT_CHANGE: Final = (
 LOCK_TASK: Final = "SELECT t.parameter_blob FROM batchtask t WHERE t.id = ?"
 TASK_EXISTS: Final = "SELECT 1 FROM batchtask WHERE id = ?"
 SELECT_CLAIM: Final = "SELECT worker, stop_requested FROM batchtask WHERE id = ?"
+#: A task's newest trace rows, newest first (the progress reports of its current run are among them).
+RECENT_TRACE: Final = (
+    "SELECT at, operation, changes FROM batchtaskchange WHERE task_id = ? AND traced ORDER BY id DESC LIMIT ?"
+)
 SELECT_TRACE: Final = (
     "SELECT id, task_id, at, operation, worker, changes FROM batchtaskchange WHERE task_id = ? AND traced ORDER BY id"
 )

@@ -7,6 +7,7 @@ import copy
 import datetime as dt
 import math
 import os
+import time
 from collections.abc import Generator, Iterable, Iterator, Mapping
 from typing import Any, Final
 
@@ -15,7 +16,13 @@ from ._core import _ID_MAX, _ID_MIN, FULL, INT32_MAX, NO_BLOB, TaskLike, _now, _
 from ._engines import open_engine
 from ._engines.sqlite import SYNCHRONOUS
 from ._enums import BatchTaskState
-from ._exceptions import ConfigurationError, InvalidTaskError, ReadOnlyFieldError, TaskNotFoundError
+from ._exceptions import (
+    ConfigurationError,
+    InvalidTaskError,
+    ReadOnlyFieldError,
+    TaskNotFoundError,
+    WaitTimeoutError,
+)
 from ._feed import Change, read_changes, watch_changes
 from ._fields import (
     BY_ATTR,
@@ -32,7 +39,8 @@ from ._fields import (
 from ._lifecycle import FINISHED, LifecycleSteps
 from ._model import BatchTaskInfo, given_values
 from ._patch import apply_patch, json_equal, parse_operations, referenced_fields
-from ._queries import PRUNE_CHANGES, TASK_EXISTS, prunable
+from ._progress import RECENT_REPORTS, ProgressEstimate, estimate, reports_of
+from ._queries import PRUNE_CHANGES, RECENT_TRACE, TASK_EXISTS, prunable
 from ._rows import ReadPlan, plan_for, read_plan, timestamp
 from ._trace import TraceEntry, read_history
 
@@ -48,6 +56,7 @@ _NESTED: Final = ("ParameterObject", "TableRight", "FieldProperties")
 _PAGE_SIZE: Final = 500
 _PRUNE_BATCH: Final = 500
 _INSERT_CHUNK: Final = 1000
+_ESTIMATED: Final = plan_for("State,ProgressPercent")
 Select = str | Iterable[str] | None
 
 
@@ -67,6 +76,11 @@ def _seconds(value: object, option: str, *, low: float, high: float, zero: bool)
         least = "0 or more" if zero else "more than 0"
         raise ConfigurationError(f"must be {least} and at most {high:g} seconds, got {value!r}", option=option)
     return number
+
+
+def wait_seconds(value: object) -> float:
+    """The ``timeout`` of a wait: 0 or more seconds (0: look once), at most about 24 days."""
+    return _seconds(value, "timeout", low=0, high=MAX_TIMEOUT_SECONDS, zero=True)
 
 
 def _iterable(value: Any, operation: str, field: str) -> Iterable[Any]:
@@ -310,6 +324,30 @@ class BatchStore(LifecycleSteps):
                 raise TaskNotFoundError(task_id, "history")
             return read_history(tx, task_id)
 
+    def progress_estimate(self, task_id: int) -> ProgressEstimate:
+        """How fast a Started task advances (percent per minute) and when it should reach 100 %.
+
+        Read from the progress reports of its current run in its history (see ``_progress.py``: the reports
+        of the last ten minutes before the newest one). Rate and ETA are None for a task that is not
+        Started, has reported no progress yet, or is internal (it keeps no history).
+
+        >>> with BatchStore() as store:
+        ...     task_id = store.create({"Name": "ERPSync"})
+        ...     store.progress_estimate(task_id)
+        ProgressEstimate(percent=0, rate=None, eta=None)
+        """
+        task_id = _task_id(task_id, "progress_estimate")
+        with self._engine.read("progress_estimate") as tx:
+            task = self._read_one(tx, task_id, _ESTIMATED, "progress_estimate")
+            rows = tx.all(RECENT_TRACE, (task_id, RECENT_REPORTS)) if task.state is BatchTaskState.Started else []
+        return estimate(task.state, task.progress_percent, reports_of(rows))
+
+    def _read_one(self, tx: Any, task_id: int, plan: ReadPlan, operation: str) -> BatchTaskInfo:
+        row = tx.one(plan.by_id, (task_id,))
+        if row is None:
+            raise TaskNotFoundError(task_id, operation)
+        return plan.build(row, self._rights, operation)
+
     # --- the change feed -------------------------------------------------------------------------
 
     def changes(self, after: int = 0, *, limit: int = 1000) -> builtins.list[Change]:
@@ -360,6 +398,41 @@ class BatchStore(LifecycleSteps):
         if after is None:  # "now" is the call, not the first next(): nothing committed in between is skipped
             after = self._engine.latest_cursor("watch")
         return watch_changes(self._engine, after, timeout)
+
+    def wait(self, task_id: int, *, timeout: float | None = None) -> BatchTaskInfo:
+        """The task, once it is finished: Succeeded, SucceededManualCleanup or Failed (a stopped task fails).
+
+        Waits on the change feed, so a task finished by any process (or thread) ends the wait as soon as
+        that commit is seen; nothing is polled but the feed's own signal. ``timeout`` (seconds; None:
+        no limit) raises WaitTimeoutError when it runs out first; TaskNotFoundError when the task does
+        not exist, or is deleted meanwhile.
+
+        >>> with BatchStore() as store:
+        ...     task_id = store.create({"Name": "ERPSync", "State": "Failed"})
+        ...     store.wait(task_id, timeout=1).state
+        <BatchTaskState.Failed: 5>
+        """
+        task_id = _task_id(task_id, "wait")
+        if timeout is not None:
+            timeout = wait_seconds(timeout)
+        until = None if timeout is None else time.monotonic() + timeout
+        cursor = self._engine.latest_cursor("wait")  # before the read: a finish in between is in the feed
+        task = self._waited(task_id)
+        if task.state in FINISHED:
+            return task
+        for change in watch_changes(self._engine, cursor, None, until=until):
+            if change.task_id == task_id:
+                task = self._waited(task_id)
+                if task.state in FINISHED:
+                    return task
+        assert timeout is not None  # without one, the watch never ends
+        raise WaitTimeoutError(task_id, timeout, task.state.name if task.state else None)
+
+    def _waited(self, task_id: int) -> BatchTaskInfo:
+        try:
+            return self.get(task_id)
+        except TaskNotFoundError:
+            raise TaskNotFoundError(task_id, "wait") from None
 
     # --- update and patch ------------------------------------------------------------------------
 

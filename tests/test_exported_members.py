@@ -24,6 +24,7 @@ EXPORTED = [
     "TaskFields",
     "TaskNotFoundError",
     "TraceEntry",
+    "WaitTimeoutError",
 ]
 
 

@@ -1,0 +1,104 @@
+"""One follower of the store's change feed for the whole app, shared by everything that listens.
+
+The dashboard's event streams and the long polls of ``/batchstore/v1/tasks/{id}/wait`` all need to hear
+of commits. Each of them following the feed on its own would cost a thread (and, on PostgreSQL, a
+LISTEN connection) per open page or waiting client; instead one thread follows the feed while anyone
+listens, and hands each batch of changes to every listener's queue on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import AsyncIterator, Callable
+from typing import Final
+
+from starlette.concurrency import run_in_threadpool
+
+from .._exceptions import BatchStoreError, StoreClosedError
+from .._feed import Change
+from .._store import BatchStore
+
+__all__ = ["ChangeHub", "Listener"]
+
+#: How long one watch of the change feed lasts with nothing new before the next begins (and a stopped
+#: follower lets its thread go).
+WATCH_SECONDS: Final = 5.0
+#: How long the follower waits before watching again after the database failed it.
+RETRY_SECONDS: Final = 1.0
+
+#: What a listener receives: a batch of changes, or None when the feed has ended (the store was closed).
+Listener = asyncio.Queue[list[Change] | None]
+
+
+def _follow(store: BatchStore, cursor: int, stop: threading.Event, push: Callable[[list[Change] | None], None]) -> None:
+    """Push each batch of changes the store's feed reports after ``cursor``, until ``stop`` is set."""
+    while not stop.is_set():
+        batch: list[Change] = []
+        try:
+            for change in store.watch(after=cursor, timeout=WATCH_SECONDS):
+                batch.append(change)
+                cursor = change.cursor
+                if stop.is_set():
+                    return
+                # A burst of changes goes out as one batch: the watch yields what one read returned.
+                if len(batch) >= 500:
+                    push(batch)
+                    batch = []
+            if batch:
+                push(batch)
+        except StoreClosedError:
+            push(None)  # the server is shutting down: the listeners end
+            return
+        except BatchStoreError:
+            # The database went away for a moment (a restarted server, a dropped connection): watch again
+            # from the last change seen, so the listeners miss nothing once it is back.
+            if batch:
+                push(batch)
+            stop.wait(RETRY_SECONDS)
+
+
+class ChangeHub:
+    """Starts following the feed with the first listener and stops with the last.
+
+    ``async with hub.listen() as queue:`` registers a queue that receives every change committed from
+    then on (it may also get a few committed just before: listeners re-read what they show).
+    """
+
+    def __init__(self, store: BatchStore) -> None:
+        self._store = store
+        self._listeners: set[Listener] = set()
+        self._stop: threading.Event | None = None
+        self._starting: asyncio.Lock | None = None
+
+    def _deliver(self, batch: list[Change] | None) -> None:
+        for queue in self._listeners:
+            queue.put_nowait(batch)
+
+    @contextlib.asynccontextmanager
+    async def listen(self) -> AsyncIterator[Listener]:
+        queue: Listener = asyncio.Queue()
+        if self._starting is None:
+            self._starting = asyncio.Lock()
+        async with self._starting:
+            if self._stop is None:
+                # The cursor is read before the caller reads anything: no commit falls in between.
+                cursor = await run_in_threadpool(self._store.last_cursor)
+                loop = asyncio.get_running_loop()
+                stop = self._stop = threading.Event()
+
+                def push(batch: list[Change] | None) -> None:
+                    if not stop.is_set():
+                        loop.call_soon_threadsafe(self._deliver, batch)
+
+                threading.Thread(target=_follow, args=(self._store, cursor, stop, push), daemon=True,
+                                 name="batchstore-feed").start()
+            self._listeners.add(queue)
+        try:
+            yield queue
+        finally:
+            self._listeners.discard(queue)
+            if not self._listeners and self._stop is not None:
+                self._stop.set()  # the thread ends within WATCH_SECONDS; a new listener starts another
+                self._stop = None
