@@ -27,7 +27,7 @@ __all__ = ["ENV_DB", "Session", "cli", "main", "verb"]
 #: The environment variable that stands in for ``--db``.
 ENV_DB = "BATCHSTORE_DB"
 
-F = TypeVar("F", bound=Callable[..., None])
+F = TypeVar("F", bound=Callable[..., int | None])
 
 
 class PipeClosed(Exception):
@@ -84,7 +84,8 @@ def verb(
     """Make a function a verb of the ``batchstore`` command.
 
     The function takes a :class:`Session` and the command's parameters (declared with ``click.argument``
-    and ``click.option`` below this decorator); its docstring is the help. ``reads``: the verb never
+    and ``click.option`` below this decorator); its docstring is the help. It may return an exit status
+    (``wait`` does); None is 0. ``reads``: the verb never
     writes, so the store opens read-only. ``creates``: a missing file may be created. ``prints``: the
     verb prints tasks, so it gets ``--json`` and ``--wire``. Every verb gets ``--db`` (from
     ``BATCHSTORE_DB`` unless ``db_default`` is given).
@@ -92,12 +93,13 @@ def verb(
 
     def decorate(function: F) -> F:
         @functools.wraps(function)
-        def run(db: str | None, as_json: bool = False, wire: bool = False, **params: Any) -> None:
+        def run(db: str | None, as_json: bool = False, wire: bool = False, **params: Any) -> int | None:
             form: Form = choose_form(as_json=as_json, wire=wire)
             session = Session(db, reads=reads, creates=creates, out=Output(form, select=params.get("select")))
             try:
-                function(session, **params)
+                status: int | None = function(session, **params)  # an exit status of its own, or None: 0
                 sys.stdout.flush()
+                return status
             except OSError as exc:
                 # Raised as itself, click would turn a closed pipe into exit status 1.
                 if exc.errno == errno.EPIPE:

@@ -22,12 +22,12 @@ from typing import Any, Final, TypeVar
 import click
 
 from .._enums import BatchTaskState, CancellationBehaviour
-from .._exceptions import BatchStoreError, TaskNotFoundError
+from .._exceptions import BatchStoreError, TaskNotFoundError, WaitTimeoutError
 from .._migrations import migrate as run_migrations
 from .._migrations import migration_sql
 from .._model import BatchTaskInfo
 from .._store import BatchStore
-from ._args import TASK_ID, parse_duration, parse_states, read_json
+from ._args import TASK_ID, parse_duration, parse_seconds, parse_states, read_json
 from ._main import ENV_DB, Session, verb
 from ._target import check_target
 
@@ -216,6 +216,33 @@ def stop(s: Session, task_id: int, worker: str | None) -> None:
         )
         raise BatchStoreError(f"stop: task {task_id} was not stopped: {why}")
     s.out.task(s.store.get(task_id))
+
+
+@verb(prints=True)
+@click.argument("task_id", metavar="ID", type=TASK_ID)
+@click.option("--by", metavar="WHO", help="Who requeues, for the history (default: host:pid).")
+def requeue(s: Session, task_id: int, by: str | None) -> None:
+    """Send a Failed (or stopped) task back to New for a worker to run again; print it."""
+    s.out.task(s.store.requeue(task_id, by=by))
+
+
+#: The exit status of a wait that ran out of time, as timeout(1) has it.
+WAIT_TIMED_OUT: Final = 124
+
+
+@verb(reads=True, prints=True)
+@click.argument("task_id", metavar="ID", type=TASK_ID)
+@click.option("--timeout", "timeout", metavar="S", help="Give up after S seconds (30, 90s, 5m); default: never.")
+def wait(s: Session, task_id: int, timeout: str | None) -> int:
+    """Wait until a task is finished and print it: exit 0 Succeeded, 1 Failed or stopped, 124 timed out."""
+    seconds = None if timeout is None else parse_seconds(timeout, "--timeout")
+    try:
+        task = s.store.wait(task_id, timeout=seconds)
+    except WaitTimeoutError as exc:
+        click.echo(f"batchstore: {exc}", err=True)
+        return WAIT_TIMED_OUT
+    s.out.task(task, detail=True)
+    return 0 if task.state in (BatchTaskState.Succeeded, BatchTaskState.SucceededManualCleanup) else 1
 
 
 @verb(reads=True, prints=True)

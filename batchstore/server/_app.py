@@ -22,6 +22,7 @@ from .. import __version__
 from .._store import BatchStore
 from . import _schemas as schemas
 from ._errors import install_error_handlers
+from ._changes import ChangeHub
 from ._extras import extras_router
 from ._guard import Guard
 from ._sailpoint import sailpoint_router
@@ -90,10 +91,11 @@ def create_app(
     install_error_handlers(app)
     app.include_router(superoffice_router(store))
     app.include_router(sailpoint_router(store))
-    app.include_router(extras_router(store))
+    hub = ChangeHub(store)  # one follower of the change feed for the long polls and the dashboard's pages
+    app.include_router(extras_router(store, hub))
     if importlib.util.find_spec(_DASHBOARD) is not None:
         # The dashboard at / lives in its own module with its static files; the app works without it.
-        app.include_router(importlib.import_module(_DASHBOARD).dashboard_router(store))
+        app.include_router(importlib.import_module(_DASHBOARD).dashboard_router(store, hub))
     app.add_middleware(Guard, token=token, max_body_bytes=max_body_bytes)
 
     def openapi() -> dict[str, Any]:

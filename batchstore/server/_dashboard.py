@@ -248,7 +248,7 @@ def _static_text(name: str) -> bytes:
     return resources.files(__package__).joinpath("static", name).read_bytes()
 
 
-def dashboard_router(store: BatchStore) -> APIRouter:
+def dashboard_router(store: BatchStore, hub: object = None) -> APIRouter:
     """The dashboard's routes: the page at ``/``, its static files, and the event stream.
 
     >>> from batchstore import BatchStore
