@@ -27,17 +27,17 @@ import contextlib
 import functools
 import itertools
 import os
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Iterable, Iterator
 from types import TracebackType
 from typing import Any, Concatenate, Final, ParamSpec, TypeVar
 
 from ._blob import DEFAULT_MAX_BLOB_BYTES
+from ._core import _task_id as task_id_of
 from ._engines import Engine
 from ._exceptions import StoreClosedError, WaitTimeoutError
 from ._feed import Change
 from ._lifecycle import FINISHED
 from ._model import BatchTaskInfo
-from ._core import _task_id as task_id_of
 from ._store import DEFAULT_WRITABLE, BatchStore, wait_seconds
 
 __all__ = ["AsyncBatchStore"]
@@ -257,7 +257,9 @@ class AsyncBatchStore:
 
     # --- the change feed, as it happens ------------------------------------------------------------
 
-    async def watch(self, after: int | None = None, *, timeout: float | None = None) -> AsyncIterator[Change]:
+    async def watch(
+        self, after: int | None = None, *, timeout: float | None = None
+    ) -> AsyncGenerator[Change, None]:
         """``async for`` over :meth:`BatchStore.watch`: changes as any process commits them.
 
         Reads run on the store's thread; the wait for a commit runs on a thread of its own, a short while

@@ -21,8 +21,8 @@ from fastapi_offline import FastAPIOffline
 from .. import __version__
 from .._store import BatchStore
 from . import _schemas as schemas
-from ._errors import install_error_handlers
 from ._changes import ChangeHub
+from ._errors import install_error_handlers
 from ._extras import extras_router
 from ._guard import Guard
 from ._sailpoint import sailpoint_router
