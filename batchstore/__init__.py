@@ -26,6 +26,8 @@ from ._exceptions import (
 )
 from ._feed import Change
 from ._model import BatchTaskInfo, TaskFields
+from ._progress import ProgressEstimate
+from ._retention import RetentionPolicy
 from ._store import BatchStore
 from ._trace import TraceEntry
 
@@ -48,7 +50,9 @@ __all__ = [
     "InvalidTransitionError",
     "PatchConflictError",
     "PatchError",
+    "ProgressEstimate",
     "ReadOnlyFieldError",
+    "RetentionPolicy",
     "StorageError",
     "StoreClosedError",
     "TaskFields",

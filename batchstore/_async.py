@@ -38,6 +38,7 @@ from ._exceptions import StoreClosedError, WaitTimeoutError
 from ._feed import Change
 from ._lifecycle import FINISHED
 from ._model import BatchTaskInfo
+from ._retention import RetentionPolicy
 from ._store import DEFAULT_WRITABLE, BatchStore, wait_seconds
 
 __all__ = ["AsyncBatchStore"]
@@ -96,6 +97,10 @@ def _checked_watch(store: BatchStore, after: int | None, timeout: float | None) 
 def _checked_wait(store: BatchStore, task_id: int, timeout: float | None) -> tuple[int, float | None]:
     """wait's arguments, checked by BatchStore's own rules (a wait of 0 s reads the task once)."""
     return task_id_of(task_id, "wait"), None if timeout is None else wait_seconds(timeout)
+
+
+def _read_retention(store: BatchStore) -> RetentionPolicy | None:
+    return store.retention
 
 
 def _engine(store: BatchStore) -> Engine:
@@ -232,6 +237,8 @@ class AsyncBatchStore:
     delete = _twin(BatchStore.delete)
     delete_many = _twin(BatchStore.delete_many)
     prune = _twin(BatchStore.prune)
+    set_retention = _twin(BatchStore.set_retention)
+    apply_retention = _twin(BatchStore.apply_retention)
     history = _twin(BatchStore.history)
     progress_estimate = _twin(BatchStore.progress_estimate)
 
@@ -254,6 +261,11 @@ class AsyncBatchStore:
 
     changes = _twin(BatchStore.changes)
     last_cursor = _twin(BatchStore.last_cursor)
+
+    @property
+    def retention(self) -> Coroutine[Any, Any, RetentionPolicy | None]:
+        """``await store.retention``: :attr:`BatchStore.retention`, read on the store's thread."""
+        return self._call(_read_retention)
 
     # --- the change feed, as it happens ------------------------------------------------------------
 

@@ -141,6 +141,9 @@ class StoreCore:
         """Wire names of the fields update and patch may change."""
         return self._writable_wire
 
+    def _retain_if_due(self) -> None:
+        """Called after each write that makes or finishes tasks: retention's turn (``_retention.py``)."""
+
     def _carrier_rights(self) -> dict[str, Any]:
         # What SuperOffice returns as TableRight and FieldProperties, from this store's whitelist.
         # Read-only (and picklable) dicts: every result shares them.

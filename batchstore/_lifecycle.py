@@ -141,14 +141,14 @@ class LifecycleSteps(StoreCore):
             # The oldest New task no other worker is claiming right now: on PostgreSQL, FOR UPDATE SKIP
             # LOCKED, so workers never wait on each other's claims; on SQLite, the write lock does it.
             row = tx.one(sql + self._engine.claim, params)
-            if row is None:
-                return None
-            current, _, stop = self._claimed_values(tx, row[0], "acquire")
-            values = self._change(
-                tx, current, {"state": BatchTaskState.Aquired}, "acquire",
-                worker=worker, internal={"worker": worker, "lease_expires": self._lease_until(now)}, now=now,
-            )
-        return self._result(values, bool(stop))
+            if row is not None:
+                current, _, stop = self._claimed_values(tx, row[0], "acquire")
+                values = self._change(
+                    tx, current, {"state": BatchTaskState.Aquired}, "acquire",
+                    worker=worker, internal={"worker": worker, "lease_expires": self._lease_until(now)}, now=now,
+                )
+        self._retain_if_due()  # an idle worker loop calls acquire too: retention's turn comes with it
+        return None if row is None else self._result(values, bool(stop))
 
     def start(self, task_id: int, *, worker: str | None = None) -> BatchTaskInfo:
         """Aquired -> Started: StartCount + 1, LastStarted now, the lease renewed, ProgressPercent 0.
@@ -220,6 +220,7 @@ class LifecycleSteps(StoreCore):
             current, stop = self._claimed(tx, task_id, "succeed", worker)
             values = self._change(tx, current, changes, "succeed", worker=worker,
                                   internal={"lease_expires": None})
+        self._retain_if_due()
         return self._result(values, stop)
 
     def fail(
@@ -235,6 +236,7 @@ class LifecycleSteps(StoreCore):
                 warned = current["cancellation_behaviour"] is CancellationBehaviour.CancelWithWarning
                 changes["result"] = _WARNED if warned else _STOPPED
             values = self._change(tx, current, changes, "fail", worker=worker, internal={"lease_expires": None})
+        self._retain_if_due()
         return self._result(values, stop)
 
     @staticmethod
@@ -294,6 +296,7 @@ class LifecycleSteps(StoreCore):
                 tx, current, {"state": BatchTaskState.New, "progress_percent": 0}, "requeue", worker=by,
                 internal={"worker": None, "lease_expires": None, "stop_requested": False},
             )
+        self._retain_if_due()
         return self._result(values, False)
 
     def stop_requested(self, task_id: int) -> bool:

@@ -23,12 +23,17 @@ __all__ = [
     "NEXT_NEW",
     "NEXT_NEW_BY_NAME",
     "PRUNE_CHANGES",
+    "READ_SETTINGS",
+    "READ_SETTINGS_LOCKED",
     "RECENT_TRACE",
     "SELECT_CLAIM",
     "SELECT_TRACE",
     "STALE_CLAIMS",
     "TASK_EXISTS",
+    "TRIMMABLE_CHANGES",
+    "TRIM_CHANGE",
     "UNTRACE",
+    "WRITE_SETTING",
     "prunable",
 ]
 
@@ -73,3 +78,13 @@ DELETE_BLOB: Final = "DELETE FROM binaryobject WHERE id = ?"
 UNTRACE: Final = "UPDATE batchtaskchange SET traced = FALSE WHERE task_id = ? AND traced"
 #: Traced rows are the history of live tasks, kept as long as the task: the others go by age.
 PRUNE_CHANGES: Final = "DELETE FROM batchtaskchange WHERE at < ? AND NOT traced"
+
+#: The shared settings (schema version 4): two keys at a time; the locked form for a read-check-write.
+READ_SETTINGS: Final = "SELECT key, value FROM batchstore_setting WHERE key IN (?, ?)"
+READ_SETTINGS_LOCKED: Final = "SELECT t.key, t.value FROM batchstore_setting t WHERE t.key IN (?, ?)"
+WRITE_SETTING: Final = (
+    "INSERT INTO batchstore_setting (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+)
+#: Retention trims the feed a batch at a time: untraced rows older than a time, oldest first.
+TRIMMABLE_CHANGES: Final = "SELECT id FROM batchtaskchange WHERE NOT traced AND at < ? ORDER BY id LIMIT ?"
+TRIM_CHANGE: Final = "DELETE FROM batchtaskchange WHERE id = ?"

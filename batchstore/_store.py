@@ -41,6 +41,7 @@ from ._model import BatchTaskInfo, given_values
 from ._patch import apply_patch, json_equal, parse_operations, referenced_fields
 from ._progress import RECENT_REPORTS, ProgressEstimate, estimate, reports_of
 from ._queries import PRUNE_CHANGES, RECENT_TRACE, TASK_EXISTS, prunable
+from ._retention import RetentionSteps
 from ._rows import ReadPlan, plan_for, read_plan, timestamp
 from ._trace import TraceEntry, read_history
 
@@ -104,7 +105,7 @@ def _count(value: object, option: str, *, low: int, high: int) -> int:
     return value
 
 
-class BatchStore(LifecycleSteps):
+class BatchStore(LifecycleSteps, RetentionSteps):
     """Batch tasks in a SQLite database: a private in-memory one, a file, or a ``sqlite://`` URL.
 
     One store may be shared by many threads; several processes may open the same file.
@@ -200,7 +201,9 @@ class BatchStore(LifecycleSteps):
         """
         prepared = [self._new_row(task, timestamp(_now()))]
         with self._engine.write("create") as tx:
-            return self._insert(tx, prepared)[0]
+            task_id = self._insert(tx, prepared)[0]
+        self._retain_if_due()
+        return task_id
 
     def create_many(self, tasks: Iterable[TaskLike]) -> builtins.list[int]:
         """Store several tasks in one transaction, all or none, and return their ids in order.
@@ -230,6 +233,7 @@ class BatchStore(LifecycleSteps):
         with self._engine.write("create_many") as tx:
             for first in range(0, len(prepared), _INSERT_CHUNK):
                 ids += self._insert(tx, prepared[first:first + _INSERT_CHUNK])
+        self._retain_if_due()
         return ids
 
     # --- read ----------------------------------------------------------------------------------
@@ -478,6 +482,7 @@ class BatchStore(LifecycleSteps):
             current = self._values(tx, task_id, needed, "update")
             self._check_unchanged(current, given)
             values = self._change(tx, current, changes, "update")
+        self._retain_if_due()
         return plan.project(values, self._rights)
 
     def patch(self, task_id: int, operations: Any, *, select: Select = None) -> BatchTaskInfo:
@@ -514,6 +519,7 @@ class BatchStore(LifecycleSteps):
             patched = apply_patch(patched, ops)
             changes = self._patched_changes(document, patched, touched)
             values = self._change(tx, current, changes, "patch")
+        self._retain_if_due()
         return plan.project(values, self._rights)
 
     def _patched_changes(

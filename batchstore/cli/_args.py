@@ -13,7 +13,7 @@ import click
 from .._enums import BatchTaskState, coerce_enum
 from .._exceptions import InvalidTaskError
 
-__all__ = ["TASK_ID", "parse_duration", "parse_seconds", "parse_states", "read_json"]
+__all__ = ["TASK_ID", "format_duration", "parse_duration", "parse_seconds", "parse_states", "read_json"]
 
 #: Ids are 64-bit in SQLite; anything larger is a usage error, not a lookup.
 TASK_ID: Final = click.IntRange(-(2**63), 2**63 - 1)
@@ -45,6 +45,21 @@ def parse_duration(text: str, option: str = "--older-than") -> dt.timedelta:
         return sum((dt.timedelta(**{_UNITS[unit.lower()]: float(number)}) for number, unit in parts), dt.timedelta())
     except OverflowError:
         raise click.BadParameter(f"{text!r} is too long a duration", param_hint=option) from None
+
+
+def format_duration(value: dt.timedelta) -> str:
+    """A duration as people write it, the way parse_duration reads it.
+
+    >>> format_duration(dt.timedelta(days=30)), format_duration(dt.timedelta(days=1, hours=12, seconds=5))
+    ('30d', '1d12h5s')
+    """
+    seconds = round(value.total_seconds())
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts) or "0s"
 
 
 def parse_seconds(text: str, option: str) -> float:

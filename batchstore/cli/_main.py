@@ -80,6 +80,7 @@ def verb(
     creates: bool = False,
     prints: bool = False,
     db_default: str | None = None,
+    group: click.Group | None = None,
 ) -> Callable[[F], F]:
     """Make a function a verb of the ``batchstore`` command.
 
@@ -88,7 +89,7 @@ def verb(
     (``wait`` does); None is 0. ``reads``: the verb never
     writes, so the store opens read-only. ``creates``: a missing file may be created. ``prints``: the
     verb prints tasks, so it gets ``--json`` and ``--wire``. Every verb gets ``--db`` (from
-    ``BATCHSTORE_DB`` unless ``db_default`` is given).
+    ``BATCHSTORE_DB`` unless ``db_default`` is given). ``group`` makes it a sub-verb (``retention set``).
     """
 
     def decorate(function: F) -> F:
@@ -117,7 +118,7 @@ def verb(
         else:
             db_option = click.option("--db", default=db_default, show_default=True, metavar="PATH",
                                      help="SQLite file.")
-        command = cli.command(name or function.__name__.replace("_", "-"))(db_option(run))
+        command = (group or cli).command(name or function.__name__.replace("_", "-"))(db_option(run))
         return command  # type: ignore[return-value]
 
     return decorate

@@ -14,6 +14,7 @@ and add a line for it to the README's "Command line" section (a test checks that
 from __future__ import annotations
 
 import heapq
+import json
 import operator
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,9 +27,10 @@ from .._exceptions import BatchStoreError, TaskNotFoundError, WaitTimeoutError
 from .._migrations import migrate as run_migrations
 from .._migrations import migration_sql
 from .._model import BatchTaskInfo
+from .._retention import RetentionPolicy
 from .._store import BatchStore
-from ._args import TASK_ID, parse_duration, parse_seconds, parse_states, read_json
-from ._main import ENV_DB, Session, verb
+from ._args import TASK_ID, format_duration, parse_duration, parse_seconds, parse_states, read_json
+from ._main import ENV_DB, Session, cli, verb
 from ._target import check_target
 
 __all__: list[str] = []
@@ -262,6 +264,55 @@ def prune(s: Session, older_than: str) -> None:
         click.echo(f"pruned {removed} finished task(s) older than {older_than}")
     else:
         click.echo(removed)
+
+
+@cli.group()
+def retention() -> None:
+    """Expire finished tasks by themselves: a policy kept in the database, applied by every process that writes."""
+
+
+def _describe(policy: RetentionPolicy | None) -> str:
+    if policy is None:
+        return "retention is off: finished tasks are kept until deleted or pruned"
+    failed = "" if policy.keep_failed_for is None else f", Failed ones {format_duration(policy.keep_failed_for)}"
+    kept = format_duration(policy.finished_older_than)
+    return f"finished tasks are kept {kept} after their last State change{failed}"
+
+
+def _policy_object(policy: RetentionPolicy | None) -> dict[str, Any] | None:
+    return None if policy is None else policy.to_json()
+
+
+@verb("set", group=retention)
+@click.option("--finished-older-than", "finished", required=True, metavar="AGE",
+              help="Remove finished tasks this long after their last State change: 30d, 12h, 1d12h.")
+@click.option("--keep-failed-for", "failed", metavar="AGE", help="Keep Failed tasks this long instead.")
+def retention_set(s: Session, finished: str, failed: str | None) -> None:
+    """Store the retention policy in the database; every process that writes applies it from now on."""
+    policy = s.store.set_retention(
+        parse_duration(finished, "--finished-older-than"),
+        keep_failed_for=None if failed is None else parse_duration(failed, "--keep-failed-for"),
+    )
+    _say(s, policy)
+
+
+@verb("off", group=retention)
+def retention_off(s: Session) -> None:
+    """Turn retention off: finished tasks stay until deleted or pruned."""
+    _say(s, s.store.set_retention(None))
+
+
+@verb("show", group=retention, reads=True)
+def retention_show(s: Session) -> None:
+    """Print the retention policy in force (JSON in a pipe: null when off)."""
+    _say(s, s.store.retention)
+
+
+def _say(s: Session, policy: RetentionPolicy | None) -> None:
+    if s.out.form == "table":
+        click.echo(_describe(policy))
+    else:
+        click.echo(json.dumps(_policy_object(policy)))
 
 
 # --- the change feed, the server and the schema ------------------------------------------------
