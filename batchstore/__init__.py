@@ -28,6 +28,7 @@ from ._feed import Change
 from ._model import BatchTaskInfo, TaskFields
 from ._progress import ProgressEstimate
 from ._retention import RetentionPolicy
+from ._query import Q
 from ._store import BatchStore
 from ._trace import TraceEntry
 
@@ -51,6 +52,7 @@ __all__ = [
     "PatchConflictError",
     "PatchError",
     "ProgressEstimate",
+    "Q",
     "ReadOnlyFieldError",
     "RetentionPolicy",
     "StorageError",

@@ -241,6 +241,7 @@ class AsyncBatchStore:
     apply_retention = _twin(BatchStore.apply_retention)
     history = _twin(BatchStore.history)
     progress_estimate = _twin(BatchStore.progress_estimate)
+    count = _twin(BatchStore.count)
 
     acquire = _twin(BatchStore.acquire)
     start = _twin(BatchStore.start)

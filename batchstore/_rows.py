@@ -67,7 +67,8 @@ _FROM_COLUMN: Final[dict[str, Callable[[Any], Any]]] = {
 class ReadPlan:
     """How to read one projection (``$select``) of tasks: which columns, and how to turn them back."""
 
-    columns_sql: str  # the SELECT list and FROM clause
+    select_list: str  # the columns a row holds, in ``attrs`` order
+    source: str  # the FROM clause: batchtask t, joined to the blob table when the ParameterObject is read
     by_id: str  # the task with one id
     by_id_with_claim: str  # the same, then its claim: worker, stop_requested (the lifecycle steps need both)
     attrs: tuple[str, ...]  # the attribute each column of a row holds
@@ -77,9 +78,10 @@ class ReadPlan:
     fields_set: frozenset[str]
     read_row: Callable[[tuple[Any, ...], Mapping[str, Any]], dict[str, Any]]  # see _row_reader
 
-    def page(self, where: str) -> str:
-        """One page of the tasks matching ``where`` (SQL over ``t.``), after an id, in Id order."""
-        return f"{self.columns_sql} WHERE {where} AND t.id > ? ORDER BY t.id LIMIT ?"
+    def page(self, where: str, order: str, keys: str) -> str:
+        """One page of the tasks matching ``where`` (SQL over ``t.``) in ``order``, each row ending in the
+        ``keys`` columns its successor page starts after; the last placeholders are LIMIT and OFFSET."""
+        return f"SELECT {self.select_list}, {keys} FROM {self.source} WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?"
 
     def values(self, row: tuple[Any, ...], rights: Mapping[str, Any], operation: str) -> dict[str, Any]:
         """Every attribute of a task (None where not selected) from one row read by this plan."""
@@ -170,7 +172,8 @@ def read_plan(attrs: frozenset[str] | None) -> ReadPlan:
     attr_order = (*(f.attr for f in columns), *(("parameter_object",) if with_blob else ()))
     rights = tuple(f.attr for f in wanted if f.kind == "carrier")
     return ReadPlan(
-        columns_sql=f"SELECT {', '.join(select_list)} FROM {source}",
+        select_list=", ".join(select_list),
+        source=source,
         by_id=f"SELECT {', '.join(select_list)} FROM {source} WHERE t.id = ?",
         by_id_with_claim=f"SELECT {', '.join(select_list)}, t.worker, t.stop_requested FROM {source} WHERE t.id = ?",
         attrs=attr_order,

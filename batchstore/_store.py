@@ -41,6 +41,7 @@ from ._model import BatchTaskInfo, given_values
 from ._patch import apply_patch, json_equal, parse_operations, referenced_fields
 from ._progress import RECENT_REPORTS, ProgressEstimate, estimate, reports_of
 from ._queries import PRUNE_CHANGES, RECENT_TRACE, TASK_EXISTS, prunable
+from ._query import Ordering, Q, compile_where, parse_order, to_q
 from ._retention import RetentionSteps
 from ._rows import ReadPlan, plan_for, read_plan, timestamp
 from ._trace import TraceEntry, read_history
@@ -59,6 +60,7 @@ _PRUNE_BATCH: Final = 500
 _INSERT_CHUNK: Final = 1000
 _ESTIMATED: Final = plan_for("State,ProgressPercent")
 Select = str | Iterable[str] | None
+Where = Q | Mapping[str, Any] | None
 
 
 #: The longest lease: about 31 years. Longer ones overflow a datetime (a lease ends at now + its length)
@@ -96,6 +98,13 @@ def _cursor(value: object, operation: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _ID_MAX:
         raise InvalidTaskError(f"{operation} needs a cursor from a Change (an integer 0 or more), got {value!r}",
                                field="after")
+    return value
+
+
+def _bound(value: object, name: str, low: int, high: int) -> int:
+    """A whole number of tasks (an offset, a limit) within bounds, or InvalidTaskError naming it."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidTaskError(f"must be a whole number from {low} to {high}, got {value!r}", field=name)
     return value
 
 
@@ -254,66 +263,113 @@ class BatchStore(LifecycleSteps, RetentionSteps):
             raise TaskNotFoundError(task_id, "get")
         return plan.build(row, self._rights, "get")
 
-    def list(self, state: BatchTaskState | str | int = "All", *, select: Select = None) -> Iterator[BatchTaskInfo]:
-        """The tasks in ``state`` (``"All"``: every task), ordered by Id, read a page at a time.
+    def list(
+        self,
+        state: BatchTaskState | str | int = "All",
+        *,
+        where: Where = None,
+        order_by: str | Iterable[str] | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+        select: Select = None,
+    ) -> Iterator[BatchTaskInfo]:
+        """The tasks in ``state`` (``"All"``: any) that match ``where``, in ``order_by`` order (Id by default).
 
-        Pages are read as the iterator advances, so a million tasks never sit in memory at once, and
-        the store is free for writes (from this thread too) between pages.
+        ``where`` is a :class:`~batchstore.Q` or a mapping of its lookups (``{"Name__startswith": "ERP"}``);
+        ``order_by`` names fields, each ``-Field`` or ``Field desc`` for descending (``"-Created,Name"``),
+        with Id the last tie-break (in the direction of the key before it) and NULL after every value;
+        ``offset`` skips that many, ``limit`` (None: no limit) stops after that many. Everything is done in
+        SQL, and pages are read as the iterator advances, so a million tasks never sit in memory at once and
+        the store is free for writes (from this thread too) between pages. Each page starts after the last
+        row of the one before, so a task written meanwhile is seen at most once.
 
         >>> with BatchStore() as store:
-        ...     _ = store.create_many([{"Name": "a"}, {"Name": "b", "State": "Failed"}])
-        ...     [t.name for t in store.list("failed")]
-        ['b']
+        ...     _ = store.create_many([{"Name": "a"}, {"Name": "b", "State": "Failed"}, {"Name": "c"}])
+        ...     [t.name for t in store.list("failed")], [t.name for t in store.list(order_by="-Name", limit=2)]
+        (['b'], ['c', 'b'])
         """
-        return self._query("1 = 1", (), select, state)
+        condition, params = self._condition(state, where)
+        ordering = parse_order(order_by)
+        offset = _bound(offset, "offset", 0, _ID_MAX)
+        if limit is not None:
+            limit = _bound(limit, "limit", 0, _ID_MAX)
+        return self._pages(plan_for(select), condition, params, ordering, offset, limit)
+
+    def count(self, state: BatchTaskState | str | int = "All", *, where: Where = None) -> int:
+        """How many tasks :meth:`list` would give for ``state`` and ``where``, counted in SQL.
+
+        >>> with BatchStore() as store:
+        ...     _ = store.create_many([{"Name": "ERPSync"}, {"Name": "ERPLoad"}, {"Name": "Mail"}])
+        ...     store.count(where=Q(Name__startswith="ERP")), store.count("Failed")
+        (2, 0)
+        """
+        condition, params = self._condition(state, where)
+        row = self._engine.fetchone(f"SELECT count(*) FROM batchtask t WHERE {condition}", params, "count")
+        return int(row[0])
 
     def list_by_name(self, name: str, *, select: Select = None) -> Iterator[BatchTaskInfo]:
         """The tasks with this Name, by Id (SuperOffice's GetBatchTaskInfosByName)."""
-        return self._query("t.name = ?", (coerce(BY_WIRE["Name"], name),), select)
+        return self.list(where=Q(Name=name), select=select)
 
     def list_by_name_and_state(
         self, name: str, state: BatchTaskState | str | int, *, select: Select = None
     ) -> Iterator[BatchTaskInfo]:
         """The tasks with this Name in this State (``"All"``: any), by Id."""
-        return self._query("t.name = ?", (coerce(BY_WIRE["Name"], name),), select, state)
+        return self.list(state, where=Q(Name=name), select=select)
 
     def list_by_associate(self, associate_id: int, *, select: Select = None) -> Iterator[BatchTaskInfo]:
         """The tasks owned by this associate, by Id."""
-        return self._query("t.associate_id = ?", (coerce(BY_WIRE["AssociateId"], associate_id),), select)
+        return self.list(where=Q(AssociateId=associate_id), select=select)
 
     def list_by_associates_and_state(
         self, associate_ids: Iterable[int], state: BatchTaskState | str | int, *, select: Select = None
     ) -> Iterator[BatchTaskInfo]:
         """The tasks owned by any of these associates, in this State (``"All"``: any), by Id."""
-        ids = tuple(sorted({coerce(BY_WIRE["AssociateId"], i)
-                            for i in _iterable(associate_ids, "list_by_associates_and_state", "AssociateId")}))
-        where = f"t.associate_id IN ({', '.join('?' * len(ids))})" if ids else "0 = 1"
-        return self._query(where, ids, select, state)
+        ids = _iterable(associate_ids, "list_by_associates_and_state", "AssociateId")
+        return self.list(state, where=Q(AssociateId__in=ids), select=select)
 
     def list_system_tasks_by_name(self, name: str, *, select: Select = None) -> Iterator[BatchTaskInfo]:
         """The system tasks (IsSystemTask true) with this Name, by Id."""
-        return self._query("t.name = ? AND t.is_system_task = TRUE", (coerce(BY_WIRE["Name"], name),), select)
+        return self.list(where=Q(Name=name, IsSystemTask=True), select=select)
 
-    def _query(
-        self, where: str, params: tuple[Any, ...], select: Select, state: BatchTaskState | str | int = "All"
-    ) -> Iterator[BatchTaskInfo]:
-        # Checked now, so a bad state or select fails at the call, not at the first next().
+    def _condition(self, state: BatchTaskState | str | int, where: Where) -> tuple[str, builtins.list[Any]]:
+        # Checked now, so a bad state or filter fails at the call, not at the first next().
+        query = to_q(where)
         wanted = _state_filter(state)
         if wanted is not BatchTaskState.All:
-            where, params = f"{where} AND t.state = ?", (*params, int(wanted))
-        plan = plan_for(select)
-        return self._pages(plan.page(where), params, plan)
+            query = Q(State=wanted) & query
+        return compile_where(query, self._engine.name)
 
-    def _pages(self, sql: str, params: tuple[Any, ...], plan: ReadPlan) -> Iterator[BatchTaskInfo]:
-        # Keyset pages: each is one short read, so no lock or snapshot is held between them.
-        last_id = 0
-        while True:
-            rows = self._engine.fetchall(sql, (*params, last_id, _PAGE_SIZE), "list")
+    def _pages(
+        self,
+        plan: ReadPlan,
+        condition: str,
+        params: builtins.list[Any],
+        ordering: Ordering,
+        offset: int,
+        limit: int | None,
+    ) -> Iterator[BatchTaskInfo]:
+        # Keyset pages: each is one short read that starts after the last row of the one before, so no lock
+        # or snapshot is held between them, and a page deep into a large table costs what the first did.
+        order, keys, width = ordering.sql(self._engine.name), ordering.columns(), len(ordering.keys)
+        sql = plan.page(condition, order, keys)
+        after: tuple[str, builtins.list[Any]] | None = None
+        remaining = limit
+        while remaining is None or remaining > 0:
+            size = _PAGE_SIZE if remaining is None else min(_PAGE_SIZE, remaining)
+            if after is None:
+                rows = self._engine.fetchall(sql, (*params, size, offset), "list")
+            else:
+                seek, seek_params = after
+                rows = self._engine.fetchall(plan.page(f"{condition} AND {seek}", order, keys),
+                                             (*params, *seek_params, size, 0), "list")
             for row in rows:
                 yield plan.build(row, self._rights, "list")
-            if len(rows) < _PAGE_SIZE:
+            if len(rows) < size:
                 return
-            last_id = rows[-1][0]
+            if remaining is not None:
+                remaining -= len(rows)
+            after = ordering.after(rows[-1][-width:])
 
     def history(self, task_id: int) -> builtins.list[TraceEntry]:
         """The trace of a task, oldest first; empty for an internal task (IsInternalTask true).

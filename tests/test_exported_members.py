@@ -19,6 +19,7 @@ EXPORTED = [
     "PatchConflictError",
     "PatchError",
     "ProgressEstimate",
+    "Q",
     "ReadOnlyFieldError",
     "RetentionPolicy",
     "StorageError",
