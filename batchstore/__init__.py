@@ -27,8 +27,8 @@ from ._exceptions import (
 from ._feed import Change
 from ._model import BatchTaskInfo, TaskFields
 from ._progress import ProgressEstimate
-from ._retention import RetentionPolicy
 from ._query import Q
+from ._retention import RetentionPolicy
 from ._store import BatchStore
 from ._trace import TraceEntry
 
