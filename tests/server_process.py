@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-SERVER_PACKAGES = ("fastapi", "uvicorn", "fastapi_offline", "httpx")
+SERVER_PACKAGES = ("fastapi", "uvicorn", "fastapi_offline", "prometheus_client", "httpx")
 
 
 def require(*modules: str) -> None:

@@ -23,6 +23,7 @@ from ._setup import (
 try:
     import fastapi  # noqa: F401
     import fastapi_offline  # noqa: F401
+    import prometheus_client  # noqa: F401
     import uvicorn  # noqa: F401
 except ImportError as exc:
     raise ServerUnavailableError(f"batchstore's HTTP server needs {exc.name or 'FastAPI'}: {INSTALL_HINT}") from None

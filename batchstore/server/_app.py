@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.responses import Response
 from fastapi_offline import FastAPIOffline
 
 from .. import __version__
@@ -25,6 +26,7 @@ from ._changes import ChangeHub
 from ._errors import install_error_handlers
 from ._extras import extras_router
 from ._guard import Guard
+from ._metrics import CONTENT_TYPE, Metrics, RequestCounter
 from ._sailpoint import sailpoint_router
 from ._setup import (
     DEFAULT_HOST,
@@ -96,7 +98,22 @@ def create_app(
     if importlib.util.find_spec(_DASHBOARD) is not None:
         # The dashboard at / lives in its own module with its static files; the app works without it.
         app.include_router(importlib.import_module(_DASHBOARD).dashboard_router(store, hub))
+    metrics = Metrics(store)
+
+    @app.get(
+        "/metrics",
+        tags=["batchstore"],
+        summary="Prometheus metrics: tasks per state, transitions, acquire-to-finish times, HTTP requests",
+        response_class=Response,
+        responses={200: {"description": "Prometheus' text format",
+                         "content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
+    def metrics_route() -> Response:
+        return Response(metrics.scrape(), media_type=CONTENT_TYPE)
+
     app.add_middleware(Guard, token=token, max_body_bytes=max_body_bytes)
+    # Outside the guard, so its refusals (401, 413...) are counted too.
+    app.add_middleware(RequestCounter, metrics=metrics, routes=app.router.routes)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
