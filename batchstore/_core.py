@@ -132,6 +132,11 @@ class StoreCore:
         return f"<BatchStore {self._engine.description!r}{' closed' if self.closed else ''}>"
 
     @property
+    def database(self) -> str:
+        """The database, as people may see it: the SQLite path, or the URL with its password hidden."""
+        return self._engine.description
+
+    @property
     def read_only(self) -> bool:
         """Whether the store was opened with ``read_only=True`` (its writes raise StorageError)."""
         return self._engine.read_only

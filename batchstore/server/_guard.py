@@ -26,6 +26,10 @@ _ACCEPTED_RANGES: Final = frozenset({"*/*", "application/*", "text/*", "applicat
 _API_PREFIXES: Final = ("/api/", "/task-status/")
 _BODY_PREFIXES: Final = ("/api/", "/task-status/", "/batchstore/")
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
+#: The dashboard's page and files hold no data: any browser may load them, and the page asks for the token
+#: and sends it with each request for data (in a header: no cookie or cached password to forge requests with).
+_PUBLIC_PATHS: Final = frozenset({"/", "/dashboard/static/dashboard.css", "/dashboard/static/dashboard.js",
+                                  "/dashboard/static/favicon.svg"})
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -78,7 +82,8 @@ class Guard:
 
     def _check(self, scope: Scope) -> None:
         path: str = scope["path"]
-        if self.token is not None and not self._authorized(scope):
+        public = scope["method"] in ("GET", "HEAD") and path in _PUBLIC_PATHS
+        if self.token is not None and not public and not self._authorized(scope):
             raise RequestRefusedError(
                 401,
                 "this server needs 'Authorization: Bearer <token>' (or Basic with the token as password)",
