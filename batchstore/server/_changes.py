@@ -33,29 +33,23 @@ Listener = asyncio.Queue[list[Change] | None]
 
 
 def _follow(store: BatchStore, cursor: int, stop: threading.Event, push: Callable[[list[Change] | None], None]) -> None:
-    """Push each batch of changes the store's feed reports after ``cursor``, until ``stop`` is set."""
+    """Push each change the store's feed reports after ``cursor`` as it comes, until ``stop`` is set.
+
+    Listeners gather what came in while they were busy: a burst costs them one read, not one per change.
+    """
     while not stop.is_set():
-        batch: list[Change] = []
         try:
             for change in store.watch(after=cursor, timeout=WATCH_SECONDS):
-                batch.append(change)
+                push([change])
                 cursor = change.cursor
                 if stop.is_set():
                     return
-                # A burst of changes goes out as one batch: the watch yields what one read returned.
-                if len(batch) >= 500:
-                    push(batch)
-                    batch = []
-            if batch:
-                push(batch)
         except StoreClosedError:
             push(None)  # the server is shutting down: the listeners end
             return
         except BatchStoreError:
             # The database went away for a moment (a restarted server, a dropped connection): watch again
             # from the last change seen, so the listeners miss nothing once it is back.
-            if batch:
-                push(batch)
             stop.wait(RETRY_SECONDS)
 
 
