@@ -133,8 +133,16 @@ class StoreCore:
 
     @property
     def database(self) -> str:
-        """The database, as people may see it: the SQLite path, or the URL with its password hidden."""
-        return self._engine.description
+        """The database, as people may see it: the SQLite file's full path, or the URL with its password hidden.
+
+        >>> from batchstore import BatchStore
+        >>> BatchStore().database
+        ':memory:'
+        """
+        where = self._engine.description
+        if self._engine.name == "sqlite" and where not in ("", ":memory:") and not where.startswith("file:"):
+            return os.path.abspath(where)
+        return where
 
     @property
     def read_only(self) -> bool:

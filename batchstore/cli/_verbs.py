@@ -318,6 +318,8 @@ def _say(s: Session, policy: RetentionPolicy | None) -> None:
 # --- the change feed, the server and the schema ------------------------------------------------
 
 _WATCHED: Final = "Id,Name,State,ProgressPercent,ProgressDescription,Created"
+#: With nothing new this long, the table is redrawn all the same: ages, ETAs and the live clock move on.
+_REDRAW_SECONDS: Final = 5.0
 
 
 @verb(reads=True, prints=True)
@@ -325,7 +327,8 @@ _WATCHED: Final = "Id,Name,State,ProgressPercent,ProgressDescription,Created"
 def watch(s: Session, states: tuple[str, ...]) -> None:
     """Show the tasks in these states live (default: all), as any process changes them, until Ctrl-C.
 
-    On a terminal, a table redrawn at each change; otherwise (or with --json) one JSON line per change.
+    On a terminal, a table redrawn at each change, with the database, a live indicator, each task's
+    ProgressDescription, rate and ETA; otherwise (or with --json) one JSON line per change.
     """
     wanted = set(parse_states(states))
     store = s.store
@@ -336,21 +339,29 @@ def watch(s: Session, states: tuple[str, ...]) -> None:
         return
     everything = BatchTaskState.All in wanted
     shown = {t.id: t for t in _query(store, tuple(states), None, (), False, _WATCHED) if t.id is not None}
+    estimates = {i: store.progress_estimate(i) for i, t in shown.items() if t.state is BatchTaskState.Started}
 
     def updates() -> Iterator[object]:
-        for change in store.watch(after=cursor):
-            try:
-                task = store.get(change.task_id, select=_WATCHED)
-            except TaskNotFoundError:
-                shown.pop(change.task_id, None)
-            else:
-                if everything or task.state in wanted:
-                    shown[change.task_id] = task
-                else:
+        nonlocal cursor
+        while True:
+            for change in store.watch(after=cursor, timeout=_REDRAW_SECONDS):
+                cursor = change.cursor
+                estimates.pop(change.task_id, None)
+                try:
+                    task = store.get(change.task_id, select=_WATCHED)
+                except TaskNotFoundError:
                     shown.pop(change.task_id, None)
-            yield change
+                else:
+                    if everything or task.state in wanted:
+                        shown[change.task_id] = task
+                        if task.state is BatchTaskState.Started:
+                            estimates[change.task_id] = store.progress_estimate(change.task_id)
+                    else:
+                        shown.pop(change.task_id, None)
+                yield change
+            yield None  # nothing new for a while: redraw, so the ages and the live clock move on
 
-    s.out.live(shown, updates())
+    s.out.live(shown, updates(), database=store.database, estimates=estimates)
 
 
 @verb(creates=True)

@@ -12,6 +12,7 @@ import contextlib
 import importlib
 import importlib.util
 import os
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -157,5 +158,10 @@ def serve(
     import uvicorn
 
     app = create_app(db, token=token, max_body_bytes=max_body_bytes)
+    # What a newcomer needs first: which database this is (its password hidden) and where the page is.
+    shown_host = f"[{host}]" if ":" in host else host
+    print(f"batchstore serve: database {app.state.store.database}", file=sys.stderr, flush=True)
+    print(f"batchstore serve: dashboard http://{shown_host}:{port}/ (API docs /docs, metrics /metrics"
+          f"{', token needed' if token else ''})", file=sys.stderr, flush=True)
     # An open dashboard's event stream never ends by itself: Ctrl-C waits for it at most this long.
     uvicorn.run(app, host=host, port=port, log_level="info", server_header=False, timeout_graceful_shutdown=3)
