@@ -34,6 +34,7 @@ __all__ = [
     "TRIM_CHANGE",
     "UNTRACE",
     "WRITE_SETTING",
+    "expired_by_id",
     "prunable",
 ]
 
@@ -70,6 +71,12 @@ def prunable(states: int) -> str:
     """Finished tasks (``states`` of them in the IN list) whose State last changed before a time, a batch."""
     marks = ", ".join("?" * states)
     return f"SELECT id FROM batchtask WHERE state IN ({marks}) AND state_changed < ? ORDER BY id LIMIT ?"
+
+
+def expired_by_id(states: int) -> str:
+    """One task, if it is still finished (``states`` of them) since before a time: retention's check by Id."""
+    marks = ", ".join("?" * states)
+    return f"SELECT t.id FROM batchtask t WHERE t.id = ? AND t.state IN ({marks}) AND t.state_changed < ?"
 
 
 DELETE_TASK: Final = "DELETE FROM batchtask WHERE id = ?"

@@ -10,12 +10,13 @@ processes that make the table grow: no thread of its own (a library must not sta
 that opens a store, and threads do not survive a fork), and no server needed. A store that never writes
 never applies it, and need not: it adds nothing to expire.
 
-Every process checks once a minute; the first one to find the policy due claims it (it moves
-``retention_due`` on, in a transaction that locks the row), so one process at a time does the work. The work
-goes in batches of :data:`BATCH` tasks, each its own short transaction, for at most :data:`BUDGET` seconds
-per turn: the write lock is never held for long, and the caller whose write ran it waits at most that much
-longer. A backlog left over is due again a second later, for whichever process writes next. A failure of
-retention never fails the write it rode on: it is logged, and tried again the next minute.
+Every process checks once a minute; the first one to find the policy due claims it (it moves ``retention_due``
+on, in a transaction that locks the row), so one process at a time does the work. The work goes in batches of
+:data:`BATCH` tasks, each found by a read (no lock held while it scans) and removed in a short transaction of
+its own, for at most :data:`BUDGET` seconds per turn: the write lock is never held for long, and the caller
+whose write ran it waits at most that much longer. A backlog left over is due again a second later, for
+whichever process writes next. A failure of retention never fails the write it rode on: it is logged, and
+tried again the next minute.
 """
 
 from __future__ import annotations
@@ -30,7 +31,15 @@ from typing import Any, Final
 from ._core import StoreCore, _now
 from ._enums import BatchTaskState
 from ._exceptions import BatchStoreError, ConfigurationError, StorageError
-from ._queries import READ_SETTINGS, READ_SETTINGS_LOCKED, TRIM_CHANGE, TRIMMABLE_CHANGES, WRITE_SETTING, prunable
+from ._queries import (
+    READ_SETTINGS,
+    READ_SETTINGS_LOCKED,
+    TRIM_CHANGE,
+    TRIMMABLE_CHANGES,
+    WRITE_SETTING,
+    expired_by_id,
+    prunable,
+)
 from ._rows import timestamp
 
 __all__ = ["BATCH", "BUDGET", "CHECK_EVERY", "RetentionPolicy", "RetentionSteps"]
@@ -198,19 +207,26 @@ class RetentionSteps(StoreCore):
             return RetentionPolicy.from_json(text), None
 
     def _retain(self, policy: RetentionPolicy, *, deadline: float | None) -> tuple[int, bool]:
-        """Remove what ``policy`` expires, a batch per transaction, until done or ``deadline``: (removed, done)."""
+        """Remove what ``policy`` expires, a batch per transaction, until done or ``deadline``: (removed, done).
+
+        Each batch is found by a read, outside any write (the scan may be long on a big table, and a reader
+        never holds other writers back), then checked again by Id and removed in a short write.
+        """
         now = _now()
         removed = 0
         for states, age in ((_SUCCEEDED, policy.finished_older_than), (_FAILED, policy.failed_older_than)):
             cutoff = timestamp(now - age)
-            sql = prunable(len(states)) + self._engine.claim  # a task being written now waits for the next turn
+            still_expired = expired_by_id(len(states)) + self._engine.claim  # a row being written: next turn
             while True:
+                found = self._engine.fetchall(prunable(len(states)), (*states, cutoff, BATCH), "retention")
+                gone = 0
                 with self._engine.write("retention") as tx:
-                    ids = [r[0] for r in tx.all(sql, (*states, cutoff, BATCH))]
-                    for task_id in ids:
-                        self._delete(tx, task_id, "retention")
-                removed += len(ids)
-                if len(ids) < BATCH:
+                    for (task_id,) in found:
+                        # Requeued, or deleted, since the read: not this turn's to remove.
+                        if tx.one(still_expired, (task_id, *states, cutoff)) is not None:
+                            gone += self._delete(tx, task_id, "retention")
+                removed += gone
+                if len(found) < BATCH or not gone:
                     break
                 if deadline is not None and time.monotonic() >= deadline:
                     return removed, False
@@ -218,9 +234,10 @@ class RetentionSteps(StoreCore):
         # cutoff go too; the history of live tasks stays as long as they do.
         cutoff = timestamp(now - min(policy.finished_older_than, policy.failed_older_than))
         while True:
-            with self._engine.write("retention") as tx:
-                trimmed = tx.all(TRIMMABLE_CHANGES, (cutoff, BATCH))
-                tx.run_many(TRIM_CHANGE, trimmed)
+            trimmed = self._engine.fetchall(TRIMMABLE_CHANGES, (cutoff, BATCH), "retention")
+            if trimmed:
+                with self._engine.write("retention") as tx:
+                    tx.run_many(TRIM_CHANGE, trimmed)
             if len(trimmed) < BATCH:
                 return removed, True
             if deadline is not None and time.monotonic() >= deadline:

@@ -49,11 +49,19 @@ class _TaskCounts(Collector):
     def __init__(self, store: BatchStore) -> None:
         self._store = store
 
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        # Registering asks for the names: answered without counting anything.
+        yield self._family()
+
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        family = GaugeMetricFamily("batchstore_tasks", "Tasks in each state now (counted in SQL)", labels=["state"])
+        family = self._family()
         for state in _STATES:
             family.add_metric([state.name], self._store.count(state))
         yield family
+
+    @staticmethod
+    def _family() -> GaugeMetricFamily:
+        return GaugeMetricFamily("batchstore_tasks", "Tasks in each state now (counted in SQL)", labels=["state"])
 
 
 class Metrics:
