@@ -7,6 +7,7 @@ SuperOffice and SailPoint routes keep the bodies their pages document.
 from __future__ import annotations
 
 import asyncio
+import copy
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -32,15 +33,15 @@ __all__ = ["MAX_WAIT_SECONDS", "extras_router", "history_entry", "task_json"]
 MAX_WAIT_SECONDS: Final = 60.0
 _BY: Final = 254  # the longest "by" a requeue records (the trace's worker column)
 
-#: A task on these routes: the wire form and its Progress.
-TASK_SCHEMA: Final[dict[str, Any]] = {"allOf": [schemas.ref("BatchTaskInfo"), {
-    "type": "object",
-    "properties": {"Progress": {"type": ["object", "null"], "properties": {
-        "Percent": {"type": "integer", "description": "the percentage shown (100 for a Succeeded task)"},
-        "Rate": {"type": ["number", "null"], "description": "percent per minute, over the recent reports"},
-        "Eta": {"type": ["string", "null"], "format": "date-time", "description": "when it should reach 100 %"},
-    }}},
-}]}
+#: A task on these routes: the wire form and its Progress (BatchTaskInfo's schema allows no other member).
+_PROGRESS: Final[dict[str, Any]] = {"type": ["object", "null"], "properties": {
+    "Percent": {"type": "integer", "description": "the percentage shown (100 for a Succeeded task)"},
+    "Rate": {"type": ["number", "null"], "description": "percent per minute, over the recent reports"},
+    "Eta": {"type": ["string", "null"], "format": "date-time", "description": "when it should reach 100 %"},
+}}
+TASK_SCHEMA: Final[dict[str, Any]] = copy.deepcopy(schemas.COMPONENTS["BatchTaskInfo"])
+TASK_SCHEMA["properties"]["Progress"] = _PROGRESS
+TASK_SCHEMA["description"] = "A BatchTaskInfo with its Progress: the rate and ETA read from its progress reports"
 TaskId = Annotated[int, Path(ge=-(2**31), le=2**31 - 1, description="The task's Id")]
 Zone = Annotated[ResponseZone, Depends(response_zone)]
 
