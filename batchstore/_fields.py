@@ -28,6 +28,7 @@ __all__ = [
     "is_text",
     "resolve",
     "resolve_select",
+    "same_value",
     "to_wire_value",
 ]
 
@@ -162,6 +163,40 @@ def as_utc(value: dt.datetime) -> dt.datetime:
         return value.astimezone(UTC)
     except OverflowError:
         raise ValueError(f"{value.isoformat()} is outside the years 1 to 9999 in UTC") from None
+
+
+_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND: Final = dt.timedelta(microseconds=1)
+
+
+def _same_instant(stored: dt.datetime, given: dt.datetime) -> bool:
+    # The precision a client kept shows in what it sent: whole seconds, whole milliseconds (JavaScript's
+    # Date), or microseconds (finer: .NET's 100 ns ticks, Python). The stored value truncated or rounded
+    # to that precision is the same instant for that client.
+    sent = (given - _EPOCH) // _MICROSECOND
+    kept = (stored - _EPOCH) // _MICROSECOND
+    unit = 1_000_000 if sent % 1_000_000 == 0 else 1000 if sent % 1000 == 0 else 1
+    below = kept % unit
+    return sent == kept - below or (sent == kept - below + unit and 2 * below >= unit)
+
+
+def same_value(field: Field, stored: object, given: object) -> bool:
+    """Whether ``given`` (checked, as :func:`coerce` returns it) leaves ``field``'s ``stored`` value as it is.
+
+    Equal values are; so is a date-time equal to the stored one at the precision the client sent, in
+    any offset: JavaScript's milliseconds send back a stored ``.123456`` as ``.123``.
+
+    >>> stored = coerce(resolve("Created"), "2024-05-01T10:00:00.123456+00:00")
+    >>> same_value(resolve("Created"), stored, coerce(resolve("Created"), "2024-05-01T12:00:00.123+02:00"))
+    True
+    >>> same_value(resolve("Created"), stored, coerce(resolve("Created"), "2024-05-01T10:00:00.124Z"))
+    False
+    """
+    if stored == given:
+        return True
+    if field.kind == "datetime" and isinstance(stored, dt.datetime) and isinstance(given, dt.datetime):
+        return _same_instant(stored, given)
+    return False
 
 
 def _datetime(value: object) -> dt.datetime:

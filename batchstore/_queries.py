@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from ._enums import BatchTaskState
 from ._rows import INSERT_COLUMNS
 
 __all__ = [
@@ -61,10 +62,12 @@ SELECT_TRACE: Final = (
 )
 
 #: Claims (the engine appends SKIP LOCKED where it has it): the oldest New task, by Id.
-NEXT_NEW: Final = "SELECT id FROM batchtask WHERE state = 1 ORDER BY id LIMIT 1"
-NEXT_NEW_BY_NAME: Final = "SELECT id FROM batchtask WHERE name = ? AND state = 1 ORDER BY id LIMIT 1"
+_NEW: Final = int(BatchTaskState.New)
+_CLAIMED: Final = f"{int(BatchTaskState.Aquired)}, {int(BatchTaskState.Started)}"
+NEXT_NEW: Final = f"SELECT id FROM batchtask WHERE state = {_NEW} ORDER BY id LIMIT 1"
+NEXT_NEW_BY_NAME: Final = f"SELECT id FROM batchtask WHERE name = ? AND state = {_NEW} ORDER BY id LIMIT 1"
 #: Aquired or Started tasks whose worker's lease has run out.
-STALE_CLAIMS: Final = "SELECT id FROM batchtask WHERE state IN (2, 3) AND lease_expires < ? ORDER BY id"
+STALE_CLAIMS: Final = f"SELECT id FROM batchtask WHERE state IN ({_CLAIMED}) AND lease_expires < ? ORDER BY id"
 
 
 def prunable(states: int) -> str:

@@ -33,6 +33,7 @@ from ._fields import (
     check_text,
     coerce,
     resolve,
+    same_value,
     to_json_value,
     wire_document,
 )
@@ -503,7 +504,7 @@ class BatchStore(LifecycleSteps, RetentionSteps):
             if attr in self._writable or attr in _CARRIER:
                 continue
             old = stored[attr]
-            if old == value:
+            if same_value(BY_ATTR[attr], old, value):  # a date-time at the client's precision included
                 continue
             # A ParameterObject sent back in its wire form (ISO date-times, base64 bytes, string keys)
             # is unchanged if its JSON form is the stored one's.
@@ -596,7 +597,7 @@ class BatchStore(LifecycleSteps, RetentionSteps):
             if field.attr not in self._writable:
                 # The same value in another spelling (an offset, a state number) is no change.
                 try:
-                    same = coerce(field, new) == coerce(field, old)
+                    same = same_value(field, coerce(field, old), coerce(field, new))
                 except InvalidTaskError:
                     same = False
                 if not same:

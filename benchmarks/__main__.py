@@ -2,7 +2,7 @@
 
 By default everything runs in a few minutes at most on two cores; ``--full`` runs the large checks
 (the operations and the scale sections on 1,000,000 tasks, populating which takes a few minutes more) and
-more rounds elsewhere; ``--only NAME`` runs one section (ops, frames, peers, scale, cli, feed, server,
+more rounds elsewhere; ``--only NAME`` runs one section (ops, query, frames, peers, scale, cli, feed, server,
 ops-postgres or workers). ``--postgres URL`` (or BATCHSTORE_BENCH_POSTGRES_URL) adds the PostgreSQL operation table and
 PostgreSQL's column of the workers table; the URL's user must be allowed to CREATE DATABASE (each run makes
 fresh ``pg_bench_*`` databases and drops them).
@@ -22,10 +22,11 @@ if __package__ in (None, ""):  # run as a file: python benchmarks/__main__.py
 
 from benchmarks._common import environment_note
 
-SECTIONS = ("ops", "frames", "peers", "scale", "cli", "feed", "server", "ops-postgres", "workers")
+SECTIONS = ("ops", "query", "frames", "peers", "scale", "cli", "feed", "server", "ops-postgres", "workers")
 URL_VARIABLE = "BATCHSTORE_BENCH_POSTGRES_URL"
 TITLES = {
     "ops": "Operations: batchstore vs raw sqlite3",
+    "query": "The query model vs the same SQL by hand",
     "frames": "Pages per commit: WAL frames by table and index",
     "peers": "Peers: one tracking cycle on SQLite",
     "scale": "Scale: growth with the number of tasks",
@@ -43,6 +44,10 @@ def _section(name: str, full: bool, postgres: str | None) -> Callable[[], str]:
         from benchmarks import ops
 
         return lambda: ops.run(rounds=ops.MIN_ROUNDS, tasks=ops.FULL_POPULATION if full else ops.POPULATION)
+    if name == "query":
+        from benchmarks import query
+
+        return lambda: query.run(tasks=query.FULL_POPULATION if full else query.POPULATION)
     if name == "frames":
         from benchmarks import frames
 

@@ -83,7 +83,7 @@ def require_server_packages() -> None:
 @dataclass(frozen=True)
 class LiveServer:
     url: str
-    db_path: Path
+    db_path: Path | str  # a SQLite file, or the postgresql:// URL of the server's schema
     token: str | None
     process: subprocess.Popen[bytes]
 
@@ -115,9 +115,9 @@ def _wait_until_up(port: int, process: subprocess.Popen[bytes], timeout: float =
 
 @contextmanager
 def running_server(
-    db_path: Path, *, token: str | None = None, max_body_bytes: int | None = None
+    db_path: Path | str, *, token: str | None = None, max_body_bytes: int | None = None
 ) -> Iterator[LiveServer]:
-    """A server process on ``db_path``, bound to 127.0.0.1 on a free port, stopped afterwards."""
+    """A server process on ``db_path`` (a SQLite file or a database URL), on 127.0.0.1, stopped afterwards."""
     require_server_packages()
     port = free_port()
     command = [sys.executable, "-m", "batchstore.server", "--db", str(db_path), "--port", str(port)]

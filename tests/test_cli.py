@@ -390,6 +390,35 @@ def test_list_and_count_take_the_agent_queries(db_path: Path) -> None:
         assert cli("count", *args, "--db", db_path).stdout == f"{len(ids)}\n", args
 
 
+def test_list_and_count_take_the_query_model(db_path: Path) -> None:
+    with BatchStore(str(db_path)) as store:
+        store.create_many([
+            {"Name": "ERPSync", "Created": "2024-01-03T00:00:00Z"},
+            {"Name": "ERPLoad", "State": "Failed", "Created": "2024-01-01T00:00:00Z"},
+            {"Name": "2024", "AssociateId": 7, "Created": "2024-01-02T00:00:00Z", "IsSystemTask": True},
+            {"Name": "Mail", "State": "Started", "Created": "2024-01-04T00:00:00Z"},
+        ])  # fmt: skip
+    listed = {
+        ("--where", "Name__startswith=ERP"): [1, 2],
+        ("--where", "Name__startswith=ERP", "--where", "State__in=New,Started"): [1],
+        ("--where", "Name=2024"): [3],
+        ("--where", "AssociateId__ge=7"): [3],
+        ("--where", "Created__lt=2024-01-03T00:00:00+00:00", "--order-by", "-Created"): [3, 2],
+        ("--user", "--order-by", "name desc"): [4, 1, 2],
+        ("--order-by", "-Created", "--offset", "1", "--limit", "2"): [1, 3],
+    }
+    for args, ids in listed.items():
+        run = cli("list", *args, "--db", db_path, "--select", "Id")
+        assert [json.loads(line)["Id"] for line in run.stdout.splitlines()] == ids, (args, run.stderr)
+        counted = [a for a in args if a not in ("--order-by", "--offset", "--limit")]
+        if len(counted) == len(args):
+            assert cli("count", *args, "--db", db_path).stdout == f"{len(ids)}\n", args
+    refused = cli("list", "--where", "Colour=red", "--db", db_path)
+    assert refused.returncode != 0 and "Colour" in refused.stderr and refused.stdout == ""
+    refused = cli("count", "--where", "Name", "--db", db_path)
+    assert refused.returncode != 0 and "FIELD[__OP]=VALUE" in refused.stderr
+
+
 # --- what --db may name -------------------------------------------------------------------------
 
 

@@ -100,8 +100,8 @@ def test_a_datetime_keeps_its_microseconds(store: BatchStore, moment: dt.datetim
 
 STATES = ["Unknown", "New", "Aquired", "Started", "Succeeded", "Failed", "SucceededManualCleanup"]
 TEXT_FIELDS = ["Description", "Response", "Request"]
-# Text a column can store: NUL is refused on both engines (PostgreSQL's text cannot hold it).
-short_text = st.text(st.characters(exclude_characters="\x00"), max_size=30)
+# Text a store can keep: no NUL (PostgreSQL has none) and no lone surrogate (no valid Unicode holds one).
+short_text = st.text(st.characters(exclude_characters="\x00", exclude_categories=("Cs",)), max_size=30)
 text_or_null = st.none() | short_text
 state_spellings = st.sampled_from(STATES).flatmap(
     lambda name: st.sampled_from([name, name, name.lower(), name.upper(), STATES.index(name)]).map(lambda v: (name, v))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from batchstore import BatchStore
 from batchstore._fields import BY_ATTR, COLUMN_FIELDS
 from batchstore._migrations import SCHEMA_VERSION, VERSION_TABLE
@@ -88,3 +90,19 @@ def test_a_new_file_gets_small_pages_and_an_old_one_keeps_its_own(tmp_path: Path
         assert a.execute("PRAGMA page_size").fetchone() == (PAGE_SIZE,)
         assert b.execute("PRAGMA page_size").fetchone() == (4096,)
         assert b.execute("SELECT count(*) FROM batchtask").fetchone() == (0,)
+
+
+def test_the_openapi_task_schema_follows_the_field_table() -> None:
+    pytest.importorskip("fastapi")
+    from batchstore._fields import FIELDS
+    from batchstore.server._schemas import COMPONENTS
+
+    properties = COMPONENTS["BatchTaskInfo"]["properties"]
+    assert list(properties) == [f.wire for f in FIELDS]
+    for field in FIELDS:
+        schema = properties[field.wire]
+        text = [s for s in schema.get("anyOf", [schema]) if s.get("type") == "string"]
+        if field.kind == "str":
+            assert text[0]["maxLength"] == field.max_length, field.wire
+        if field.kind == "int32":
+            assert schema["minimum"] == -(2**31) and schema["maximum"] == 2**31 - 1, field.wire

@@ -13,9 +13,7 @@ and add a line for it to the README's "Command line" section (a test checks that
 
 from __future__ import annotations
 
-import heapq
 import json
-import operator
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -23,10 +21,12 @@ from typing import Any, Final, TypeVar
 import click
 
 from .._enums import BatchTaskState, CancellationBehaviour
-from .._exceptions import BatchStoreError, TaskNotFoundError, WaitTimeoutError
+from .._exceptions import BatchStoreError, InvalidTaskError, TaskNotFoundError, WaitTimeoutError
+from .._fields import FIELDS
 from .._migrations import migrate as run_migrations
 from .._migrations import migration_sql
 from .._model import BatchTaskInfo
+from .._query import OPERATORS, Q
 from .._retention import RetentionPolicy
 from .._store import BatchStore
 from ._args import TASK_ID, format_duration, parse_duration, parse_seconds, parse_states, read_json
@@ -43,47 +43,85 @@ _worker = click.option("--worker", metavar="W", help="The worker acting; refused
 
 
 def _filters(function: F) -> F:
-    """The agent queries' filters, shared by list and count."""
+    """The filters of list and count, compiled by the store's query model (no filtering here)."""
     for option in reversed([
         click.argument("states", metavar="[STATE]...", nargs=-1),
         click.option("--name", metavar="N", help="Only tasks with this Name."),
         click.option("--associate", "associates", metavar="A", type=int, multiple=True,
                      help="Only tasks of this AssociateId (repeatable)."),
         click.option("--system", is_flag=True, help="Only system tasks (IsSystemTask)."),
+        click.option("--user", is_flag=True, help="Only user tasks (IsSystemTask false)."),
+        click.option("--where", "where", metavar="FIELD[__OP]=VALUE", multiple=True,
+                     help="Only tasks where this holds (repeatable, all must hold), e.g. Name__startswith=ERP, "
+                          "Created__gt=2024-01-01T00:00:00Z, State__in=New,Started. OP: "
+                          f"{', '.join(OPERATORS)}. VALUE is JSON when it parses as JSON, else text."),
     ]):
         function = option(function)
     return function
+
+
+def _paging(function: F) -> F:
+    for option in reversed([
+        click.option("--order-by", metavar="FIELDS", help="Sort keys, - for descending: -Created,Name (default Id)."),
+        click.option("--offset", type=click.IntRange(0), default=0, help="Skip this many tasks."),
+        click.option("--limit", type=click.IntRange(0), default=None, help="Print at most this many tasks."),
+    ]):
+        function = option(function)
+    return function
+
+
+#: Fields whose --where values are text even when they look like JSON numbers or true/false (Name=2024).
+_TEXT_FIELDS: Final = frozenset(f.wire.lower() for f in FIELDS if f.kind in ("str", "datetime"))
+
+
+def _condition(text: str) -> Q:
+    """One ``--where`` condition: ``FIELD[__OP]=VALUE``, the value JSON when it reads as JSON, else text.
+
+    >>> _condition("State__in=New,Started"), _condition("Name=2024")
+    (Q(State__in=((1, 3), False)), Q(Name__eq='2024'))
+    """
+    key, equals, raw = text.partition("=")
+    key = key.strip()
+    if not equals or not key:
+        raise InvalidTaskError(f"{text!r} is not FIELD[__OP]=VALUE, e.g. Name__startswith=ERP", field="--where")
+    field, _, op = key.lower().partition("__")
+    try:
+        value: Any = json.loads(raw)
+    except ValueError:
+        value = raw
+    if op == "in" and not isinstance(value, list):
+        value = [part.strip() for part in raw.split(",")]
+    elif field in _TEXT_FIELDS and op != "isnull" and not isinstance(value, (str, list)):
+        value = raw
+    return Q(**{key: value})
+
+
+def _where(
+    states: tuple[str, ...], name: str | None, associates: tuple[int, ...], system: bool, user: bool = False,
+    where: tuple[str, ...] = (),
+) -> Q:
+    """The filter the options ask for."""
+    wanted = parse_states(states)
+    query = Q() if BatchTaskState.All in wanted else Q(State__in=wanted)
+    if name is not None:
+        query &= Q(Name=name)
+    if associates:
+        query &= Q(AssociateId__in=associates)
+    if system or user:
+        if system and user:
+            raise InvalidTaskError("--system and --user exclude each other", field="IsSystemTask")
+        query &= Q(IsSystemTask=system)
+    for condition in where:
+        query &= _condition(condition)
+    return query
 
 
 def _query(
     store: BatchStore, states: tuple[str, ...], name: str | None, associates: tuple[int, ...], system: bool,
     select: str | None,
 ) -> Iterator[BatchTaskInfo]:
-    """The tasks the filters ask for, by Id, streamed: the store's agent queries, merged across states."""
-    wanted = parse_states(states)
-    # Filters no store query covers are applied here, so the fields they test must be read.
-    keep: list[Callable[[BatchTaskInfo], bool]] = []
-    extra: list[str] = []
-    if associates and name is not None:
-        keep.append(lambda t: t.name == name)
-        extra.append("Name")
-    if system and not (name is not None and not associates and wanted == [BatchTaskState.All]):
-        keep.append(lambda t: bool(t.is_system_task))
-        extra.append("IsSystemTask")
-    fields = None if select is None else ",".join([select, *extra])
-
-    def one(state: BatchTaskState) -> Iterator[BatchTaskInfo]:
-        if associates:
-            return store.list_by_associates_and_state(associates, state, select=fields)
-        if name is not None:
-            if system and state is BatchTaskState.All:
-                return store.list_system_tasks_by_name(name, select=fields)
-            return store.list_by_name_and_state(name, state, select=fields)
-        return store.list(state, select=fields)
-
-    streams = [one(state) for state in wanted]  # each checks its arguments now, before any output
-    tasks = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=operator.attrgetter("id"))
-    return (t for t in tasks if all(test(t) for test in keep)) if keep else tasks
+    """The tasks the agent-query filters ask for, by Id, streamed."""
+    return store.list(where=_where(states, name, associates, system), select=select)
 
 
 # --- tasks ---------------------------------------------------------------------------------------
@@ -108,18 +146,22 @@ def get(s: Session, task_id: int, select: str | None) -> None:
 
 @verb("list", reads=True, prints=True)
 @_filters
+@_paging
 @_select
 def list_(s: Session, states: tuple[str, ...], name: str | None, associates: tuple[int, ...], system: bool,
+          user: bool, where: tuple[str, ...], order_by: str | None, offset: int, limit: int | None,
           select: str | None) -> None:
-    """Print the tasks in these states (default: all), by Id."""
-    s.out.tasks(_query(s.store, states, name, associates, system, select))
+    """Print the tasks in these states (default: all) that match the filters, by Id or --order-by."""
+    query = _where(states, name, associates, system, user, where)
+    s.out.tasks(s.store.list(where=query, order_by=order_by, offset=offset, limit=limit, select=select))
 
 
 @verb(reads=True)
 @_filters
-def count(s: Session, states: tuple[str, ...], name: str | None, associates: tuple[int, ...], system: bool) -> None:
-    """Print how many tasks list would print."""
-    click.echo(sum(1 for _ in _query(s.store, states, name, associates, system, "Id")))
+def count(s: Session, states: tuple[str, ...], name: str | None, associates: tuple[int, ...], system: bool,
+          user: bool, where: tuple[str, ...]) -> None:
+    """Print how many tasks list would print (counted by the database)."""
+    click.echo(s.store.count(where=_where(states, name, associates, system, user, where)))
 
 
 @verb(prints=True)

@@ -7,7 +7,7 @@ raises :class:`ServerUnavailableError` saying so.
 >>> from batchstore.server import create_app
 >>> app = create_app(BatchStore())          # an ASGI app: run it with uvicorn, or mount it
 >>> [path for path in app.openapi()["paths"] if path.startswith("/task-status")]
-['/task-status/v1/{id}', '/task-status/v1']
+['/task-status/v1', '/task-status/v1/{id}']
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ try:
     import fastapi  # noqa: F401
     import fastapi_offline  # noqa: F401
     import prometheus_client  # noqa: F401
+    import python_multipart  # noqa: F401
     import uvicorn  # noqa: F401
 except ImportError as exc:
     raise ServerUnavailableError(f"batchstore's HTTP server needs {exc.name or 'FastAPI'}: {INSTALL_HINT}") from None

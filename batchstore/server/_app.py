@@ -44,8 +44,8 @@ __all__ = ["create_app", "serve"]
 _DASHBOARD = "batchstore.server._dashboard"
 _DESCRIPTION = """\
 A local [batchstore](https://pypi.org/project/batchstore/) served over HTTP: SuperOffice's BatchTask
-routes (`/api/v1/...`) and SailPoint's task-status routes (`/task-status/v1/...`) on one store, so
-apps written against either can be prototyped offline.
+routes (`/api/v1/...`) and SailPoint's task-status routes (`/{version}/task-status/...`,
+`/task-status/v1/...`) on one store, so apps written against either can be prototyped offline.
 """
 
 
@@ -93,7 +93,7 @@ def create_app(
     app.state.store = store
     install_error_handlers(app)
     app.include_router(superoffice_router(store))
-    app.include_router(sailpoint_router(store))
+    app.include_router(sailpoint_router(store, token=token))
     hub = ChangeHub(store)  # one follower of the change feed for the long polls and the dashboard's pages
     app.include_router(extras_router(store, hub))
     if importlib.util.find_spec(_DASHBOARD) is not None:

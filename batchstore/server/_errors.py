@@ -30,6 +30,7 @@ from .._exceptions import (
     StoreClosedError,
     TaskNotFoundError,
 )
+from ._sailpoint_paths import is_sailpoint_path
 
 __all__ = ["ERROR_SCHEMA", "RequestRefusedError", "error_response", "install_error_handlers", "refusal"]
 
@@ -97,7 +98,7 @@ def error_response(
         "field": fields[0] if len(fields) == 1 else None,
         "fields": list(fields),
     }
-    if path.startswith("/task-status"):
+    if is_sailpoint_path(path):
         body["detailCode"] = _DETAIL_CODES.get(status, str(status))
         body["messages"] = [{"locale": "en-US", "localeOrigin": "DEFAULT", "text": message}]
     return JSONResponse(body, status_code=status, headers=dict(headers or {}))

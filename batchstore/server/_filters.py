@@ -1,30 +1,53 @@
-"""SailPoint's collection parameters for task statuses: ``filters`` and ``sorters``.
+"""SailPoint's collection parameters ``filters`` and ``sorters``, read into the store's query model.
 
-The filter grammar is SailPoint's standard one, for the fields and operators its task-status list
-supports here: ``completionStatus`` (eq, in, isnull) and ``id`` (eq, in), joined with ``and``,
-``or`` and ``not`` and grouped with parentheses. Anything else is a 400 naming ``filters``.
+The grammar is SailPoint's standard one ("Standard Collection Parameters"): comparisons
+``field eq "value"``, ``field in ("a", "b")`` and ``field isnull``, joined with ``and`` and ``or``
+(``and`` binds tighter), negated with ``not`` and grouped with parentheses. Values are double-quoted
+strings (``\\"`` escapes a quote). Which fields and operators a list takes, and what each comparison
+means for a task, is the caller's table of :class:`FilterField`: the result is a :class:`~batchstore.Q`
+that the store compiles to SQL, so nothing is filtered here. Anything else is a 400 naming ``filters``
+(or ``sorters``).
 
->>> match = parse_filters('completionStatus in ("SUCCESS", "WARNING") or completionStatus isnull')
->>> match({"id": "1", "completionStatus": None}), match({"id": "2", "completionStatus": "ERROR"})
-(True, False)
+>>> from batchstore import Q
+>>> fields = {"name": FilterField(frozenset({"eq", "in"}), lambda names: Q(Name__in=names))}
+>>> parse_filters('name eq "ERPSync" or not name in ("Mail", "Fax")', fields)
+Q((Name__in=(('ERPSync',), False)) | (~(Name__in=(('Mail', 'Fax'), False))))
+>>> parse_sorters("-created", {"created": "Created"})
+'-Created'
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
-from typing import Any, Final
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
 
+from .._query import Q
 from ._errors import RequestRefusedError
 
-__all__ = ["Predicate", "parse_filters", "parse_sorters"]
+__all__ = ["FilterField", "parse_filters", "parse_sorters"]
 
-Predicate = Callable[[Mapping[str, Any]], bool]
-
-_OPERATORS: Final = {"completionStatus": frozenset({"eq", "in", "isnull"}), "id": frozenset({"eq", "in"})}
 _TOKEN: Final = re.compile(
     r'\s*(?:(?P<string>"(?:[^"\\]|\\.)*")|(?P<punct>[(),])|(?P<word>[A-Za-z_][A-Za-z0-9_.]*)|(?P<bad>\S))'
 )
+#: Parentheses and ``not`` nest at most this deep: a filter is a short question, and the SQL stays small.
+_MAX_DEPTH: Final = 32
+#: The most comparisons in one filter (each ``in`` value counts): the SQL a request builds stays bounded.
+_MAX_TERMS: Final = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class FilterField:
+    """What one filterable field means: its operators and the tasks each comparison selects.
+
+    ``matching`` gives the tasks whose field equals any of the values (``eq`` passes one value, ``in``
+    several); ``null`` gives the tasks whose field is null (for ``isnull``).
+    """
+
+    operators: frozenset[str]
+    matching: Callable[[Sequence[str]], Q]
+    null: Callable[[], Q] | None = None
 
 
 def _refuse(message: str) -> RequestRefusedError:
@@ -48,9 +71,12 @@ def _tokens(text: str) -> list[tuple[str, str]]:
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, fields: Mapping[str, FilterField]) -> None:
         self.tokens = _tokens(text)
+        self.fields = fields
         self.at = 0
+        self.depth = 0
+        self.terms = 0
 
     def peek(self) -> tuple[str, str] | None:
         return self.tokens[self.at] if self.at < len(self.tokens) else None
@@ -71,74 +97,94 @@ class _Parser:
             return True
         return False
 
-    def expression(self) -> Predicate:
-        terms = [self.term()]
+    def expression(self) -> Q:
+        query = self.term()
         while self.keyword("or"):
-            terms.append(self.term())
-        return terms[0] if len(terms) == 1 else (lambda row: any(t(row) for t in terms))
+            query = query | self.term()
+        return query
 
-    def term(self) -> Predicate:
-        factors = [self.factor()]
+    def term(self) -> Q:
+        query = self.factor()
         while self.keyword("and"):
-            factors.append(self.factor())
-        return factors[0] if len(factors) == 1 else (lambda row: all(f(row) for f in factors))
+            query = query & self.factor()
+        return query
 
-    def factor(self) -> Predicate:
-        if self.keyword("not"):
-            inner = self.factor()
-            return lambda row: not inner(row)
-        token = self.peek()
-        if token == ("punct", "("):
-            self.at += 1
-            inner = self.expression()
-            self.take("punct", ")")
-            return inner
-        return self.comparison()
+    def factor(self) -> Q:
+        self.depth += 1
+        if self.depth > _MAX_DEPTH:
+            raise _refuse(f"nests deeper than {_MAX_DEPTH} parentheses or nots")
+        try:
+            if self.keyword("not"):
+                return ~self.factor()
+            if self.peek() == ("punct", "("):
+                self.at += 1
+                inner = self.expression()
+                self.take("punct", ")")
+                return inner
+            return self.comparison()
+        finally:
+            self.depth -= 1
 
-    def comparison(self) -> Predicate:
-        field = self.take("word")
-        if field not in _OPERATORS:
-            raise _refuse(f"cannot filter on {field!r}; the fields are completionStatus and id")
+    def count(self, terms: int) -> None:
+        self.terms += terms
+        if self.terms > _MAX_TERMS:
+            raise _refuse(f"has more than {_MAX_TERMS} comparisons and values")
+
+    def comparison(self) -> Q:
+        name = self.take("word")
+        field = self.fields.get(name)
+        if field is None:
+            known = ", ".join(self.fields)
+            raise _refuse(f"cannot filter on {name!r}; the fields are {known}")
         operator = self.take("word").lower()
-        if operator not in _OPERATORS[field]:
-            raise _refuse(f"{field} supports {', '.join(sorted(_OPERATORS[field]))}, not {operator!r}")
+        if operator not in field.operators:
+            raise _refuse(f"{name} supports {', '.join(sorted(field.operators))}, not {operator!r}")
         if operator == "isnull":
-            return lambda row: row[field] is None
+            assert field.null is not None, f"{name} lists isnull but says nothing about null"
+            self.count(1)
+            return field.null()
         if operator == "eq":
-            value = self.take("string")
-            return lambda row: row[field] == value
+            self.count(1)
+            return field.matching([self.take("string")])
         self.take("punct", "(")
-        values = {self.take("string")}
+        values = [self.take("string")]
         while self.peek() == ("punct", ","):
             self.at += 1
-            values.add(self.take("string"))
+            values.append(self.take("string"))
         self.take("punct", ")")
-        return lambda row: row[field] in values
+        self.count(len(values))
+        return field.matching(values)
 
 
-def parse_filters(text: str | None) -> Predicate | None:
-    """A predicate over ``{"id", "completionStatus"}`` rows, or None when there is no filter."""
+def parse_filters(text: str | None, fields: Mapping[str, FilterField]) -> Q:
+    """The tasks ``text`` selects, as a Q over ``fields`` (every task when there is no filter)."""
     if text is None or not text.strip():
-        return None
-    parser = _Parser(text)
-    try:
-        predicate = parser.expression()
-    except RecursionError:
-        raise _refuse("nests too deep") from None
-    if parser.peek() is not None:
-        raise _refuse(f"unexpected {parser.peek()[1]!r} after a complete filter")  # type: ignore[index]
-    return predicate
+        return Q()
+    parser = _Parser(text, fields)
+    query = parser.expression()
+    token = parser.peek()
+    if token is not None:
+        raise _refuse(f"unexpected {token[1]!r} after a complete filter")
+    return query
 
 
-def parse_sorters(text: str | None) -> bool | None:
-    """None: by id (creation order); False: created ascending; True: created descending.
+def parse_sorters(text: str | None, fields: Mapping[str, str]) -> str | None:
+    """The store's ``order_by`` for SailPoint's ``sorters`` (``created``, ``-created``, comma-separated).
 
-    >>> parse_sorters("-created"), parse_sorters(None)
-    (True, None)
+    ``fields`` maps each sortable SailPoint field to the task field it sorts by; None means no sorters.
+
+    >>> parse_sorters("created", {"created": "Created"}) is None, parse_sorters(None, {})
+    (False, None)
     """
     if text is None or not text.strip():
         return None
-    keys = [k.strip() for k in text.split(",")]
-    if len(keys) != 1 or keys[0] not in ("created", "-created"):
-        raise RequestRefusedError(400, f"only created or -created sort task statuses, not {text!r}", field="sorters")
-    return keys[0] == "-created"
+    keys = []
+    for item in text.split(","):
+        name = item.strip()
+        descending = name.startswith("-")
+        target = fields.get(name[1:] if descending else name)
+        if target is None:
+            known = ", ".join(f"{f} or -{f}" for f in fields)
+            raise RequestRefusedError(400, f"only {known} sort task statuses, not {name!r}", field="sorters")
+        keys.append(f"-{target}" if descending else target)
+    return ",".join(keys)

@@ -15,6 +15,7 @@ from typing import Final
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._errors import RequestRefusedError, error_response
+from ._sailpoint_paths import TASK_STATUS_PREFIXES, TOKEN_PATH
 
 __all__ = ["JSON_TYPES", "PATCH_TYPES", "Guard"]
 
@@ -23,8 +24,8 @@ JSON_TYPES: Final = frozenset({"application/json", "text/json"})
 #: Request bodies of SailPoint's PATCH: a JSON Patch document (plain JSON is taken too).
 PATCH_TYPES: Final = frozenset({"application/json-patch+json", "application/json"})
 _ACCEPTED_RANGES: Final = frozenset({"*/*", "application/*", "text/*", "application/json", "text/json"})
-_API_PREFIXES: Final = ("/api/", "/task-status/")
-_BODY_PREFIXES: Final = ("/api/", "/task-status/", "/batchstore/")
+_API_PREFIXES: Final = ("/api/", *TASK_STATUS_PREFIXES)
+_BODY_PREFIXES: Final = ("/api/", *TASK_STATUS_PREFIXES, "/batchstore/")
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
 #: The dashboard's page and files hold no data: any browser may load them, and the page asks for the token
 #: and sends it with each request for data (in a header: no cookie or cached password to forge requests with).
@@ -82,7 +83,9 @@ class Guard:
 
     def _check(self, scope: Scope) -> None:
         path: str = scope["path"]
-        public = scope["method"] in ("GET", "HEAD") and path in _PUBLIC_PATHS
+        # The token route is how a SailPoint client that holds the token as its client secret gets in; the
+        # dashboard's page and files hold no data.
+        public = path == TOKEN_PATH or (scope["method"] in ("GET", "HEAD") and path in _PUBLIC_PATHS)
         if self.token is not None and not public and not self._authorized(scope):
             raise RequestRefusedError(
                 401,
@@ -98,6 +101,9 @@ class Guard:
                 )
         if scope["method"] not in _BODY_METHODS or not path.startswith(_BODY_PREFIXES):
             return
+        length = _header(scope, b"content-length")
+        if (length is None or length.strip() == "0") and _header(scope, b"transfer-encoding") is None:
+            return  # no body (POST /api/v1/BatchTask/{id}/Stop): no media type to check; a route that needs one says so
         allowed = PATCH_TYPES if scope["method"] == "PATCH" else JSON_TYPES
         content_type = _header(scope, b"content-type")
         if content_type is None or _media_type(content_type) not in allowed:
@@ -105,7 +111,6 @@ class Guard:
             raise RequestRefusedError(
                 415, f"the body must be {' or '.join(sorted(allowed))}, not {shown}", field="Content-Type"
             )
-        length = _header(scope, b"content-length")
         if length is not None and length.strip().isdigit() and int(length) > self.max_body_bytes:
             raise self._too_large()
 

@@ -1,4 +1,20 @@
-"""SailPoint's task-status routes, as its ``sailpoint`` SDK (``TaskManagementApi``) calls them.
+"""SailPoint's task-status routes, as its ``sailpoint`` SDKs call them, and its OAuth token route.
+
+Where (``_sailpoint_paths.py``): ``/{version}/task-status...`` for ``beta``, ``v3``, ``v2024``, ``v2025``
+and ``v2026`` (sailpoint 1.x: ``sailpoint.beta``, ``sailpoint.v2024``... ``TaskManagementApi``), and
+``/task-status/v1...`` (sailpoint 2.x). The versioned routes are the same on every version:
+
+- ``GET /{version}/task-status/{id}``, ``PATCH /{version}/task-status/{id}``,
+- ``GET /{version}/task-status`` with ``limit`` (0..250), ``offset``, ``count`` (X-Total-Count), ``filters``
+  and ``sorters``,
+- ``GET`` and ``HEAD /{version}/task-status/pending-tasks``: the unfinished tasks, by Id, with ``limit``,
+  ``offset`` and ``count`` (HEAD answers X-Total-Count always, and no body).
+
+``X-SailPoint-Experimental`` (which the SDKs send to v2026) is accepted and ignored. ``filters`` takes
+every field and operator SailPoint documents for the list in any version: ``id`` (eq, in), ``sourceId``
+(eq, in), ``completionStatus`` (eq, in, isnull), ``type`` (eq, in) and ``launcher`` (eq, in);
+``sorters`` takes ``created`` and ``-created``. Both become the store's query model, so a page of 10
+reads about 10 rows however many tasks there are; the trace of each task on the page is read after.
 
 A TaskStatus is a view of a batchstore task:
 
@@ -20,34 +36,54 @@ progress             ProgressDescription
 percentComplete      ProgressPercent
 ===================  ===============================================================
 
+A filter on a field batchstore has no counterpart for selects what the view shows: ``sourceId``
+matches no task (a task has no source), ``type`` matches every task for ``QUEUED_TASK`` and none for
+any other type, ``completionStatus eq "TEMPERROR"`` none. Status names are matched in any case, as
+SailPoint's own example (``completionStatus eq "Success"``) writes them.
+
 PATCH follows SailPoint's page: "clear a pending task by updating the completionStatus and completed
 attributes". Changes to ``/completionStatus`` and ``/completed`` move the task's State; ``test``
 compares the TaskStatus document; any other change is a 400. The patch is evaluated on one reading of
 the task and written only if the task still reads the same (a compare-and-set inside the store's patch).
+
+``POST /oauth/token`` (``grant_type=client_credentials``, a form, urlencoded as the SDKs send it or
+multipart; the client's id and secret in the form or as HTTP Basic) answers ``{"access_token",
+"token_type": "bearer", "expires_in"}``. On a server with a token, the client secret must be that
+token (any client id) and the access token is the server token itself, so it is accepted wherever the
+token is; on a server without one, any credentials get a fresh random access token (nothing checks it).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
+import hmac
+import re
+import secrets
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import Response
 
 from .._enums import BatchTaskState
 from .._exceptions import PatchConflictError, PatchError, TaskNotFoundError
+from .._lifecycle import FINISHED
 from .._model import BatchTaskInfo
 from .._patch import apply_patch
+from .._query import Q
 from .._store import BatchStore
 from .._trace import TraceEntry
 from . import _schemas as schemas
 from ._body import json_body
 from ._errors import RequestRefusedError
-from ._filters import parse_filters, parse_sorters
+from ._filters import FilterField, parse_filters, parse_sorters
+from ._sailpoint_paths import API_VERSIONS, TOKEN_PATH
 from ._superoffice import json_response
 from ._timezone import in_zone
 
-__all__ = ["STOPPED", "sailpoint_router", "task_status"]
+__all__ = ["FILTERS", "STOPPED", "completion_status", "sailpoint_router", "task_status"]
 
 #: How a Failed task says it was stopped (batchstore's stop() writes it to Result; a TERMINATED patch to Response).
 STOPPED: Final = "Stopped by request"
@@ -119,11 +155,91 @@ def task_status(task: BatchTaskInfo, history: list[TraceEntry]) -> dict[str, Any
     }
 
 
-def _task_id(text: str) -> int:
+def _int32(text: str) -> int | None:
     # SailPoint's ids are strings; batchstore's are int32. Any other string names no task.
     if len(text) <= 10 and text.isascii() and text.isdigit() and int(text) <= _INT32_MAX:
         return int(text)
-    raise TaskNotFoundError(text, "task-status")  # type: ignore[arg-type]
+    return None
+
+
+def _task_id(text: str) -> int:
+    task_id = _int32(text)
+    if task_id is None:
+        raise TaskNotFoundError(text, "task-status")  # type: ignore[arg-type]
+    return task_id
+
+
+# --- filters: the same rules as completion_status() and task_status(), as the store's query model ---------
+
+_NO_TASK: Final = ~Q()
+#: The States of an unfinished task: completionStatus null.
+_UNFINISHED: Final = [s for s in BatchTaskState if s not in FINISHED and s is not BatchTaskState.All]
+_ASSOCIATE: Final = re.compile(r"associate:(-?[0-9]{1,10})")
+
+
+def _stopped() -> Q:
+    return Q(Result__startswith=STOPPED) | Q(Response__startswith=STOPPED)
+
+
+_STATUS_FILTERS: Final[dict[str, Callable[[], Q]]] = {
+    "SUCCESS": lambda: Q(State=BatchTaskState.Succeeded),
+    "WARNING": lambda: Q(State=BatchTaskState.SucceededManualCleanup),
+    "ERROR": lambda: Q(State=BatchTaskState.Failed) & ~_stopped(),
+    "TERMINATED": lambda: Q(State=BatchTaskState.Failed) & _stopped(),
+    "TEMPERROR": lambda: _NO_TASK,  # SailPoint's temporary error: batchstore never reports one
+}
+
+
+def _pending() -> Q:
+    return Q(State__in=_UNFINISHED)
+
+
+def _any_of(queries: Sequence[Q]) -> Q:
+    result = _NO_TASK
+    for query in queries:
+        result = result | query
+    return result
+
+
+def _by_status(values: Sequence[str]) -> Q:
+    queries = []
+    for value in values:
+        status = _STATUS_FILTERS.get(value.upper())
+        if status is None:
+            known = ", ".join(_STATUS_FILTERS)
+            raise RequestRefusedError(400, f"completionStatus is one of {known}, not {value!r}", field="filters")
+        queries.append(status())
+    return _any_of(queries)
+
+
+def _by_id(values: Sequence[str]) -> Q:
+    ids = [task_id for task_id in map(_int32, values) if task_id is not None]
+    return Q(Id__in=ids) if ids else _NO_TASK
+
+
+def _by_launcher(values: Sequence[str]) -> Q:
+    queries = []
+    for value in values:
+        if value == "system":
+            queries.append(Q(IsSystemTask=True))
+        elif value == "batchstore":
+            queries.append(Q(IsSystemTask=False, AssociateId=None))
+        elif (found := _ASSOCIATE.fullmatch(value)) and -_INT32_MAX - 1 <= int(found[1]) <= _INT32_MAX:
+            queries.append(Q(IsSystemTask=False, AssociateId=int(found[1])))
+    return _any_of(queries)
+
+
+_EQ_IN: Final = frozenset({"eq", "in"})
+#: Every field and operator SailPoint documents for the task-status list in any version (v2026's is the
+#: widest: launcher is new there; beta and v2024 leave out isnull), each as the tasks it selects.
+FILTERS: Final = {
+    "id": FilterField(_EQ_IN, _by_id),
+    "sourceId": FilterField(_EQ_IN, lambda values: _NO_TASK),  # a task has no source
+    "completionStatus": FilterField(_EQ_IN | {"isnull"}, _by_status, _pending),
+    "type": FilterField(_EQ_IN, lambda values: Q() if "QUEUED_TASK" in values else _NO_TASK),
+    "launcher": FilterField(_EQ_IN, _by_launcher),
+}
+_SORTERS: Final = {"created": "Created"}
 
 
 def _operations(body: Any) -> list[dict[str, Any]]:
@@ -185,68 +301,186 @@ def _target(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any] | N
     return changes
 
 
-def sailpoint_router(store: BatchStore) -> APIRouter:
-    """The SailPoint task-status routes on ``store``."""
-    router = APIRouter(prefix="/task-status/v1", tags=["SailPoint task status"])
-    status_content = schemas.json_content(schemas.ref("TaskStatus"))
-
-    def view(task_id: int) -> dict[str, Any]:
-        return task_status(store.get(task_id), store.history(task_id))
-
-    @router.get(
-        "/{id}",
-        summary="The status of one task",
-        responses={200: status_content, **schemas.errors(404)},
-    )
-    def get_status(id: Annotated[str, Path(description="The task's Id")]) -> Response:
-        return json_response(view(_task_id(id)))
-
-    @router.get(
-        "",
-        summary="Task statuses, by creation; filters on completionStatus (eq, in, isnull) and id (eq, in)",
-        responses={
-            200: {
-                **schemas.json_content({"type": "array", "items": schemas.ref("TaskStatus")}),
-                "headers": {"X-Total-Count": {"schema": {"type": "integer"}, "description": "with count=true"}},
-            },
-            **schemas.errors(),
+_TOKEN_LIFETIME: Final = 3600
+_FORM_TYPES: Final = ("application/x-www-form-urlencoded", "multipart/form-data")
+_TOKEN_BODY: Final = schemas.request_body(
+    {
+        "type": "object",
+        "required": ["grant_type"],
+        "properties": {
+            "grant_type": {"type": "string", "enum": ["client_credentials"]},
+            "client_id": {"type": "string", "description": "any"},
+            "client_secret": {"type": "string", "description": "the server's token, when it has one"},
         },
+    },
+    _FORM_TYPES,
+)
+_TOKEN_ANSWER: Final = {
+    "type": "object",
+    "required": ["access_token", "token_type", "expires_in"],
+    "properties": {
+        "access_token": {"type": "string"},
+        "token_type": {"type": "string", "enum": ["bearer"]},
+        "expires_in": {"type": "integer", "description": "seconds"},
+    },
+}
+
+
+def _version(
+    version: Annotated[
+        str, Path(description="SailPoint's API version", json_schema_extra={"enum": list(API_VERSIONS)})
+    ],
+    experimental: Annotated[
+        str | None,
+        Header(alias="X-SailPoint-Experimental", description="sent by the SDKs to experimental APIs; ignored"),
+    ] = None,
+) -> None:
+    if version not in API_VERSIONS:
+        raise RequestRefusedError(
+            404, f"no SailPoint API {version!r}; task-status is under {', '.join(API_VERSIONS)}", field="version"
+        )
+
+
+def _page_parameters(
+    limit: Annotated[int, Query(ge=0, le=250, description="At most this many (0..250)")] = 250,
+    offset: Annotated[int, Query(ge=0, le=_INT32_MAX, description="Skip this many")] = 0,
+    count: Annotated[bool, Query(description="Set X-Total-Count to the number of matches")] = False,
+) -> tuple[int, int, bool]:
+    return limit, offset, count
+
+
+Paging = Annotated[tuple[int, int, bool], Depends(_page_parameters)]
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """The fields of a form body (urlencoded or multipart); anything else is a 415, a file field a 400."""
+    media_type = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+    if media_type not in _FORM_TYPES:
+        shown = repr(request.headers["content-type"]) if "content-type" in request.headers else "none"
+        raise RequestRefusedError(
+            415, f"the body must be {' or '.join(_FORM_TYPES)}, not {shown}", field="Content-Type"
+        )
+    try:
+        form = await request.form(max_files=0, max_fields=100)
+    except RequestRefusedError:
+        raise
+    except Exception as exc:  # python-multipart's and Starlette's parse errors: the client sent a broken form
+        detail = getattr(exc, "detail", None) or str(exc) or type(exc).__name__
+        raise RequestRefusedError(400, f"is not a readable form: {detail}", field="body") from None
+    fields: dict[str, str] = {}
+    for name, value in form.multi_items():
+        if not isinstance(value, str):
+            raise RequestRefusedError(400, "is a file; the token request takes text fields", field=name)
+        if name in fields:
+            raise RequestRefusedError(400, "is given twice", field=name)
+        fields[name] = value
+    return fields
+
+
+def _basic_credentials(request: Request) -> tuple[str, str] | None:
+    # RFC 6749 2.3.1: a client may send its id and secret as HTTP Basic instead of in the form.
+    scheme, _, encoded = (request.headers.get("authorization") or "").strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        client_id, colon, secret = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, ValueError):
+        raise RequestRefusedError(400, "Basic credentials are not base64 of id:secret", field="Authorization") from None
+    return (client_id, secret) if colon else None
+
+
+def token_router(token: str | None) -> APIRouter:
+    """``POST /oauth/token``: OAuth 2.0 client credentials, as SailPoint's SDKs fetch their access token."""
+    router = APIRouter(tags=["SailPoint OAuth"])
+    expected = token.encode("utf-8") if token is not None else None
+
+    @router.post(
+        TOKEN_PATH,
+        summary="An access token for client credentials (with a server token: client_secret must be it)",
+        responses={200: schemas.json_content(_TOKEN_ANSWER), **schemas.errors(413, 415)},
+        openapi_extra=_TOKEN_BODY,
     )
-    def list_statuses(
-        limit: Annotated[int, Query(ge=0, le=250, description="At most this many (0..250)")] = 250,
-        offset: Annotated[int, Query(ge=0, le=_INT32_MAX, description="Skip this many")] = 0,
-        count: Annotated[bool, Query(description="Set X-Total-Count to the number of matches")] = False,
-        filters: Annotated[str | None, Query(description='e.g. completionStatus in ("SUCCESS","ERROR")')] = None,
-        sorters: Annotated[str | None, Query(description="created or -created")] = None,
-    ) -> Response:
-        match = parse_filters(filters)
-        descending = parse_sorters(sorters)
-        found: list[tuple[Any, int]] = []
-        for task in store.list("All", select="Id,State,Result,Response,Created"):
-            row = {"id": str(task.id), "completionStatus": completion_status(task)}
-            if match is None or match(row):
-                assert task.id is not None
-                found.append((task.created, task.id))
-        if descending is not None:
-            found.sort(key=lambda pair: (pair[0], pair[1]), reverse=descending)
-        page = []
-        for _, task_id in found[offset : offset + limit]:
-            try:
-                page.append(view(task_id))
-            except TaskNotFoundError:
-                continue  # deleted since it was listed
-        headers = {"X-Total-Count": str(len(found))} if count else None
-        response = json_response(page)
-        if headers:
-            response.headers.update(headers)
+    async def issue_token(request: Request) -> Response:
+        form = await _form(request)
+        grant_type = form.get("grant_type")
+        if grant_type != "client_credentials":
+            raise RequestRefusedError(
+                400, f"only client_credentials is granted, not {grant_type!r}", field="grant_type"
+            )
+        secret = form.get("client_secret")
+        basic = _basic_credentials(request)
+        if basic is not None:
+            if secret is not None:
+                raise RequestRefusedError(
+                    400, "give the client secret in the form or as Basic, not both", field="client_secret"
+                )
+            secret = basic[1]
+        if expected is not None:
+            if secret is None or not hmac.compare_digest(secret.encode("utf-8"), expected):
+                raise RequestRefusedError(401, "does not match this server's token", field="client_secret")
+            access_token = token
+        else:
+            access_token = secrets.token_urlsafe(32)
+        response = json_response({"access_token": access_token, "token_type": "bearer", "expires_in": _TOKEN_LIFETIME})
+        response.headers["Cache-Control"] = "no-store"  # RFC 6749 5.1: a token is never cached
+        response.headers["Pragma"] = "no-cache"
         return response
 
-    @router.patch(
-        "/{id}",
-        summary="Finish a pending task: JSON Patch on /completionStatus and /completed (test: any path)",
-        responses={200: status_content, **schemas.errors(404, 409, 413, 415)},
-        openapi_extra=schemas.JSON_PATCH_BODY,
-    )
+    return router
+
+
+def sailpoint_router(store: BatchStore, *, token: str | None = None) -> APIRouter:
+    """The SailPoint task-status routes on ``store``, every version, and the OAuth token route (``token``)."""
+    router = APIRouter(tags=["SailPoint task status"])
+    status_content = schemas.json_content(schemas.ref("TaskStatus"))
+    total_header = {"X-Total-Count": {"schema": {"type": "integer"}, "description": "with count=true"}}
+    list_content = {
+        **schemas.json_content({"type": "array", "items": schemas.ref("TaskStatus")}),
+        "headers": total_header,
+    }
+    versioned = [Depends(_version)]
+    v1, vn = "/task-status/v1", "/{version}/task-status"
+
+    def page_of(where: Q, order_by: str | None, paging: tuple[int, int, bool]) -> Response:
+        limit, offset, count = paging
+        # One query for the page (the store compiles filter, order, offset and limit to SQL), then the
+        # trace of each task on it, then the count when asked: never a read of the whole table.
+        tasks = list(store.list(where=where, order_by=order_by, offset=offset, limit=limit))
+        page = []
+        for task in tasks:
+            assert task.id is not None
+            try:
+                page.append(task_status(task, store.history(task.id)))
+            except TaskNotFoundError:
+                continue  # deleted since the page was read
+        response = json_response(page)
+        if count:
+            response.headers["X-Total-Count"] = str(store.count(where=where))
+        return response
+
+    def get_status(id: Annotated[str, Path(description="The task's Id")]) -> Response:
+        task_id = _task_id(id)
+        return json_response(task_status(store.get(task_id), store.history(task_id)))
+
+    def list_statuses(
+        paging: Paging,
+        filters: Annotated[
+            str | None,
+            Query(
+                description="SailPoint's filter syntax on id, sourceId, completionStatus, type, launcher, e.g. "
+                'completionStatus in ("SUCCESS","ERROR") or completionStatus isnull'
+            ),
+        ] = None,
+        sorters: Annotated[str | None, Query(description="created or -created (by Id without)")] = None,
+    ) -> Response:
+        return page_of(parse_filters(filters, FILTERS), parse_sorters(sorters, _SORTERS), paging)
+
+    def pending_tasks(paging: Paging) -> Response:
+        return page_of(_pending(), None, paging)
+
+    def pending_count() -> Response:
+        return Response(status_code=200, headers={"X-Total-Count": str(store.count(where=_pending()))})
+
     def patch_status(
         id: Annotated[str, Path(description="The task's Id")],
         body: Annotated[Any, Depends(json_body)],
@@ -272,7 +506,80 @@ def sailpoint_router(store: BatchStore) -> APIRouter:
                 store.patch(task_id, guard + writes, select="Id")
             except PatchConflictError:
                 continue  # the task changed after it was read: evaluate the patch again on the new reading
-            return json_response(view(task_id))
+            return json_response(task_status(store.get(task_id), store.history(task_id)))
         raise PatchConflictError(f"task {task_id} kept changing while the patch was applied; nothing was written")
 
+    list_summary = "Task statuses: filters on id, sourceId, completionStatus, type, launcher; sorters on created"
+    pending_summary = "The statuses of unfinished tasks, by Id"
+    patch_summary = "Finish a pending task: JSON Patch on /completionStatus and /completed (test: any path)"
+    patch_errors = schemas.errors(404, 409, 413, 415)
+    # The versioned routes first: pending-tasks before {id}, which would read it as an id.
+    router.add_api_route(
+        f"{vn}/pending-tasks",
+        pending_tasks,
+        methods=["GET"],
+        summary=pending_summary,
+        responses={200: list_content, **schemas.errors(404)},
+        dependencies=versioned,
+    )
+    router.add_api_route(
+        f"{vn}/pending-tasks",
+        pending_count,
+        methods=["HEAD"],
+        response_class=Response,  # headers only: no media type to document
+        summary="How many tasks are unfinished: X-Total-Count, no body",
+        responses={
+            200: {
+                "description": "OK",
+                "headers": {"X-Total-Count": {**total_header["X-Total-Count"], "description": "always"}},
+            },
+            **schemas.errors(404),
+        },
+        dependencies=versioned,
+    )
+    router.add_api_route(
+        vn,
+        list_statuses,
+        methods=["GET"],
+        summary=list_summary,
+        responses={200: list_content, **schemas.errors(404)},
+        dependencies=versioned,
+    )
+    router.add_api_route(
+        f"{vn}/{{id}}",
+        get_status,
+        methods=["GET"],
+        summary="The status of one task",
+        responses={200: status_content, **schemas.errors(404)},
+        dependencies=versioned,
+    )
+    router.add_api_route(
+        f"{vn}/{{id}}",
+        patch_status,
+        methods=["PATCH"],
+        summary=patch_summary,
+        responses={200: status_content, **patch_errors},
+        openapi_extra=schemas.JSON_PATCH_BODY,
+        dependencies=versioned,
+    )
+    # sailpoint 2.x: the same list, status and patch under /task-status/v1.
+    router.add_api_route(
+        v1, list_statuses, methods=["GET"], summary=list_summary, responses={200: list_content, **schemas.errors()}
+    )
+    router.add_api_route(
+        f"{v1}/{{id}}",
+        get_status,
+        methods=["GET"],
+        summary="The status of one task",
+        responses={200: status_content, **schemas.errors(404)},
+    )
+    router.add_api_route(
+        f"{v1}/{{id}}",
+        patch_status,
+        methods=["PATCH"],
+        summary=patch_summary,
+        responses={200: status_content, **patch_errors},
+        openapi_extra=schemas.JSON_PATCH_BODY,
+    )
+    router.include_router(token_router(token))
     return router

@@ -9,9 +9,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from .._enums import BatchTaskState, CancellationBehaviour
+from .._fields import FIELDS
+from .._fields import Field as FieldRule
 
 __all__ = [
     "AGENT_BODIES",
@@ -32,39 +34,34 @@ _BEHAVIOURS: Final = [c.name for c in CancellationBehaviour]
 _INT32: Final[dict[str, Any]] = {"minimum": -(2**31), "maximum": 2**31 - 1}
 
 
-class _Wire(BaseModel):
-    model_config = ConfigDict(extra="allow")
+def _wire_field(field: FieldRule) -> tuple[Any, Any]:
+    """The pydantic annotation and Field of one wire field, from the store's field table."""
+    kind = field.kind
+    if kind == "str":
+        return str | None, Field(None, max_length=field.max_length)
+    if kind == "int32":
+        return int | None, Field(None, json_schema_extra=_INT32)
+    if kind == "percent":
+        return int | None, Field(None, ge=0, le=100)
+    if kind == "state":
+        return str | None, Field(None, json_schema_extra={"enum": [*_STORED_STATES, None]})
+    if kind == "behaviour":
+        return str | None, Field(None, json_schema_extra={"enum": [*_BEHAVIOURS, None]})
+    if kind == "carrier":
+        return dict[str, Any] | None, None
+    return _KIND_TYPES[kind], None
 
 
-class BatchTaskInfo(_Wire):
-    """One batch task (SuperOffice's BatchTaskInfo). With ``$select``, fields not selected are null."""
+_KIND_TYPES: Final[dict[str, Any]] = {"bool": bool | None, "datetime": dt.datetime | None, "object": Any}
 
-    model_config = ConfigDict(title="BatchTaskInfo", extra="forbid")
-
-    Id: int | None = Field(None, json_schema_extra=_INT32)
-    Name: str | None = Field(None, max_length=254)
-    AssociateId: int | None = Field(None, json_schema_extra=_INT32)
-    DetailsTable: int | None = Field(None, json_schema_extra=_INT32)
-    DetailsRecord: int | None = Field(None, json_schema_extra=_INT32)
-    IsSystemTask: bool | None = None
-    IsInternalTask: bool | None = None
-    ParameterObject: Any = None
-    LastStarted: dt.datetime | None = None
-    Created: dt.datetime | None = None
-    StartCount: int | None = Field(None, json_schema_extra=_INT32)
-    DatabaseSerialNumber: str | None = Field(None, max_length=254)
-    Context: str | None = Field(None, max_length=254)
-    Result: str | None = Field(None, max_length=254)
-    State: str | None = Field(None, json_schema_extra={"enum": [*_STORED_STATES, None]})
-    Description: str | None = Field(None, max_length=254)
-    Response: str | None = Field(None, max_length=254)
-    Request: str | None = Field(None, max_length=254)
-    ProgressDescription: str | None = Field(None, max_length=254)
-    ProgressPercent: int | None = Field(None, ge=0, le=100)
-    FileName: str | None = Field(None, max_length=260)
-    CancellationBehaviour: str | None = Field(None, json_schema_extra={"enum": [*_BEHAVIOURS, None]})
-    TableRight: dict[str, Any] | None = None
-    FieldProperties: dict[str, Any] | None = None
+#: One batch task (SuperOffice's BatchTaskInfo), generated from the field table (``_fields.FIELDS``) that
+#: the store checks every value with: a field, a kind or a limit changed there changes the OpenAPI document.
+BatchTaskInfo: Final[type[BaseModel]] = create_model(
+    "BatchTaskInfo",
+    __config__=ConfigDict(title="BatchTaskInfo", extra="forbid"),
+    __doc__="One batch task (SuperOffice's BatchTaskInfo). With ``$select``, fields not selected are null.",
+    **{f.wire: _wire_field(f) for f in FIELDS},  # type: ignore[call-overload]
+)
 
 
 class HistoryEntry(BaseModel):
@@ -110,7 +107,7 @@ def _object(required: list[str], **properties: dict[str, Any]) -> dict[str, Any]
 _ID: Final = {"type": "integer", **_INT32}
 _STATE: Final = {"type": "string", "enum": _STATES, "description": "a BatchTaskState name (any case), or All"}
 _NAME: Final = {"type": "string", "maxLength": 254}
-_ASSOCIATES: Final = {"type": "array", "items": _ID}
+_ASSOCIATES: Final = {"type": "array", "items": _ID}  # ids of associates, or of tasks
 
 #: The request bodies of the Batch agent's endpoints, by endpoint name.
 AGENT_BODIES: Final[dict[str, dict[str, Any]]] = {
@@ -125,6 +122,10 @@ AGENT_BODIES: Final[dict[str, dict[str, Any]]] = {
     "GetSystemBatchTaskInfosByNameAndState": _object(["TaskName", "State"], TaskName=_NAME, State=_STATE),
     "StopBatchJob": _object(["Id"], Id=_ID),
     "DeleteBatchTask": _object(["BatchTaskId"], BatchTaskId=_ID),
+    "StartBatchJob": _object(["BatchTaskInfo"], BatchTaskInfo={"$ref": "#/components/schemas/BatchTaskInfo"}),
+    "DeleteBatchTasks": _object(["BatchTaskIds"], BatchTaskIds=_ASSOCIATES),
+    "GetAllBatchTaskInfosByName": _object(["TaskName"], TaskName=_NAME),
+    "GetAllBatchTaskInfosByNameAndState": _object(["TaskName", "State"], TaskName=_NAME, State=_STATE),
 }
 
 _JSON_PATCH: Final[dict[str, Any]] = {

@@ -1,25 +1,30 @@
-"""SuperOffice's BatchTask routes: ``/api/v1/BatchTask`` and the Batch agent's ``/api/v1/Agents/Batch/...``.
+"""SuperOffice's BatchTask routes: the seven of ``/api/v1/BatchTask`` and the Batch agent's fifteen methods.
 
-Bodies and responses use the wire names of SuperOffice's pages. Lists are streamed: the JSON array is
-written as the store's pages are read, so a large state never sits in memory.
+Bodies and responses use the wire names of SuperOffice's pages (``docs/superoffice-routes.md`` lists every
+route with its source page). Each list is one query of the store (:meth:`BatchStore.list` with a
+:class:`~batchstore.Q`): no filtering, sorting, paging or projection happens here. Lists are streamed:
+the JSON is written as the store's pages are read, so a large answer never sits in memory.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from .._enums import BatchTaskState, coerce_enum
-from .._exceptions import InvalidTaskError, TaskNotFoundError
+from .._exceptions import TaskNotFoundError
 from .._model import BatchTaskInfo
+from .._query import Q
 from .._store import BatchStore
 from . import _schemas as schemas
 from ._body import json_body, members
 from ._errors import RequestRefusedError
+from ._odata import Column, parse_filter, parse_order_by, parse_select
 from ._timezone import ResponseZone, in_zone, response_zone
 
 __all__ = ["dump", "superoffice_router", "task_wire"]
@@ -28,6 +33,13 @@ _CHUNK: Final = 64 * 1024  # bytes of JSON gathered before a streamed list hands
 _INT32_MIN: Final = -(2**31)
 _INT32_MAX: Final = 2**31 - 1
 _DATETIMES: Final = (("LastStarted", "last_started"), ("Created", "created"))
+_DIGITS: Final = re.compile(r"[0-9]+")
+#: The OData list's query parameters (matched in any case); those not listed in the route are ignored.
+_ODATA_PARAMETERS: Final = ("$select", "$filter", "$orderBy", "$top", "$skip", "$format", "$mode", "$entities",
+                            "$options", "$context", "$jsonSafe", "$output")
+#: Who a list of SuperOffice's agent methods returns: user tasks, system tasks, or both (the page says neither).
+USER: Final = Q(IsSystemTask=False)
+SYSTEM: Final = Q(IsSystemTask=True)
 
 Select = Annotated[
     str | None,
@@ -57,11 +69,13 @@ def task_wire(task: BatchTaskInfo, zone: ResponseZone) -> dict[str, Any]:
     return wire
 
 
-def stream_array(items: Iterable[Any], convert: Callable[[Any], Any]) -> StreamingResponse:
-    """A JSON array written as ``items`` advances, in chunks of about 64 KiB."""
+def stream_array(
+    items: Iterable[Any], convert: Callable[[Any], Any], *, prefix: bytes = b"[", suffix: bytes = b"]"
+) -> StreamingResponse:
+    """A JSON array written as ``items`` advances, in chunks of about 64 KiB (inside ``prefix``/``suffix``)."""
 
     def chunks() -> Iterator[bytes]:
-        buffer = bytearray(b"[")
+        buffer = bytearray(prefix)
         first = True
         for item in items:
             if not first:
@@ -71,7 +85,7 @@ def stream_array(items: Iterable[Any], convert: Callable[[Any], Any]) -> Streami
             if len(buffer) >= _CHUNK:
                 yield bytes(buffer)
                 buffer.clear()
-        buffer += b"]"
+        buffer += suffix
         yield bytes(buffer)
 
     return StreamingResponse(chunks(), media_type="application/json")
@@ -103,9 +117,73 @@ def _state(value: Any) -> str | int:
     return _str(value, "State")
 
 
+def _path_id(text: str, name: str) -> int:
+    """A task id in a path: digits only (a larger number than any id is simply no task: 404)."""
+    if not _DIGITS.fullmatch(text):
+        raise RequestRefusedError(400, f"must be a task id (digits), got {text!r}", field=name)
+    return int(text)
+
+
+def _task_object(value: Any, name: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise RequestRefusedError(400, "must be a BatchTaskInfo object", field=name)
+    return value
+
+
+def owned_by(associate_ids: list[int]) -> Q:
+    """The tasks of these associates, read as the official client documents its AssociateIds.
+
+    "empty array = all tasks, 0 = system tasks, -1 = all user tasks" (``@superoffice/webapi``,
+    ``BatchAgent.getBatchTaskInfosByAssociatesAsync``); any other id is an owner (AssociateId).
+
+    >>> owned_by([]) == Q(), owned_by([7, -1]) == Q(AssociateId__in=[7]) | Q(IsSystemTask=False)
+    (True, True)
+    """
+    if not associate_ids:
+        return Q()
+    where = Q(AssociateId__in=[i for i in associate_ids if i != -1])
+    if 0 in associate_ids:
+        where |= SYSTEM
+    if -1 in associate_ids:
+        where |= USER
+    return where
+
+
+def _odata_parameters(request: Request) -> dict[str, str]:
+    """The OData list's ``$`` parameters by their documented spelling, given in any case, each at most once."""
+    by_lower = {name.lower(): name for name in _ODATA_PARAMETERS}
+    found: dict[str, str] = {}
+    for key, value in request.query_params.multi_items():
+        name = by_lower.get(key.lower())
+        if name is None:
+            continue
+        if name in found:
+            raise RequestRefusedError(400, "given twice", field=name)
+        found[name] = value
+    return found
+
+
+def _count_parameter(value: str | None, name: str) -> int | None:
+    if value is None:
+        return None
+    if not _DIGITS.fullmatch(value.strip()) or int(value) > _INT32_MAX:
+        raise RequestRefusedError(400, f"must be a whole number from 0 to {_INT32_MAX}, got {value!r}", field=name)
+    return int(value)
+
+
+def _odata_row(task: BatchTaskInfo, columns: tuple[Column, ...], zone: ResponseZone) -> dict[str, Any]:
+    wire = task_wire(task, zone)
+    row: dict[str, Any] = {"PrimaryKey": task.id, "EntityName": "batchtask"}
+    for column in columns:
+        row[column.name] = wire[column.field.wire]
+    return row
+
+
+
 def superoffice_router(store: BatchStore) -> APIRouter:
     """The SuperOffice routes on ``store``."""
     router = APIRouter(tags=["SuperOffice BatchTask"])
+    rest = "/api/v1/BatchTask"
     agent = "/api/v1/Agents/Batch/"
 
     def tasks(found: Iterable[BatchTaskInfo], zone: ResponseZone) -> StreamingResponse:
@@ -114,8 +192,79 @@ def superoffice_router(store: BatchStore) -> APIRouter:
     def body_of(name: str) -> dict[str, Any]:
         return schemas.request_body(schemas.AGENT_BODIES[name])
 
+    # --- REST: /api/v1/BatchTask ------------------------------------------------------------------
+
+    @router.get(
+        rest,
+        summary="The OData list of the BatchTasks archive: $select, $filter, $orderBy, $top, $skip",
+        responses={
+            200: schemas.json_content(
+                {
+                    "type": "object",
+                    "required": ["odata.metadata", "value"],
+                    "properties": {
+                        "odata.metadata": {"type": "string"},
+                        "odata.nextLink": {"type": "string", "description": "present while more rows remain"},
+                        "value": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
+                "Rows with PrimaryKey (the task id), EntityName, then the selected columns (streamed)",
+            ),
+            **schemas.errors(),
+        },
+        openapi_extra={
+            "parameters": [
+                {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+                for name in _ODATA_PARAMETERS
+            ]
+        },
+    )
+    def odata_list(request: Request, zone: Zone) -> StreamingResponse:
+        given = _odata_parameters(request)
+        if given.get("$format", "JSON").strip().upper() != "JSON":
+            raise RequestRefusedError(400, f"batchstore answers JSON only, not {given['$format']!r}", field="$format")
+        columns = parse_select(given.get("$select"))
+        where = parse_filter(given.get("$filter"))
+        order_by = parse_order_by(given.get("$orderBy"))
+        top = _count_parameter(given.get("$top"), "$top")
+        skip = _count_parameter(given.get("$skip"), "$skip") or 0
+        select = ",".join(c.field.wire for c in columns)
+        rows = store.list(where=where, order_by=order_by, offset=skip, limit=top, select=select)
+        head: dict[str, str] = {"odata.metadata": f"{request.base_url}api/v1/archive$metadata"}
+        if top is not None and any(store.list(where=where, order_by=order_by, offset=skip + top, limit=1, select="Id")):
+            skips = [key for key in request.query_params if key.lower() == "$skip"]
+            head["odata.nextLink"] = str(request.url.remove_query_params(skips).include_query_params(
+                **{"$skip": skip + top}))
+        prefix = dump(head)[:-1] + b',"value":['
+        return stream_array(rows, lambda task: _odata_row(task, columns, zone), prefix=prefix, suffix=b"]}")
+
+    @router.get(
+        rest + "/{id_or_state}",
+        summary="All digits: the task with that Id (404 if none). A BatchTaskState name (any case) or All: "
+        "the user tasks in that state",
+        responses={
+            200: schemas.json_content(
+                {"anyOf": [schemas.ref("BatchTaskInfo"), {"type": "array", "items": schemas.ref("BatchTaskInfo")}]},
+                "A task by Id, or the user tasks in a state, by Id (streamed)",
+            ),
+            **schemas.errors(404),
+        },
+    )
+    def by_id_or_state(
+        id_or_state: Annotated[str, Path(description="A task Id (digits), or a BatchTaskState name in any case")],
+        zone: Zone,
+        select: Select = None,
+    ) -> Response:
+        if _DIGITS.fullmatch(id_or_state):
+            return json_response(task_wire(store.get(int(id_or_state), select=select), zone))
+        try:
+            state = coerce_enum(BatchTaskState, id_or_state)
+        except ValueError as exc:
+            raise RequestRefusedError(400, f"is neither a task id nor a state: {exc}", field="state") from None
+        return tasks(store.list(state, where=USER, select=select), zone)
+
     @router.post(
-        "/api/v1/BatchTask",
+        rest,
         summary="Create a batch task from a BatchTaskInfo; returns the new id",
         responses={200: schemas.json_content({"type": "integer"}, "The new task's Id"), **schemas.errors(413, 415)},
         openapi_extra=schemas.request_body(schemas.ref("BatchTaskInfo")),
@@ -125,17 +274,46 @@ def superoffice_router(store: BatchStore) -> APIRouter:
             raise RequestRefusedError(400, "the body must be a BatchTaskInfo object", field="body")
         return json_response(store.create(body))
 
-    @router.get(
-        "/api/v1/BatchTask/{state}",
-        summary="The tasks in one BatchTaskState (any case), or All",
-        responses={200: schemas.task_array(), **schemas.errors()},
+    @router.put(
+        rest + "/{Id}",
+        summary="Update a task: only the store's writable fields (State, Description, Response, Request) may change",
+        responses={200: schemas.json_content(schemas.ref("BatchTaskInfo")), **schemas.errors(404, 413, 415)},
+        openapi_extra=schemas.request_body(schemas.ref("BatchTaskInfo")),
     )
-    def by_state(
-        state: Annotated[str, Path(description="A BatchTaskState name in any case, or All")],
+    def put_task(
+        Id: Annotated[str, Path(description="The task's Id")],  # the page's name for it, so its OpenAPI name
+        body: Body,
         zone: Zone,
         select: Select = None,
-    ) -> StreamingResponse:
-        return tasks(store.list(state, select=select), zone)
+    ) -> Response:
+        task_id = _path_id(Id, "Id")
+        info = dict(_task_object(body, "body"))
+        for key in [k for k in info if str(k).lower() == "id"]:
+            if info.pop(key) not in (None, task_id):
+                raise RequestRefusedError(400, f"the body's Id must be the path's, {task_id}", field="Id")
+        return json_response(task_wire(store.update({**info, "Id": task_id}, select=select), zone))
+
+    @router.post(
+        rest + "/{id}/Stop",
+        summary="Stop a task as its CancellationBehaviour allows; true if it was stopped or asked to stop",
+        responses={200: schemas.json_content({"type": "boolean"}), **schemas.errors(404)},
+    )
+    def stop_by_path(id: Annotated[str, Path(description="The task's Id")]) -> Response:
+        return json_response(store.stop(_path_id(id, "id")))
+
+    @router.delete(
+        rest + "/{batchTaskId}",
+        summary="Delete a task (and the ParameterObject batchstore stored for it)",
+        status_code=204,
+        responses={204: {"description": "Deleted"}, **schemas.errors(404)},
+    )
+    def delete_by_path(
+        batchTaskId: Annotated[str, Path(description="The task's Id")],
+    ) -> Response:
+        store.delete(_path_id(batchTaskId, "batchTaskId"))
+        return Response(status_code=204)
+
+    # --- the Batch agent: /api/v1/Agents/Batch/... -------------------------------------------------
 
     @router.post(
         agent + "GetBatchTaskInfo",
@@ -152,6 +330,16 @@ def superoffice_router(store: BatchStore) -> APIRouter:
             return json_response(task_wire(store.get(task_id, select=select), zone))
         except TaskNotFoundError:
             return json_response(None)
+
+    @router.post(
+        agent + "StartBatchJob",
+        summary="Create a batch task from the BatchTaskInfo member; returns the new id",
+        responses={200: schemas.json_content({"type": "integer"}, "The new task's Id"), **schemas.errors(413, 415)},
+        openapi_extra=body_of("StartBatchJob"),
+    )
+    def start_job(body: Body) -> Response:
+        info = _task_object(members(body, "BatchTaskInfo")["BatchTaskInfo"], "BatchTaskInfo")
+        return json_response(store.create(info))
 
     @router.post(
         agent + "UpdateBatchTask",
@@ -185,52 +373,57 @@ def superoffice_router(store: BatchStore) -> APIRouter:
             openapi_extra=body_of(name),
         )
 
+    def name_of(body: dict[str, Any], member: str) -> Q:
+        return Q(Name=_str(body[member], member))
+
     list_route(
         "GetBatchTaskInfosByState",
-        "The tasks in one BatchTaskState, or All",
-        lambda b, sel: store.list(_state(b["State"]), select=sel),
+        "The user tasks (IsSystemTask false) in one BatchTaskState, or All",
+        lambda b, sel: store.list(_state(b["State"]), where=USER, select=sel),
     )
     list_route(
         "GetBatchTaskInfosByNameAndState",
-        "The tasks with this Name in this State (All: any)",
-        lambda b, sel: store.list_by_name_and_state(_str(b["Name"], "Name"), _state(b["State"]), select=sel),
+        "The user tasks with this Name in this State (All: any)",
+        lambda b, sel: store.list(_state(b["State"]), where=name_of(b, "Name") & USER, select=sel),
     )
     list_route(
         "GetBatchTaskInfosByAssociates",
-        "The tasks owned by any of these associates",
-        lambda b, sel: store.list_by_associates_and_state(_ints(b["AssociateIds"], "AssociateIds"), "All", select=sel),
+        "The tasks of these associates (empty: every task; 0: system tasks; -1: every user task)",
+        lambda b, sel: store.list(where=owned_by(_ints(b["AssociateIds"], "AssociateIds")), select=sel),
     )
     list_route(
         "GetBatchTaskInfosByAssociatesAndState",
-        "The tasks owned by any of these associates, in this State (All: any)",
-        lambda b, sel: store.list_by_associates_and_state(
-            _ints(b["AssociateIds"], "AssociateIds"), _state(b["State"]), select=sel
+        "The tasks of these associates (as GetBatchTaskInfosByAssociates) in this State (All: any)",
+        lambda b, sel: store.list(
+            _state(b["State"]), where=owned_by(_ints(b["AssociateIds"], "AssociateIds")), select=sel
         ),
     )
     list_route(
         "GetBatchTaskInfosByNameAndAssociates",
-        "The tasks with this Name owned by any of these associates",
-        lambda b, sel: _named(
-            store.list_by_associates_and_state(
-                _ints(b["AssociateIds"], "AssociateIds"), "All", select=_with(sel, "Name")
-            ),
-            _str(b["Name"], "Name"),
-            sel,
+        "The tasks with this Name of these associates (as GetBatchTaskInfosByAssociates)",
+        lambda b, sel: store.list(
+            where=name_of(b, "Name") & owned_by(_ints(b["AssociateIds"], "AssociateIds")), select=sel
         ),
+    )
+    list_route(
+        "GetAllBatchTaskInfosByName",
+        "The system and user tasks with this name",
+        lambda b, sel: store.list(where=name_of(b, "TaskName"), select=sel),
+    )
+    list_route(
+        "GetAllBatchTaskInfosByNameAndState",
+        "The system and user tasks with this name in this State (All: any)",
+        lambda b, sel: store.list(_state(b["State"]), where=name_of(b, "TaskName"), select=sel),
     )
     list_route(
         "GetSystemBatchTaskInfosByName",
         "The system tasks (IsSystemTask true) with this name",
-        lambda b, sel: store.list_system_tasks_by_name(_str(b["TaskName"], "TaskName"), select=sel),
+        lambda b, sel: store.list(where=name_of(b, "TaskName") & SYSTEM, select=sel),
     )
     list_route(
         "GetSystemBatchTaskInfosByNameAndState",
         "The system tasks with this name in this State (All: any)",
-        lambda b, sel: _in_state(
-            store.list_system_tasks_by_name(_str(b["TaskName"], "TaskName"), select=_with(sel, "State")),
-            _wanted_state(_state(b["State"])),
-            sel,
-        ),
+        lambda b, sel: store.list(_state(b["State"]), where=name_of(b, "TaskName") & SYSTEM, select=sel),
     )
 
     @router.post(
@@ -253,37 +446,15 @@ def superoffice_router(store: BatchStore) -> APIRouter:
         store.delete(_int(members(body, "BatchTaskId")["BatchTaskId"], "BatchTaskId"))
         return Response(status_code=204)
 
+    @router.post(
+        agent + "DeleteBatchTasks",
+        summary="Delete these tasks in one transaction; ids of no task are skipped",
+        status_code=204,
+        responses={204: {"description": "Deleted"}, **schemas.errors(413, 415)},
+        openapi_extra=body_of("DeleteBatchTasks"),
+    )
+    def delete_tasks(body: Body) -> Response:
+        store.delete_many(_ints(members(body, "BatchTaskIds")["BatchTaskIds"], "BatchTaskIds"))
+        return Response(status_code=204)
+
     return router
-
-
-def _with(select: str | None, name: str) -> str | None:
-    """A select that also reads ``name``, which a filter applied here needs."""
-    return None if select is None else f"{select},{name}"
-
-
-def _named(found: Iterable[BatchTaskInfo], name: str, select: str | None) -> Iterator[BatchTaskInfo]:
-    for task in found:
-        if task.name == name:
-            yield _projected(task, select, "name")
-
-
-def _wanted_state(value: str | int) -> BatchTaskState:
-    """A State filter, read when the request arrives (not when the stream starts), so a bad one is a 400."""
-    try:
-        return coerce_enum(BatchTaskState, value)
-    except ValueError as exc:
-        raise InvalidTaskError(str(exc), field="State") from None
-
-
-def _in_state(found: Iterable[BatchTaskInfo], wanted: BatchTaskState, select: str | None) -> Iterator[BatchTaskInfo]:
-    for task in found:
-        if wanted is BatchTaskState.All or task.state is wanted:
-            yield _projected(task, select, "state")
-
-
-def _projected(task: BatchTaskInfo, select: str | None, added: str) -> BatchTaskInfo:
-    # The filter read one field the caller did not select: null it again, as $select promises.
-    if select is None or added in {s.strip().replace("_", "").lower() for s in select.split(",")}:
-        return task
-    task.__dict__[added] = None
-    return task
