@@ -308,8 +308,14 @@ def test_http_requeue_stop_and_delete(db: Database, server: Any) -> None:
         anonymous = client.post(f"/batchstore/v1/tasks/{task_id}/requeue", headers=json_type)
         assert anonymous.status_code == 200 and store.history(task_id)[-1].worker == "http 127.0.0.1"
 
-        assert client.post(f"/batchstore/v1/tasks/{task_id}/requeue").status_code == 415  # no JSON type: no CSRF
-        bad = client.post(f"/batchstore/v1/tasks/{task_id}/requeue", json={"By": 5})
+        store.stop(task_id)
+        before = db.snapshot()
+        for path in ("requeue", "stop"):  # a form on another site cannot send JSON's type: no CSRF
+            for headers in ({}, {"Content-Type": "application/x-www-form-urlencoded"}, {"Content-Type": "text/plain"}):
+                response = client.post(f"/batchstore/v1/tasks/{task_id}/{path}", headers=headers)
+                assert response.status_code == 415 and response.json()["field"] == "Content-Type", (path, headers)
+        assert db.snapshot() == before
+        bad = client.post(f"/batchstore/v1/tasks/{task_id}/requeue", json={"By": 5})  # the task is Failed
         assert bad.status_code == 400 and bad.json()["field"] == "By"
 
         assert client.delete(f"/batchstore/v1/tasks/{task_id}").status_code == 204

@@ -24,6 +24,7 @@ from . import _schemas as schemas
 from ._body import json_body
 from ._changes import ChangeHub
 from ._errors import RequestRefusedError, error_response
+from ._guard import JSON_TYPES
 from ._superoffice import json_response, task_wire
 from ._timezone import ResponseZone, in_zone, response_zone
 
@@ -77,6 +78,17 @@ def _requester(request: Request, body: Any) -> str:
         return by
     client = request.client
     return f"http {client.host}" if client else "http"
+
+
+def _json_only(request: Request) -> None:
+    """A POST here must say ``Content-Type: application/json``, even without a body: a form on another site
+    cannot send that type without the browser asking first (CORS, which this server never allows), so it
+    cannot stop or requeue a task through a visitor's browser."""
+    content_type = request.headers.get("content-type")
+    if content_type is None or content_type.split(";", 1)[0].strip().lower() not in JSON_TYPES:
+        shown = "none" if content_type is None else repr(content_type)
+        raise RequestRefusedError(415, f"must be application/json (even with no body), not {shown}",
+                                  field="Content-Type")
 
 
 def extras_router(store: BatchStore, hub: ChangeHub | None = None) -> APIRouter:
@@ -156,6 +168,7 @@ def extras_router(store: BatchStore, hub: ChangeHub | None = None) -> APIRouter:
         }}}}},
     )
     async def requeue(request: Request, task_id: TaskId, zone: Zone) -> Response:
+        _json_only(request)
         raw = await request.body()
         body = await json_body(request) if raw.strip() else None  # the body is optional
         by = _requester(request, body)
@@ -167,7 +180,8 @@ def extras_router(store: BatchStore, hub: ChangeHub | None = None) -> APIRouter:
         summary="Stop a task (a New or Aquired one fails now, a Started one is asked to stop); 409 if it cannot be",
         responses={200: task_schema, **schemas.errors(404, 409, 413, 415)},
     )
-    def stop(task_id: TaskId, zone: Zone) -> Response:
+    def stop(request: Request, task_id: TaskId, zone: Zone) -> Response:
+        _json_only(request)
         if not store.stop(task_id):
             task = store.get(task_id, select="State,CancellationBehaviour")
             why = (
