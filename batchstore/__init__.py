@@ -7,6 +7,7 @@
 {'source': 'SAP'}
 """
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from ._enums import BatchTaskState, CancellationBehaviour
@@ -22,6 +23,7 @@ from ._exceptions import (
     StorageError,
     StoreClosedError,
     TaskNotFoundError,
+    UnknownCursorError,
     WaitTimeoutError,
 )
 from ._feed import Change
@@ -36,6 +38,10 @@ if TYPE_CHECKING:
     from ._async import AsyncBatchStore
 
 __version__ = "0.3.0"
+
+# A library logs, the application decides what is shown: without logging set up, batchstore's records
+# (batchstore.pool, batchstore.server) go nowhere, instead of Python's last-resort print to stderr.
+logging.getLogger("batchstore").addHandler(logging.NullHandler())
 
 __all__ = [
     "AsyncBatchStore",
@@ -60,6 +66,7 @@ __all__ = [
     "TaskFields",
     "TaskNotFoundError",
     "TraceEntry",
+    "UnknownCursorError",
     "WaitTimeoutError",
 ]
 

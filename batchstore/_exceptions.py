@@ -6,7 +6,8 @@ The tree::
     ├── TaskNotFoundError       (also LookupError)   no task has that id
     ├── InvalidTaskError        (also ValueError)    a field value, key or select name is refused
     │   ├── ReadOnlyFieldError                       an update or patch changes a field outside the whitelist
-    │   └── InvalidTransitionError                   a lifecycle step the task's state does not allow
+    │   ├── InvalidTransitionError                   a lifecycle step the task's state does not allow
+    │   └── UnknownCursorError                       a change-feed cursor this database never handed out
     ├── PatchError              (also ValueError)    a JSON Patch document is malformed or cannot apply
     │   └── PatchConflictError                       a patch ``test`` operation failed
     ├── ConfigurationError      (also ValueError)    an option of BatchStore or prune is refused
@@ -36,6 +37,7 @@ __all__ = [
     "StorageError",
     "StoreClosedError",
     "TaskNotFoundError",
+    "UnknownCursorError",
     "WaitTimeoutError",
 ]
 
@@ -83,6 +85,25 @@ class ReadOnlyFieldError(InvalidTaskError):
 
 class InvalidTransitionError(InvalidTaskError):
     """A lifecycle step was asked of a task whose state does not allow it."""
+
+
+class UnknownCursorError(InvalidTaskError):
+    """A change-feed cursor past the newest this database ever handed out: from another database, or from
+    before a restore. Going on from it would skip every change until the feed caught up, so it is refused;
+    take ``last_cursor()`` (or ``after=0``) and read the tasks again.
+
+    >>> UnknownCursorError(90, 12).latest
+    12
+    """
+
+    def __init__(self, cursor: int, latest: int) -> None:
+        self.cursor = cursor
+        self.latest = latest
+        super().__init__(
+            f"cursor {cursor} was never handed out by this database (its newest is {latest}): it comes from another "
+            f"database or from before a restore; start again from last_cursor() or after=0",
+            field="after",
+        )
 
 
 class PatchError(BatchStoreError, ValueError):

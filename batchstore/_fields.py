@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -18,14 +19,20 @@ from ._enums import BatchTaskState, CancellationBehaviour, coerce_enum
 from ._exceptions import InvalidTaskError
 
 __all__ = [
+    "EARLIEST",
     "FIELDS",
+    "LATEST",
     "MAX_DEPTH",
+    "MAX_DOCUMENT_DEPTH",
     "Field",
     "FrozenMap",
     "check_parameter_object",
     "check_text",
     "coerce",
+    "deeper_than",
     "is_text",
+    "nesting_message",
+    "parse_json",
     "resolve",
     "resolve_select",
     "same_value",
@@ -37,7 +44,17 @@ INT32_MAX: Final = 2**31 - 1
 #: How deeply a ParameterObject may nest lists and maps: every later path (wire form, JSON, patch,
 #: comparison) recurses once per level, and this keeps them all far from Python's recursion limit.
 MAX_DEPTH: Final = 64
+#: How deeply a whole JSON document a client sends (an HTTP body, a command-line argument) may nest: a
+#: patch wraps each value (which may stand for the whole task, one level above its ParameterObject) in an
+#: operation inside a list, so MAX_DEPTH + 3 refuses nothing a task may hold, and every deeper document
+#: is refused before any code walks it.
+MAX_DOCUMENT_DEPTH: Final = MAX_DEPTH + 3
 UTC: Final = dt.UTC
+#: The instants a task's date-times may hold: one day inside the years 1 to 9999 at each end. Every UTC
+#: offset is less than a day, so such an instant can be shown in any time zone (SO-TimeZone) without
+#: leaving the calendar a datetime can hold; a later conversion can never fail.
+EARLIEST: Final = dt.datetime(1, 1, 2, tzinfo=UTC)
+LATEST: Final = dt.datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,14 +172,23 @@ def _bool(value: object) -> bool:
 def as_utc(value: dt.datetime) -> dt.datetime:
     """An aware UTC datetime; a naive one is taken to be UTC already.
 
-    Raises ValueError when the instant falls outside the years 1 to 9999 in UTC.
+    Raises ValueError when the instant falls outside :data:`EARLIEST` .. :data:`LATEST`.
+
+    >>> as_utc(dt.datetime(9999, 12, 31))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: 9999-12-31T00:00:00 is outside 0001-01-02T00:00:00Z .. 9999-12-30T23:59:59.999999Z, the ...
     """
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
     try:
-        return value.astimezone(UTC)
+        utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     except OverflowError:
-        raise ValueError(f"{value.isoformat()} is outside the years 1 to 9999 in UTC") from None
+        utc = None
+    if utc is None or not EARLIEST <= utc <= LATEST:
+        raise ValueError(f"{value.isoformat()} is outside {_RANGE}, the instants every time zone can show")
+    return utc
+
+
+_RANGE: Final = f"{EARLIEST.isoformat().replace('+00:00', 'Z')} .. {LATEST.isoformat().replace('+00:00', 'Z')}"
 
 
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=UTC)
@@ -292,7 +318,7 @@ def _check_node(value: object, path: tuple[object, ...]) -> None:
             raise ValueError(f"at {_pointer(path)}: {value} is not a finite number; JSON has no NaN or Infinity")
     elif isinstance(value, (dict, list, tuple)):
         if len(path) >= MAX_DEPTH:
-            raise ValueError(f"at {_pointer(path[:8])}/...: nests deeper than {MAX_DEPTH} levels of lists and maps")
+            raise ValueError(f"at {_pointer(path[:8])}/...: {nesting_message()}")
         if isinstance(value, dict):
             for key, item in value.items():
                 if type(key) is not str:
@@ -373,6 +399,63 @@ def check_parameter_object(value: object) -> object:
 
 
 _PLAIN: Final = frozenset({int, bool, bytes, dt.datetime})
+
+
+def nesting_message(limit: int = MAX_DEPTH) -> str:
+    """How every front words a value nested too deeply (the store, a patch, HTTP bodies, the command line).
+
+    >>> nesting_message()
+    'nests deeper than 64 levels of lists and maps'
+    """
+    return f"nests deeper than {limit} levels of lists and maps"
+
+
+def deeper_than(value: object, limit: int) -> bool:
+    """Whether ``value`` nests lists and maps (tuples too) more than ``limit`` levels deep.
+
+    A loop with a stack of its own rather than recursion: a value nested a million levels deep is
+    measured without touching Python's recursion limit, and the walk stops as soon as it passes ``limit``.
+
+    >>> deeper_than([[1]], 2), deeper_than([[[1]]], 2)
+    (False, True)
+    """
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Iterable[object] = node.values()
+        elif isinstance(node, (list, tuple)):
+            children = node
+        else:
+            continue
+        if depth >= limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def parse_json(text: str | bytes | bytearray, what: str) -> Any:
+    """The JSON value of ``text``, or ValueError saying why not, in the same words on every front.
+
+    Refused: malformed JSON, and a document nesting more than :data:`MAX_DOCUMENT_DEPTH` levels (which
+    Python's parser would otherwise answer with a RecursionError, or hand on to code that recurses).
+
+    >>> parse_json('{"a": [1]}', "the task")
+    {'a': [1]}
+    >>> parse_json("[" * 100 + "]" * 100, "the body")
+    Traceback (most recent call last):
+    ...
+    ValueError: the body nests deeper than 67 levels of lists and maps
+    """
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise ValueError(f"{what} {nesting_message(MAX_DOCUMENT_DEPTH)}") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{what} is not valid JSON: {exc}") from None
+    if deeper_than(value, MAX_DOCUMENT_DEPTH):
+        raise ValueError(f"{what} {nesting_message(MAX_DOCUMENT_DEPTH)}")
+    return value
 
 
 def coerce(field: Field, value: object) -> Any:

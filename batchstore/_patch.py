@@ -16,7 +16,7 @@ import jsonpatch
 import jsonpointer
 
 from ._exceptions import InvalidTaskError, PatchConflictError, PatchError
-from ._fields import BY_WIRE, MAX_DEPTH, is_text, resolve
+from ._fields import BY_WIRE, MAX_DEPTH, deeper_than, is_text, nesting_message, parse_json, resolve
 
 __all__ = ["apply_patch", "json_equal", "parse_operations", "referenced_fields"]
 
@@ -43,17 +43,6 @@ def json_equal(a: object, b: object) -> bool:
 
 #: A value may stand for the whole task document, which holds the ParameterObject one level down.
 _MAX_VALUE_DEPTH: Final = MAX_DEPTH + 1
-
-
-def _too_deep(value: object, limit: int) -> bool:
-    # Bounded by ``limit``, so a value nested thousands deep (or holding itself) cannot overflow the stack.
-    if isinstance(value, dict):
-        children: Any = value.values()
-    elif isinstance(value, (list, tuple)):
-        children = value
-    else:
-        return False
-    return limit <= 0 or any(_too_deep(child, limit - 1) for child in children)
 
 
 def _shown(value: object) -> str:
@@ -92,9 +81,9 @@ def parse_operations(operations: object) -> list[dict[str, Any]]:
     """Checked, private copies of the operations: a list of dicts, or the same as a JSON string."""
     if isinstance(operations, (str, bytes, bytearray)):
         try:
-            operations = json.loads(operations)
+            operations = parse_json(operations, "the patch")
         except ValueError as exc:
-            raise PatchError(f"the patch is not valid JSON: {exc}") from None
+            raise PatchError(str(exc)) from None
     if not isinstance(operations, Sequence) or isinstance(operations, (str, bytes, bytearray)):
         raise PatchError(f"a JSON Patch is a list of operations, not {type(operations).__name__}")
     parsed = []
@@ -110,10 +99,8 @@ def parse_operations(operations: object) -> list[dict[str, Any]]:
                 raise PatchError(f"operation {index}: {name} needs a 'value'")
             value = op["value"]
             if value is not None and type(value) not in _SCALARS:
-                if _too_deep(value, _MAX_VALUE_DEPTH):
-                    raise PatchError(
-                        f"operation {index}: the value nests deeper than {_MAX_VALUE_DEPTH} levels of lists and maps"
-                    )
+                if deeper_than(value, _MAX_VALUE_DEPTH):
+                    raise PatchError(f"operation {index}: the value {nesting_message(_MAX_VALUE_DEPTH)}")
                 value = copy.deepcopy(value)
             clean["value"] = value
         if name in ("move", "copy"):

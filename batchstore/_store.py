@@ -9,6 +9,7 @@ import math
 import os
 import time
 from collections.abc import Generator, Iterable, Iterator, Mapping
+from functools import lru_cache
 from typing import Any, Final
 
 from ._blob import DEFAULT_MAX_BLOB_BYTES
@@ -21,6 +22,7 @@ from ._exceptions import (
     InvalidTaskError,
     ReadOnlyFieldError,
     TaskNotFoundError,
+    UnknownCursorError,
     WaitTimeoutError,
 )
 from ._feed import Change, read_changes, watch_changes
@@ -129,8 +131,9 @@ class BatchStore(LifecycleSteps, RetentionSteps):
     ``max_blob_bytes`` caps a serialized ParameterObject (1 or more bytes); ``lease_seconds`` is how long
     a worker's claim lasts without a start or progress report (more than 0, at most 1e9); ``max_starts``
     is how many starts a task gets before an expired claim fails it (1 or more); ``timeout`` is how long
-    a writer, or an open, waits for another connection's lock, in seconds (0 or more, at most about 24
-    days); ``synchronous`` is SQLite's PRAGMA of that name (OFF, NORMAL, FULL or EXTRA). An option
+    one call may wait, in all, for what others hold (the store's connection or a pooled one, then the
+    database's locks), in seconds (0 or more, at most about 24 days): one deadline per call, not one per
+    wait; ``synchronous`` is SQLite's PRAGMA of that name (OFF, NORMAL, FULL or EXTRA). An option
     refused raises ConfigurationError naming it.
 
     ``read_only=True`` opens an existing batchstore file with SQLite's read-only mode and never writes
@@ -335,8 +338,11 @@ class BatchStore(LifecycleSteps, RetentionSteps):
 
     def _condition(self, state: BatchTaskState | str | int, where: Where) -> tuple[str, builtins.list[Any]]:
         # Checked now, so a bad state or filter fails at the call, not at the first next().
-        query = to_q(where)
         wanted = _state_filter(state)
+        if where is None:  # a plain list of one state: its SQL is made once
+            sql, params = _state_condition(wanted, self._engine.name)
+            return sql, builtins.list(params)
+        query = to_q(where)
         if wanted is not BatchTaskState.All:
             query = Q(State=wanted) & query
         return compile_where(query, self._engine.name)
@@ -366,10 +372,10 @@ class BatchStore(LifecycleSteps, RetentionSteps):
                                              (*params, *seek_params, size, 0), "list")
             for row in rows:
                 yield plan.build(row, self._rights, "list")
-            if len(rows) < size:
-                return
             if remaining is not None:
                 remaining -= len(rows)
+            if len(rows) < size or remaining == 0:
+                return
             after = ordering.after(rows[-1][-width:])
 
     def history(self, task_id: int) -> builtins.list[TraceEntry]:
@@ -415,7 +421,9 @@ class BatchStore(LifecycleSteps, RetentionSteps):
         """The changes committed after the cursor ``after`` (0: the oldest kept), oldest first, at most ``limit``.
 
         Every change to every task is there, internal tasks included (they add no trace, but a window
-        must see them move), from this process and any other. Go on from ``changes[-1].cursor``.
+        must see them move), from this process and any other. Go on from ``changes[-1].cursor``. A cursor
+        past any this database handed out (from another database, or from before a restore) raises
+        UnknownCursorError rather than skip every change until the feed catches up with it.
 
         >>> with BatchStore() as store:
         ...     task_id = store.create({"Name": "ERPSync"})
@@ -425,7 +433,16 @@ class BatchStore(LifecycleSteps, RetentionSteps):
         """
         after = _cursor(after, "changes")
         limit = _count(limit, "limit", low=1, high=100_000)
-        return read_changes(self._engine, after, limit, "changes")
+        found = read_changes(self._engine, after, limit, "changes")
+        if not found and after:
+            self._check_issued(after, "changes")  # only when nothing came back: a cursor behind the end is fine
+        return found
+
+    def _check_issued(self, cursor: int, operation: str) -> None:
+        """UnknownCursorError if this database never handed out ``cursor`` (see the README's Errors)."""
+        issued = self._engine.issued_cursor(operation)
+        if cursor > issued:
+            raise UnknownCursorError(cursor, issued)
 
     def last_cursor(self) -> int:
         """The cursor of the newest committed change (0: none yet): take it, read the tasks, then ``watch(after=it)``.
@@ -445,7 +462,8 @@ class BatchStore(LifecycleSteps, RetentionSteps):
 
         Ends when ``timeout`` seconds pass with nothing new (None: never; break out of the loop, or
         close the iterator, to stop). Watchers sleep until the database reports a commit (SQLite's
-        data_version, PostgreSQL's LISTEN/NOTIFY); they never scan the table.
+        data_version, PostgreSQL's LISTEN/NOTIFY); they never scan the table. A cursor this database never
+        handed out raises UnknownCursorError at the call, as for :meth:`changes`.
 
         >>> with BatchStore() as store:
         ...     task_id = store.create({"Name": "ERPSync"})
@@ -458,6 +476,8 @@ class BatchStore(LifecycleSteps, RetentionSteps):
             timeout = _seconds(timeout, "timeout", low=0, high=MAX_TIMEOUT_SECONDS, zero=True)
         if after is None:  # "now" is the call, not the first next(): nothing committed in between is skipped
             after = self._engine.latest_cursor("watch")
+        elif after:
+            self._check_issued(after, "watch")  # at the call, so the error is the call's
         return watch_changes(self._engine, after, timeout)
 
     def wait(self, task_id: int, *, timeout: float | None = None) -> BatchTaskInfo:
@@ -675,6 +695,12 @@ class BatchStore(LifecycleSteps, RetentionSteps):
             if len(ids) < _PRUNE_BATCH:
                 return removed
 
+
+
+@lru_cache(maxsize=64)
+def _state_condition(state: BatchTaskState, dialect: str) -> tuple[str, tuple[Any, ...]]:
+    sql, params = compile_where(Q() if state is BatchTaskState.All else Q(State=state), dialect)
+    return sql, tuple(params)
 
 
 def _refuse_nulls(changes: Mapping[str, Any], how: str) -> None:

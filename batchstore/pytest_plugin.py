@@ -42,6 +42,9 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import pytest
 
+from ._engines import check_not_an_engine_word, redact
+from ._environment import environment_value
+from ._exceptions import ConfigurationError
 from ._fields import resolve
 from ._samples import sample_tasks
 
@@ -75,7 +78,7 @@ class Engine:
     def describe(self) -> str:
         where = {"memory": "in memory, a private database per store",
                  "sqlite": "SQLite, a fresh file per test in tmp_path",
-                 "postgresql": f"PostgreSQL at {_redacted(self.url or '')}, a fresh schema per test"}[self.kind]
+                 "postgresql": f"PostgreSQL at {redact(self.url or '')}, a fresh schema per test"}[self.kind]
         return f"batchstore fixtures: {where} (from {self.source})"
 
 
@@ -89,14 +92,20 @@ def parse_engine(value: str, source: str) -> Engine:
     if text.lower() in _MEMORY:
         return Engine("memory", None, source)
     if "://" not in text:
-        return Engine("sqlite", None, source)  # "sqlite", or a path to a SQLite file
+        if text.lower() in ("sqlite", "sqlite3"):
+            return Engine("sqlite", None, source)  # the documented way to choose SQLite
+        try:
+            check_not_an_engine_word(text, source)  # "postgres" is no SQLite file of that name
+        except ConfigurationError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        return Engine("sqlite", None, source)  # a path to a SQLite file
     scheme = text.split("://", 1)[0].lower().split("+", 1)[0]
     if scheme == "sqlite":
         return Engine("sqlite", None, source)
     if scheme in _POSTGRES_SCHEMES:
         return Engine("postgresql", text, source)
     raise pytest.UsageError(
-        f"{source}: {_redacted(text)!r} names no engine batchstore's fixtures know; use memory, sqlite "
+        f"{source}: {redact(text)!r} names no engine batchstore's fixtures know; use memory, sqlite "
         f"(or a SQLite path or sqlite:/// URL), or postgresql://user:password@host:port/database"
     )
 
@@ -105,21 +114,13 @@ def _chosen_engine(config: pytest.Config) -> Engine:
     option = config.getoption("batchstore_url")
     if option is not None:
         return parse_engine(option, "--batchstore-url")
-    if os.environ.get(ENV_VAR) is not None:
-        return parse_engine(os.environ[ENV_VAR], f"the environment variable {ENV_VAR}")
+    from_environment = environment_value(ENV_VAR)  # set but empty is unset, as everywhere in batchstore
+    if from_environment is not None:
+        return parse_engine(from_environment, f"the environment variable {ENV_VAR}")
     ini = config.getini("batchstore_url")
     if ini:
         return parse_engine(str(ini), "the ini option batchstore_url")
     return Engine("memory")
-
-
-def _redacted(url: str) -> str:
-    """The URL without its password, for messages and headers."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def with_search_path(url: str, schema: str) -> str:
@@ -193,7 +194,7 @@ def _postgres_schema(engine: Engine) -> Iterator[str]:
     try:
         conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=10)
     except psycopg.Error as exc:
-        pytest.fail(f"batchstore fixtures: cannot reach PostgreSQL at {_redacted(engine.url)} "
+        pytest.fail(f"batchstore fixtures: cannot reach PostgreSQL at {redact(engine.url)} "
                     f"(from {engine.source}): {str(exc).strip()}", pytrace=False)
     try:
         conn.execute(f'CREATE SCHEMA "{schema}"')  # a uuid's hex digits: nothing to quote

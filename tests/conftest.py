@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -25,9 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
+from hypothesis.database import DirectoryBasedExampleDatabase
 from server_process import postgres_schema
 
 from batchstore import BatchStore
+from batchstore._environment import environment_value
 
 # Imported here, once: pytester's in-process runs (tests/test_pytest_plugin.py) drop from sys.modules what they
 # import, and a driver imported a second time is a second set of classes (its errors no longer match).
@@ -37,6 +39,17 @@ for _module in ("psycopg", "psycopg_pool", "batchstore._engines.postgres", "batc
 
 # pytester runs pytest inside pytest: tests/test_pytest_plugin.py tests batchstore's plugin with it.
 pytest_plugins = ["pytester"]
+
+#: Where Hypothesis keeps the examples that failed, so the next run (CI caches the folder) tries them first.
+HYPOTHESIS_EXAMPLES = Path(__file__).resolve().parent.parent / ".hypothesis" / "examples"
+# Also in CI, where Hypothesis's own "ci" profile (loaded when CI is set) would drop the database and
+# derandomize: a flaky fuzz failure is kept, and its blob printed, so the CI log can replay it
+# (@reproduce_failure) on any machine.
+settings.register_profile(
+    "batchstore", parent=settings.default, database=DirectoryBasedExampleDatabase(HYPOTHESIS_EXAMPLES),
+    derandomize=False, print_blob=True,
+)
+settings.load_profile("batchstore")
 
 #: The 24 keys of the wire form, in the order of the seed pages (SuperOffice's BatchTaskInfo).
 WIRE_ORDER = (
@@ -448,6 +461,6 @@ def prerequisite(available: bool, what: str) -> None:
     """
     if available:
         return
-    if os.environ.get("BATCHSTORE_REQUIRE_ALL"):
+    if environment_value("BATCHSTORE_REQUIRE_ALL") is not None:
         pytest.fail(f"{what} is required (BATCHSTORE_REQUIRE_ALL is set)")
     pytest.skip(f"{what} is not available")

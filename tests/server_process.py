@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from batchstore._environment import environment_value
+
 SERVER_PACKAGES = ("fastapi", "uvicorn", "fastapi_offline", "prometheus_client", "httpx")
 
 
@@ -42,8 +44,8 @@ def require_postgres() -> str:
     Skips (or, with BATCHSTORE_REQUIRE_ALL set, fails) when either is missing.
     """
     require("psycopg", "psycopg_pool")
-    url = os.environ.get("BATCHSTORE_TEST_POSTGRES_URL")
-    if not url:
+    url = environment_value("BATCHSTORE_TEST_POSTGRES_URL")  # set but empty is unset: batchstore's one rule
+    if url is None:
         missing("needs a PostgreSQL server: set BATCHSTORE_TEST_POSTGRES_URL (CI: . .ci/postgres.sh)")
     return str(url)
 
@@ -71,7 +73,7 @@ def postgres_schema(prefix: str = "pgtests") -> Iterator[str]:
 
 def missing(message: str) -> None:
     """Skip the test, or fail it when BATCHSTORE_REQUIRE_ALL is set (CI): a prerequisite is missing."""
-    if os.environ.get("BATCHSTORE_REQUIRE_ALL"):
+    if environment_value("BATCHSTORE_REQUIRE_ALL") is not None:
         pytest.fail(f"BATCHSTORE_REQUIRE_ALL is set: {message}")
     pytest.skip(message)
 
@@ -115,9 +117,12 @@ def _wait_until_up(port: int, process: subprocess.Popen[bytes], timeout: float =
 
 @contextmanager
 def running_server(
-    db_path: Path | str, *, token: str | None = None, max_body_bytes: int | None = None
+    db_path: Path | str, *, token: str | None = None, max_body_bytes: int | None = None,
+    allowed_hosts: tuple[str, ...] = (),
 ) -> Iterator[LiveServer]:
-    """A server process on ``db_path`` (a SQLite file or a database URL), on 127.0.0.1, stopped afterwards."""
+    """A server process on ``db_path`` (a SQLite file or a database URL), on 127.0.0.1, stopped afterwards.
+
+    ``allowed_hosts``: its ``--allowed-host`` names (besides loopback ones)."""
     require_server_packages()
     port = free_port()
     command = [sys.executable, "-m", "batchstore.server", "--db", str(db_path), "--port", str(port)]
@@ -125,6 +130,8 @@ def running_server(
         command += ["--token", token]
     if max_body_bytes is not None:
         command += ["--max-body-bytes", str(max_body_bytes)]
+    for host in allowed_hosts:
+        command += ["--allowed-host", host]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         _wait_until_up(port, process)

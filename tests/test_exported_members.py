@@ -27,6 +27,7 @@ EXPORTED = [
     "TaskFields",
     "TaskNotFoundError",
     "TraceEntry",
+    "UnknownCursorError",
     "WaitTimeoutError",
 ]
 

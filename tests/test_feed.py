@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from server_process import postgres_schema
 
-from batchstore import BatchStore, Change, InvalidTaskError, PatchConflictError
+from batchstore import BatchStore, Change, InvalidTaskError, PatchConflictError, UnknownCursorError
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -186,9 +186,13 @@ def test_the_feed_waits_for_an_older_transaction_on_postgresql() -> None:
         assert _ops(changes_meanwhile) == [(first, "patch"), (second, "create")]
 
 
-def test_a_cursor_past_every_change_sees_only_newer_ones_on_both_engines(target: str) -> None:
+def test_a_cursor_past_every_change_is_refused_and_an_issued_one_sees_only_newer_ones_on_both_engines(
+    target: str,
+) -> None:
     with BatchStore(target) as store:
         store.create({"Name": "before"})
-        assert store.changes(after=10**12) == []
+        # A cursor this database never handed out would skip every change until the feed reached it.
+        with pytest.raises(UnknownCursorError, match="never handed out"):
+            store.changes(after=10**12)
         later = store.create({"Name": "after"})
         assert [c.task_id for c in store.changes(after=store.changes()[0].cursor)] == [later]

@@ -126,7 +126,7 @@ def test_only_batchstore_errors_escape_and_refusals_write_nothing(db: Database) 
         store.create_many([{"Name": f"seed{i}", "ParameterObject": {"i": i}} for i in range(4)])
         watcher = PostgresWatcher(db.url) if db.is_postgres else Watcher(db.url)
 
-        @settings(max_examples=POSTGRES_EXAMPLES if db.is_postgres else EXAMPLES, deadline=None, database=None,
+        @settings(max_examples=POSTGRES_EXAMPLES if db.is_postgres else EXAMPLES, deadline=None,
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
         @given(call=calls)
         def run(call: tuple[Any, ...]) -> None:

@@ -5,7 +5,6 @@ uses the fixtures with no conftest, and the outcome is checked.
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
 import textwrap
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 
 from batchstore import BatchStore, StorageError, pytest_plugin
+from batchstore._environment import environment_value
 from batchstore._samples import SAMPLE_TASKS, sample_tasks
 from batchstore.pytest_plugin import ENV_VAR
 from tests.conftest import SEED_CREATE_001, SEED_GET_002, SEED_LIST_003, SEED_UPDATE_000, prerequisite
@@ -306,7 +306,7 @@ def test_the_samples_are_the_seed_pages_with_only_the_invalid_values_replaced() 
 
 def postgres_url() -> str:
     """The test server's URL (CI's .ci/postgres.sh exports it), with psycopg installed; else skip or fail."""
-    url = os.environ.get("BATCHSTORE_TEST_POSTGRES_URL")
+    url = environment_value("BATCHSTORE_TEST_POSTGRES_URL")  # set but empty is unset, as in server_process.py
     prerequisite(url is not None, "PostgreSQL (BATCHSTORE_TEST_POSTGRES_URL)")
     prerequisite(importlib.util.find_spec("psycopg") is not None, "psycopg")
     assert url is not None

@@ -276,3 +276,25 @@ def test_random_queries_agree_with_python(
     assert ids(filled.list(where=where, order_by=order_by, offset=offset, limit=limit)) == want[offset:end], where
     assert filled.count(where=where) == len(want)
 
+
+
+@pytest.mark.sqlite_only
+def test_a_large_sqlite_table_gets_planner_statistics_once(db_path: Any) -> None:
+    import sqlite3
+
+    from batchstore._engines.sqlite import STATISTICS_FROM
+
+    def statistics() -> list[Any]:
+        with sqlite3.connect(db_path) as conn:
+            if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone() is None:
+                return []
+            return conn.execute("SELECT idx FROM sqlite_stat1 WHERE tbl = 'batchtask' ORDER BY idx").fetchall()
+
+    with BatchStore(db_path, synchronous="OFF") as store:
+        store.create_many({"Name": f"t{i}"} for i in range(STATISTICS_FROM - 1))
+    BatchStore(db_path).close()
+    assert statistics() == []  # a small table: the planner does well without
+    with BatchStore(db_path, synchronous="OFF") as store:
+        store.create({"Name": "one more"})
+    BatchStore(db_path).close()
+    assert ("ix_batchtask_created",) in statistics() and ("ix_batchtask_state_id",) in statistics()

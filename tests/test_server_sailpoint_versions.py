@@ -360,7 +360,7 @@ def test_a_list_page_reads_its_page_and_counts_in_sql(store: BatchStore, sql_tra
 
     async def ask() -> httpx.Response:
         transport = httpx.ASGITransport(app=create_app(store))
-        async with httpx.AsyncClient(transport=transport, base_url="http://batchstore.test") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             sql_trace.clear()
             return await client.get("/v2025/task-status", params=params)
 

@@ -13,9 +13,69 @@ from typing import Final
 from .._exceptions import ConfigurationError, StorageError
 from .base import Engine, Transaction
 
-__all__ = ["Engine", "Transaction", "engine_name", "open_engine", "schema_version", "sqlalchemy_url"]
+__all__ = [
+    "Engine",
+    "Transaction",
+    "check_not_an_engine_word",
+    "engine_name",
+    "open_engine",
+    "redact",
+    "schema_version",
+    "sqlalchemy_url",
+]
 
 _POSTGRES: Final = ("postgresql://", "postgresql+psycopg://", "postgres://")
+#: What each engine's URL looks like, for a value that names an engine without being one.
+_EXPECTED_FORM: Final = {
+    "postgresql": "a URL such as postgresql://user:password@host:5432/dbname",
+    "sqlite": "a file path such as tasks.db, or a URL such as sqlite:///tasks.db",
+}
+_ENGINE_WORDS: Final = {"postgresql": "postgresql", "postgres": "postgresql", "pgsql": "postgresql",
+                        "sqlite": "sqlite", "sqlite3": "sqlite"}
+
+
+def redact(target: str) -> str:
+    """A database target fit to print or log: a URL's password (its user part, or ``password=``) as ``***``.
+
+    The one place every front masks credentials (messages, logs, the command line, the pytest plugin).
+
+    >>> redact("postgresql://user:secret@host:5432/db?sslmode=require")
+    'postgresql://user:***@host:5432/db?sslmode=require'
+    >>> redact("postgresql://host/db?user=u&password=secret"), redact("tasks.db")
+    ('postgresql://host/db?user=u&password=***', 'tasks.db')
+    """
+    scheme, sep, rest = target.partition("://")
+    if not sep:
+        return target
+    if "@" in rest:
+        # Everything before the last "@" is the user part, so a password holding an "@" or a "?" is hidden too.
+        credentials, _, rest = rest.rpartition("@")
+        user, colon, _ = credentials.partition(":")
+        rest = f"{user}{':***' if colon else ''}@{rest}"
+    return scheme + sep + re.sub(r"(?i)([?&]password=)[^&]*", r"\1***", rest)
+
+
+def check_not_an_engine_word(target: str, option: str = "database") -> None:
+    """ConfigurationError when ``target`` names an engine without being a URL (``postgres``, ``postgresql:x``).
+
+    Taken as a path, ``postgres`` would silently become a SQLite file of that name; the error gives the form
+    expected. ``BatchStore(...)``, ``--db`` and the pytest plugin apply this one rule.
+
+    >>> check_not_an_engine_word("tasks.db")
+    >>> check_not_an_engine_word("postgres")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    batchstore._exceptions.ConfigurationError: database: 'postgres' names an engine, not a database; give a URL ...
+    """
+    text = target.strip()
+    if "://" in text:
+        return
+    scheme, colon, _ = text.partition(":")
+    engine = _ENGINE_WORDS.get(scheme.lower().split("+", 1)[0])
+    if engine is not None and (not colon or text.lower().startswith(scheme.lower() + ":")):
+        raise ConfigurationError(
+            f"{redact(target)!r} names an engine, not a database; give {_EXPECTED_FORM[engine]}", option=option
+        )
 
 
 def engine_name(target: str) -> str:
@@ -26,11 +86,12 @@ def engine_name(target: str) -> str:
     """
     if target.startswith(_POSTGRES):
         return "postgresql"
+    check_not_an_engine_word(target)
     if "://" not in target or target.startswith("sqlite"):
         return "sqlite"
     scheme = target.split("://", 1)[0]
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme):
-        raise ConfigurationError(f"open: {target!r} is not a database URL (no scheme)", option="database")
+        raise ConfigurationError(f"open: {redact(target)!r} is not a database URL (no scheme)", option="database")
     raise StorageError(f"open: the {scheme!r} backend is not supported; use a SQLite path or URL, or postgresql://")
 
 
@@ -43,9 +104,9 @@ def sqlite_path(target: str) -> str:
     try:
         url = make_url(target)
     except Exception as exc:  # ArgumentError, or ValueError for a bad port ("sqlite://h:abc/x.db")
-        raise ConfigurationError(f"open: {target!r} is not a database URL: {exc}", option="database") from None
+        raise ConfigurationError(f"open: {redact(target)!r} is not a database URL: {exc}", option="database") from None
     if url.host or url.port:
-        raise ConfigurationError(f"open: a SQLite URL names a file, not a host: {target!r}", option="database")
+        raise ConfigurationError(f"open: a SQLite URL names a file, not a host: {redact(target)!r}", option="database")
     return url.database or ":memory:"
 
 

@@ -90,6 +90,9 @@ class Engine(Protocol):
     def latest_cursor(self, operation: str) -> int:
         """The cursor of the newest committed change (0 when there is none)."""
 
+    def issued_cursor(self, operation: str) -> int:
+        """The largest cursor this database ever handed out (its id counter; 0 when none): no valid cursor is larger."""
+
     def change_waiter(self) -> ChangeWaiter:
         """A waiter armed now: a commit from now on wakes it."""
 

@@ -13,9 +13,11 @@ waits for the file's write lock, then fails with StorageError.
 
 from __future__ import annotations
 
+import logging
 import os
 import select
 import threading
+import time
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from .._exceptions import StorageError, StoreClosedError
 from .._queries import INSERT_CHANGE
+from . import redact
 
 if TYPE_CHECKING:
     import psycopg
@@ -49,18 +52,48 @@ def conninfo_of(url: str) -> str:
     raise StorageError(f"open: {redact(url)!r} is not a PostgreSQL URL")
 
 
-def redact(url: str) -> str:
-    """The URL with its password hidden, fit for messages and logs.
+#: psycopg_pool's warnings about batchstore's pools (a server out of reach, a broken connection discarded) are
+#: logged here instead of on psycopg's logger, where, with no logging set up, Python prints them to stderr.
+#: ``batchstore`` has a NullHandler: silent unless the application configures logging.
+POOL_LOG: Final = logging.getLogger("batchstore.pool")
+#: The pools' name, and so the prefix of their worker threads' names.
+_POOL_NAME: Final = "batchstore"
+_POOLED: weakref.WeakSet[Any] = weakref.WeakSet()  # every connection batchstore's pools opened
 
-    >>> redact("postgresql://user:secret@host:5432/db")
-    'postgresql://user:***@host:5432/db'
+
+class _OurPoolRecords(logging.Filter):
+    """On psycopg_pool's logger: takes the records about batchstore's pools off it and logs them as batchstore's.
+
+    A record is batchstore's when it comes from one of its pools' worker threads, names such a pool, or
+    names one of their connections; other pools of the application keep logging as they did.
     """
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
-        return url
-    credentials, _, location = rest.rpartition("@")
-    user, colon, _ = credentials.partition(":")
-    return f"{scheme}://{user}{':***' if colon else ''}@{location}"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self._ours(record):
+            return True
+        if POOL_LOG.isEnabledFor(record.levelno):
+            moved = logging.makeLogRecord(record.__dict__)
+            moved.name = POOL_LOG.name
+            POOL_LOG.handle(moved)
+        return False
+
+    @staticmethod
+    def _ours(record: logging.LogRecord) -> bool:
+        if (record.threadName or "").startswith(_POOL_NAME + "-"):
+            return True
+        args = record.args if isinstance(record.args, tuple) else (record.args,)
+        for arg in args:
+            if arg == _POOL_NAME:
+                return True
+            try:
+                if arg in _POOLED:
+                    return True
+            except TypeError:  # an unhashable argument is no connection
+                continue
+        return False
+
+
+logging.getLogger("psycopg.pool").addFilter(_OurPoolRecords())
 
 
 def _driver() -> tuple[Any, Any]:
@@ -127,12 +160,27 @@ class _Transaction:
     trip per read rather than one per statement. The order of the statements is kept.
     """
 
-    __slots__ = ("_conn", "_cursor", "_pending")
+    __slots__ = ("_conn", "_cursor", "_deadline", "_lock_ms", "_pending")
 
-    def __init__(self, conn: psycopg.Connection[Any], cursor: psycopg.Cursor[Any]) -> None:
+    def __init__(
+        self, conn: psycopg.Connection[Any], cursor: psycopg.Cursor[Any], deadline: float | None = None,
+        lock_ms: int = 0,
+    ) -> None:
         self._conn = conn
         self._cursor = cursor
         self._pending: list[tuple[str, Sequence[Any]]] = []
+        # A write's deadline, and the lock_timeout its session has now: before a read that may wait for a
+        # row lock, a lock_timeout longer than what is left of the call is cut down to it (one deadline).
+        self._deadline = deadline
+        self._lock_ms = lock_ms
+
+    def _keep_deadline(self) -> None:
+        if self._deadline is None:
+            return
+        left = _milliseconds_left(self._deadline)
+        if left < self._lock_ms - _LOCK_SLACK_MS:  # time went by waiting: only then is a statement added
+            self._pending.append((_SET_LOCK_TIMEOUT, (f"{left}ms",)))
+            self._lock_ms = left
 
     def _send_pending(self) -> None:
         # Inside the caller's pipeline: a nested one would sync on exit, a round trip of its own.
@@ -152,10 +200,12 @@ class _Transaction:
             self._conn.execute("COMMIT")
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        self._keep_deadline()
         self._flush()
         return self._cursor.execute(_pg(sql), params).fetchone()
 
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        self._keep_deadline()
         self._flush()
         return self._cursor.execute(_pg(sql), params).fetchall()
 
@@ -224,8 +274,25 @@ SELECT f.id, f.task_id, f.at, f.operation, f.worker, f.changes FROM batchtaskcha
 WHERE f.xid < %(horizon)s AND (f.xid > c.xid OR (f.xid = c.xid AND f.id > %(cursor)s))
 ORDER BY f.xid, f.id LIMIT %(limit)s
 """
-_BEGIN_WRITE: Final = f"BEGIN; SELECT pg_advisory_xact_lock_shared({FEED_WRITER_KEY}, hashtext(current_schema()))"
+_BEGIN_WRITE: Final = (
+    "BEGIN; SET LOCAL lock_timeout = '{}ms'; "
+    f"SELECT pg_advisory_xact_lock_shared({FEED_WRITER_KEY}, hashtext(current_schema()))"
+)
+_SET_LOCK_TIMEOUT: Final = "SELECT set_config('lock_timeout', %s, true)"
+#: A lock_timeout is cut down to what is left of the call's deadline once it is this much too long.
+_LOCK_SLACK_MS: Final = 20
+
+
+def _milliseconds_left(deadline: float) -> int:
+    """What is left until ``deadline`` (``time.monotonic()``), in whole milliseconds, at least 1 (0 means no limit)."""
+    return max(1, int((deadline - time.monotonic()) * 1000))
 _LATEST_CHANGE: Final = "SELECT id FROM batchtaskchange WHERE xid < %(horizon)s ORDER BY xid DESC, id DESC LIMIT 1"
+# The id sequence's last value: never lower than a cursor handed out, unless the database was restored from
+# before it (pg_dump sets the sequence back with the rows).
+_ISSUED_CHANGE: Final = (
+    "SELECT GREATEST(COALESCE(pg_sequence_last_value(pg_get_serial_sequence('batchtaskchange', 'id')::regclass), 0), "
+    "(SELECT COALESCE(MAX(id), 0) FROM batchtaskchange))"
+)
 
 
 class _ChangeWaiter:
@@ -310,6 +377,7 @@ class PostgresEngine:
     # --- connections ------------------------------------------------------------------------------
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        _POOLED.add(conn)  # the pool's warnings about it are batchstore's (see _OurPoolRecords)
         # lock_timeout bounds waits for row locks; statement_timeout is left to the server's setting.
         lock_ms = max(1, int(self._timeout * 1000))
         conn.execute(f"SET TIME ZONE 'UTC'; SET lock_timeout = {lock_ms}")
@@ -344,7 +412,7 @@ class PostgresEngine:
             # A connection that died while idle (a restarted server) is replaced before it is handed out.
             check=_check_idle,
             timeout=self._timeout,
-            name="batchstore",
+            name=_POOL_NAME,
             open=False,
         )
         try:
@@ -379,15 +447,19 @@ class PostgresEngine:
 
     @contextmanager
     def write(self, operation: str) -> Iterator[_Transaction]:
+        # One deadline for the call: the wait for a pooled connection and the waits for locks (the feed's
+        # writer lock, then the task's row) share the timeout, rather than take it each.
+        deadline = time.monotonic() + self._timeout
         pool = self._pool_or_raise()
         try:
-            with pool.connection() as conn:
-                # BEGIN and the change feed's writer lock (taken first, before the transaction has an id: see
-                # _FEED_HORIZON) go in one round trip, as one simple query, rather than psycopg's two.
-                conn.execute(_BEGIN_WRITE)
+            with pool.connection(timeout=self._timeout) as conn:
+                # BEGIN, the call's lock_timeout and the change feed's writer lock (taken first, before the
+                # transaction has an id: see _FEED_HORIZON) go in one round trip, as one simple query.
+                lock_ms = _milliseconds_left(deadline)
+                conn.execute(_BEGIN_WRITE.format(lock_ms))
                 try:
                     with conn.cursor() as cursor:
-                        tx = _Transaction(conn, cursor)
+                        tx = _Transaction(conn, cursor, deadline, lock_ms)
                         yield tx
                         tx.commit()
                 except BaseException:
@@ -401,7 +473,8 @@ class PostgresEngine:
     def read(self, operation: str) -> Iterator[_Transaction]:
         pool = self._pool_or_raise()
         try:
-            # REPEATABLE READ: the reads of the block see one snapshot, as one SQLite read does.
+            # REPEATABLE READ: the reads of the block see one snapshot, as one SQLite read does. Reads take no
+            # lock: the pool's wait is the call's only one.
             with pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                 yield _Transaction(conn, cursor)
@@ -457,6 +530,10 @@ class PostgresEngine:
         """The cursor of the newest change every reader can see (0 when there is none)."""
         rows = self._read_feed(_LATEST_CHANGE, {}, operation)
         return int(rows[0][0]) if rows else 0
+
+    def issued_cursor(self, operation: str) -> int:
+        """The largest cursor ever handed out (the id sequence's last value), 0 when none."""
+        return int(self.fetchone(_ISSUED_CHANGE, (), operation)[0])
 
     def change_waiter(self) -> _ChangeWaiter:
         """Something to sleep on until a change may have been committed."""

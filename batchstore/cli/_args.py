@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import sys
 from typing import Any, Final
@@ -12,6 +11,7 @@ import click
 
 from .._enums import BatchTaskState, coerce_enum
 from .._exceptions import InvalidTaskError
+from .._fields import parse_json
 
 __all__ = ["TASK_ID", "format_duration", "parse_duration", "parse_seconds", "parse_states", "read_json"]
 
@@ -26,9 +26,9 @@ def read_json(text: str | None, what: str) -> Any:
     """The JSON value of an argument; ``-`` or no argument reads standard input."""
     raw = sys.stdin.read() if text in (None, "-") else text
     try:
-        return json.loads(raw)
+        return parse_json(raw, what)  # the HTTP server's rules and words: malformed or too deep is refused
     except ValueError as exc:
-        raise InvalidTaskError(f"{what} is not valid JSON: {exc}") from None
+        raise InvalidTaskError(str(exc)) from None
 
 
 def parse_duration(text: str, option: str = "--older-than") -> dt.timedelta:

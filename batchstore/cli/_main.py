@@ -26,6 +26,7 @@ __all__ = ["ENV_DB", "Session", "cli", "main", "verb"]
 
 #: The environment variable that stands in for ``--db``.
 ENV_DB = "BATCHSTORE_DB"
+_DB_HELP = "A SQLite file, or a sqlite:/// or postgresql://user:password@host/db URL."
 
 F = TypeVar("F", bound=Callable[..., int | None])
 
@@ -65,7 +66,7 @@ def _open(db: str, *, read_only: bool) -> BatchStore:
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "--version", "-V", prog_name="batchstore", message="%(prog)s %(version)s")
 def cli() -> None:
-    """Batch tasks in a SQLite file, after SuperOffice's BatchTask API.
+    """Batch tasks in a SQLite file (or PostgreSQL), after SuperOffice's BatchTask API.
 
     On a terminal, tasks are shown as tables; in a pipe, as JSON lines (one task a line, without the
     TableRight and FieldProperties every task shares). --json prints JSON (a list is an array);
@@ -112,12 +113,12 @@ def verb(
         if prints:
             run = click.option("--wire", is_flag=True, help="Print exactly the API's wire form (JSON).")(run)
             run = click.option("--json", "as_json", is_flag=True, help="Print JSON (a list is an array).")(run)
+        # Every verb's --db takes the same values, a path or a URL; only where the default comes from differs.
         if db_default is None:
-            db_option = click.option("--db", envvar=ENV_DB, show_envvar=True, metavar="PATH",
-                                     help="SQLite file, sqlite:/// or postgresql:// URL.")
+            db_option = click.option("--db", envvar=ENV_DB, show_envvar=True, metavar="PATH|URL", help=_DB_HELP)
         else:
-            db_option = click.option("--db", default=db_default, show_default=True, metavar="PATH",
-                                     help="SQLite file.")
+            db_option = click.option("--db", default=db_default, show_default=True, metavar="PATH|URL",
+                                     help=_DB_HELP)
         command = (group or cli).command(name or function.__name__.replace("_", "-"))(db_option(run))
         return command  # type: ignore[return-value]
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .._engines import check_not_an_engine_word, redact
 from .._exceptions import BatchStoreError
 
-__all__ = ["check_target", "sqlite_file"]
+__all__ = ["check_target", "shown_target", "sqlite_file"]
 
 _MEMORY = "is an in-memory database: nothing would be kept; give a file (--db tasks.db or BATCHSTORE_DB)"
 
@@ -43,8 +44,19 @@ def check_target(target: str, *, must_exist: bool) -> None:
     ...
     batchstore._exceptions.BatchStoreError: --db ':memory:' is an in-memory database: nothing would be kept; ...
     """
+    check_not_an_engine_word(target, "--db")  # BatchStore(...)'s rule, checked before a file is looked for
     path = sqlite_file(target)
     if path == "":
         raise BatchStoreError(f"--db {target!r} {_MEMORY}")
     if must_exist and path is not None and not Path(path).exists():
         raise BatchStoreError(f"no database at {path} (create one with 'batchstore create' or 'batchstore demo')")
+
+
+def shown_target(target: str) -> str:
+    """What a verb prints for its ``--db``: a SQLite file's absolute path, any other URL without its password.
+
+    >>> shown_target("postgresql://user:secret@db-host/tasks")
+    'postgresql://user:***@db-host/tasks'
+    """
+    path = sqlite_file(target)
+    return redact(target) if not path else str(Path(path).resolve())

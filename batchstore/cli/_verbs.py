@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any, Final, TypeVar
 
 import click
@@ -31,7 +30,7 @@ from .._retention import RetentionPolicy
 from .._store import BatchStore
 from ._args import TASK_ID, format_duration, parse_duration, parse_seconds, parse_states, read_json
 from ._main import ENV_DB, Session, cli, verb
-from ._target import check_target
+from ._target import check_target, shown_target
 
 __all__: list[str] = []
 
@@ -259,7 +258,13 @@ def stop(s: Session, task_id: int, worker: str | None) -> None:
             else f"its State is {task.state.name if task.state else None} (finished)"
         )
         raise BatchStoreError(f"stop: task {task_id} was not stopped: {why}")
-    s.out.task(s.store.get(task_id))
+    try:
+        task = s.store.get(task_id)
+    except BatchStoreError as exc:
+        # The stop is committed: the verb succeeded, whatever happens to the task (or the database) since.
+        click.echo(f"batchstore: task {task_id} was stopped; it cannot be shown now: {exc}", err=True)
+        return
+    s.out.task(task)
 
 
 @verb(prints=True)
@@ -411,14 +416,16 @@ def watch(s: Session, states: tuple[str, ...]) -> None:
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
 @click.option("--token", envvar="BATCHSTORE_TOKEN", show_envvar=True, metavar="SECRET",
               help="Require 'Authorization: Bearer SECRET' (needed to listen beyond loopback).")
-def serve(s: Session, host: str, port: int, token: str | None) -> None:
+@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
+              help="A host name clients may use besides localhost, 127.0.0.1 and [::1] (repeatable; '*': any).")
+def serve(s: Session, host: str, port: int, token: str | None, allowed_hosts: tuple[str, ...]) -> None:
     """Serve the SuperOffice and SailPoint task APIs and the dashboard over HTTP, until Ctrl-C."""
     from ..server import serve as run_server  # without the [server] extra: one line saying how to install it
 
     if s.db is None:
         raise click.UsageError(f"Missing option '--db' (or set {ENV_DB})")
     check_target(s.db, must_exist=False)
-    run_server(s.db, host=host, port=port, token=token)
+    run_server(s.db, host=host, port=port, token=token, allowed_hosts=allowed_hosts)
 
 
 @verb(creates=True)
@@ -444,9 +451,10 @@ def migrate(s: Session, sql: bool) -> None:
 
 @verb(creates=True, db_default=DEMO_DB)
 def demo(s: Session) -> None:
-    """Run a few tasks through create, the lifecycle, update, patch and list."""
-    store, out, db = s.store, s.out, s.db
-    click.echo(f"batchstore demo: database {Path(str(db)).resolve()}")
+    """Run a few tasks through create, the lifecycle, update, patch and list, in a SQLite file or a database URL."""
+    store, out = s.store, s.out
+    db = shown_target(str(s.db))  # a file's full path; a URL without its password
+    click.echo(f"batchstore demo: database {db}")
     # The create sample of SuperOffice's POST /api/v1/BatchTask, with its invalid State and
     # ProgressPercent left out: batchstore would refuse them (try it with `batchstore create`).
     sample: dict[str, Any] = {

@@ -1,6 +1,6 @@
-"""``python -m batchstore.server --db tasks.db [--host] [--port] [--token] [--max-body-bytes]``.
+"""``python -m batchstore.server --db tasks.db [--host] [--port] [--token] [--allowed-host NAME]...``.
 
-The same as ``batchstore serve``; refusals print one line to stderr and exit 2.
+The same as ``batchstore serve``; refusals print one line to stderr and exit 2; Ctrl-C exits 130.
 """
 
 from __future__ import annotations
@@ -18,15 +18,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--token", default=None, help="require 'Authorization: Bearer TOKEN' on every route")
+    parser.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                        help="a host name clients may use besides loopback ones (repeatable; '*': any)")
     parser.add_argument("--max-body-bytes", type=int, default=1024 * 1024)
     args = parser.parse_args(argv)
     try:
         from . import serve
 
-        serve(args.db, host=args.host, port=args.port, token=args.token, max_body_bytes=args.max_body_bytes)
+        serve(args.db, host=args.host, port=args.port, token=args.token, max_body_bytes=args.max_body_bytes,
+              allowed_hosts=args.allowed_host)
     except BatchStoreError as exc:
         print(f"batchstore serve: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
     return 0
 
 

@@ -9,11 +9,12 @@ ReDoc assets inside the package, so the docs work without any network.
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib
 import importlib.util
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 from fastapi import FastAPI
@@ -24,9 +25,9 @@ from .. import __version__
 from .._store import BatchStore
 from . import _schemas as schemas
 from ._changes import ChangeHub
-from ._errors import install_error_handlers
+from ._errors import InternalErrors, install_error_handlers
 from ._extras import extras_router
-from ._guard import Guard
+from ._guard import Guard, HeadAsGet
 from ._metrics import CONTENT_TYPE, Metrics, RequestCounter
 from ._sailpoint import sailpoint_router
 from ._setup import (
@@ -34,8 +35,10 @@ from ._setup import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_PORT,
     ServerConfigurationError,
+    allowed_host_names,
     check_bind,
     check_listen,
+    is_loopback,
 )
 from ._superoffice import superoffice_router
 
@@ -54,12 +57,16 @@ def create_app(
     *,
     token: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    allowed_hosts: Iterable[str] = (),
 ) -> FastAPI:
     """The ASGI app serving ``store_or_url``: a BatchStore (the caller keeps owning it) or a path/URL
     (the app opens the store and closes it when it shuts down).
 
     With ``token``, every route needs ``Authorization: Bearer <token>`` (or Basic with the token as
-    password). Request bodies over ``max_body_bytes`` are refused with 413.
+    password). Request bodies over ``max_body_bytes`` are refused with 413. The ``Host`` header must name
+    this machine (``localhost``, ``127.0.0.1``, ``[::1]``, any port) or one of ``allowed_hosts``
+    (``["*"]``: any), else the request is a 400: a web page cannot reach the store by re-pointing its
+    own name at 127.0.0.1 (DNS rebinding).
 
     >>> from batchstore import BatchStore
     >>> app = create_app(BatchStore(), token="s3cret")
@@ -72,14 +79,22 @@ def create_app(
         raise ServerConfigurationError(
             f"must be a positive number of bytes, got {max_body_bytes!r}", option="max_body_bytes"
         )
+    allowed_host_names(allowed_hosts)  # checked here, before a store is opened
     owned = not isinstance(store_or_url, BatchStore)
     store = store_or_url if isinstance(store_or_url, BatchStore) else BatchStore(store_or_url)
+    # What ends the open event streams when the server shuts down (see serve: it calls them first).
+    closers: list[Callable[[], None]] = []
+
+    def close_streams() -> None:
+        for close in closers:
+            close()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             yield
         finally:
+            close_streams()
             if owned:
                 store.close()
 
@@ -91,10 +106,12 @@ def create_app(
         static_url="/_docs-static",
     )
     app.state.store = store
+    app.state.close_streams = close_streams
     install_error_handlers(app)
     app.include_router(superoffice_router(store))
     app.include_router(sailpoint_router(store, token=token))
     hub = ChangeHub(store)  # one follower of the change feed for the long polls and the dashboard's pages
+    closers.append(hub.close)  # at shutdown, every open event stream and long poll ends at once
     app.include_router(extras_router(store, hub))
     if importlib.util.find_spec(_DASHBOARD) is not None:
         # The dashboard at / lives in its own module with its static files; the app works without it.
@@ -112,9 +129,14 @@ def create_app(
     def metrics_route() -> Response:
         return Response(metrics.scrape(), media_type=CONTENT_TYPE)
 
-    app.add_middleware(Guard, token=token, max_body_bytes=max_body_bytes)
-    # Outside the guard, so its refusals (401, 413...) are counted too.
+    # Outermost last: InternalErrors, the RequestCounter (outside the guard, so its refusals (401, 413...) are
+    # counted too, and inside InternalErrors, so a failure counts as the 500 it answers), HeadAsGet, then the
+    # Guard (which sees the routes, for 404 and 405).
+    app.add_middleware(Guard, token=token, max_body_bytes=max_body_bytes, router=app.router,
+                       allowed_hosts=allowed_hosts)
+    app.add_middleware(HeadAsGet, router=app.router)
     app.add_middleware(RequestCounter, metrics=metrics, routes=app.router.routes)
+    app.add_middleware(InternalErrors)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -142,11 +164,14 @@ def serve(
     port: int = DEFAULT_PORT,
     token: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    allowed_hosts: Iterable[str] = (),
 ) -> None:
     """Serve ``db`` (a path, URL or BatchStore) with uvicorn until interrupted; ``batchstore serve`` calls this.
 
     Binding an address other machines can reach without a token raises ServerConfigurationError
-    before anything starts.
+    before anything starts. Requests must name a loopback host, the address bound, or one of
+    ``allowed_hosts`` (see :func:`create_app`). Ctrl-C ends the open event streams at once and raises
+    KeyboardInterrupt once the server has stopped (the command line exits 130).
 
     >>> serve("tasks.db", host="0.0.0.0")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
@@ -154,14 +179,42 @@ def serve(
     batchstore.server._setup.ServerConfigurationError: host: 0.0.0.0 is reachable from other machines; pass a token...
     """
     check_bind(host, token)
+    allowed_host_names(allowed_hosts)
     check_listen(host, port)
     import uvicorn
 
-    app = create_app(db, token=token, max_body_bytes=max_body_bytes)
+    names = [*allowed_hosts]
+    if host.strip() not in _ANY_ADDRESS and not is_loopback(host):
+        names.append(host)  # bound to one address: clients name it
+    app = create_app(db, token=token, max_body_bytes=max_body_bytes, allowed_hosts=names)
     # What a newcomer needs first: which database this is (its password hidden) and where the page is.
     shown_host = f"[{host}]" if ":" in host else host
     print(f"batchstore serve: database {app.state.store.database}", file=sys.stderr, flush=True)
     print(f"batchstore serve: dashboard http://{shown_host}:{port}/ (API docs /docs, metrics /metrics"
           f"{', token needed' if token else ''})", file=sys.stderr, flush=True)
-    # An open dashboard's event stream never ends by itself: Ctrl-C waits for it at most this long.
-    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False, timeout_graceful_shutdown=3)
+    config = uvicorn.Config(app, host=host, port=port, log_level="info", server_header=False,
+                            timeout_graceful_shutdown=3, log_config=_log_config(uvicorn))
+    server = _shutting_down_first(uvicorn.Server, app.state.close_streams)(config)
+    # Not uvicorn.run: it swallows the KeyboardInterrupt, and the command line would exit 0 after Ctrl-C.
+    server.run()
+
+
+_ANY_ADDRESS = frozenset({"", "0.0.0.0", "::", "[::]"})
+
+
+def _log_config(uvicorn: Any) -> dict[str, Any]:
+    """uvicorn's logging, plus batchstore's own loggers (a 500's traceback, the pool's warnings) on stderr."""
+    config: dict[str, Any] = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["loggers"]["batchstore"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
+
+
+def _shutting_down_first(server_class: Any, close_streams: Callable[[], None]) -> Any:
+    """uvicorn's Server, which ends the app's event streams before it waits for open connections to finish."""
+
+    class Server(server_class):  # type: ignore[misc]
+        async def shutdown(self, sockets: Any = None) -> None:
+            close_streams()  # an open dashboard would otherwise hold the shutdown for the whole grace period
+            await super().shutdown(sockets)
+
+    return Server

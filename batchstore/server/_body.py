@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from fastapi import Request
 
+from .._fields import parse_json
 from ._errors import RequestRefusedError
 
 __all__ = ["json_body", "members"]
@@ -19,11 +19,11 @@ async def json_body(request: Request) -> Any:
     if not raw.strip():
         raise RequestRefusedError(400, "a JSON body is required", field="body")
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise RequestRefusedError(400, f"is not valid JSON: {exc}", field="body") from None
-    except RecursionError:
-        raise RequestRefusedError(400, "nests too deep to be read", field="body") from None
+        # Malformed JSON, and a document nested deeper than any task can be, are refused here, in the
+        # words every front uses, before any route walks the value.
+        return parse_json(raw, "the body")
+    except ValueError as exc:
+        raise RequestRefusedError(400, str(exc).removeprefix("the body "), field="body") from None
 
 
 def members(body: Any, *names: str, optional: tuple[str, ...] = ()) -> dict[str, Any]:

@@ -4,6 +4,10 @@ The dashboard's event streams and the long polls of ``/batchstore/v1/tasks/{id}/
 of commits. Each of them following the feed on its own would cost a thread (and, on PostgreSQL, a
 LISTEN connection) per open page or waiting client; instead one thread follows the feed while anyone
 listens, and hands each batch of changes to every listener's queue on the event loop.
+
+At shutdown the app calls :meth:`ChangeHub.close`: every open stream and long poll ends at once instead of
+holding the server's graceful shutdown up, and the follower is a daemon thread, so a watch under way never
+holds up the process's exit either.
 """
 
 from __future__ import annotations
@@ -65,30 +69,61 @@ class ChangeHub:
         self._listeners: set[Listener] = set()
         self._stop: threading.Event | None = None
         self._starting: asyncio.Lock | None = None
+        self._closed = False
+
+    def close(self) -> None:
+        """End every listener now, and any that starts later at once: the server is shutting down.
+
+        Called on the event loop's thread (by the server's shutdown, or the app's lifespan); a second call
+        does nothing.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        if self._stop is not None:
+            self._stop.set()  # the follower delivers nothing more, and lets its thread go after its watch
+            self._stop = None
+        for queue in self._listeners:
+            queue.put_nowait(None)
 
     def _deliver(self, batch: list[Change] | None) -> None:
+        if self._closed:
+            return  # each queue already ends with None
         for queue in self._listeners:
             queue.put_nowait(batch)
+
+    def _start(self, cursor: int) -> None:
+        loop = asyncio.get_running_loop()
+        stop = self._stop = threading.Event()
+
+        def push(batch: list[Change] | None) -> None:
+            if not stop.is_set():
+                try:
+                    loop.call_soon_threadsafe(self._deliver, batch)
+                except RuntimeError:  # the loop is closed: the server has stopped
+                    stop.set()
+
+        threading.Thread(target=_follow, args=(self._store, cursor, stop, push), daemon=True,
+                         name="batchstore-feed").start()
 
     @contextlib.asynccontextmanager
     async def listen(self) -> AsyncIterator[Listener]:
         queue: Listener = asyncio.Queue()
+        if self._closed:
+            queue.put_nowait(None)  # the server is shutting down: this listener ends at its first read
+            yield queue
+            return
         if self._starting is None:
             self._starting = asyncio.Lock()
         async with self._starting:
-            if self._stop is None:
+            if self._stop is None and not self._closed:
                 # The cursor is read before the caller reads anything: no commit falls in between.
                 cursor = await run_in_threadpool(self._store.last_cursor)
-                loop = asyncio.get_running_loop()
-                stop = self._stop = threading.Event()
-
-                def push(batch: list[Change] | None) -> None:
-                    if not stop.is_set():
-                        loop.call_soon_threadsafe(self._deliver, batch)
-
-                threading.Thread(target=_follow, args=(self._store, cursor, stop, push), daemon=True,
-                                 name="batchstore-feed").start()
+                if not self._closed:  # (not closed while the cursor was read)
+                    self._start(cursor)
             self._listeners.add(queue)
+            if self._closed:  # closed while this waited: close() did not see this queue
+                queue.put_nowait(None)
         try:
             yield queue
         finally:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from importlib import resources
 from typing import Annotated, Any, Final
 
@@ -140,7 +140,7 @@ async def event_stream(store: BatchStore, hub: ChangeHub, where: Q) -> AsyncIter
             except TimeoutError:
                 yield ": keep-alive\n\n"  # a comment line keeps an idle connection open through proxies
                 continue
-            if batch is None:  # the store is closing: end the stream
+            if batch is None:  # the server is shutting down, or the store closing: end the stream
                 return
             await asyncio.sleep(SETTLE_SECONDS)
             ids = {change.task_id for change in batch}
@@ -166,8 +166,13 @@ def _board_state(value: str) -> BatchTaskState:
     return state
 
 
-def dashboard_router(store: BatchStore, hub: ChangeHub | None = None) -> APIRouter:
+def dashboard_router(
+    store: BatchStore, hub: ChangeHub | None = None, *, closers: list[Callable[[], None]] | None = None
+) -> APIRouter:
     """The dashboard's routes: the page at ``/``, its static files, the event stream and a state's next page.
+
+    ``hub`` follows the change feed (one is made if none is given). ``closers`` gets the function that ends
+    every open event stream, for the app to call at shutdown (the app registers its shared hub's itself).
 
     >>> from batchstore import BatchStore
     >>> sorted(r.path for r in dashboard_router(BatchStore()).routes)  # doctest: +NORMALIZE_WHITESPACE
@@ -175,6 +180,8 @@ def dashboard_router(store: BatchStore, hub: ChangeHub | None = None) -> APIRout
     """
     router = APIRouter(tags=["dashboard"])
     changes = hub if hub is not None else ChangeHub(store)
+    if closers is not None:
+        closers.append(changes.close)
 
     @router.get(
         "/",

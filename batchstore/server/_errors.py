@@ -11,13 +11,17 @@ format, so clients written for either API find what they look for.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import logging
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match, Router
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._exceptions import (
     BatchStoreError,
@@ -32,7 +36,19 @@ from .._exceptions import (
 )
 from ._sailpoint_paths import is_sailpoint_path
 
-__all__ = ["ERROR_SCHEMA", "RequestRefusedError", "error_response", "install_error_handlers", "refusal"]
+__all__ = [
+    "ERROR_SCHEMA",
+    "InternalErrors",
+    "RequestRefusedError",
+    "allowed_methods",
+    "error_response",
+    "flat_routes",
+    "install_error_handlers",
+    "refusal",
+]
+
+#: Where a failure of the server's own (a 500) is logged, with its traceback, under the id its answer gives.
+LOG: Final = logging.getLogger("batchstore.server")
 
 _DETAIL_CODES: Final = {
     400: "400.0 Bad Request",
@@ -43,6 +59,7 @@ _DETAIL_CODES: Final = {
     409: "409 Conflict",
     413: "413 Payload Too Large",
     415: "415 Unsupported Media Type",
+    500: "500 Internal Server Error",
     503: "503 Service Unavailable",
 }
 
@@ -56,6 +73,7 @@ ERROR_SCHEMA: Final[dict[str, Any]] = {
         "message": {"type": "string", "description": "what was refused and why"},
         "field": {"type": ["string", "null"], "description": "the field, parameter or header at fault"},
         "fields": {"type": "array", "items": {"type": "string"}},
+        "errorId": {"type": "string", "description": "a 500 only: the id its traceback is logged under"},
         "detailCode": {"type": "string"},
         "messages": {"type": "array", "items": {"type": "object"}},
     },
@@ -89,6 +107,8 @@ def error_response(
     message: str,
     fields: Sequence[str] = (),
     headers: Mapping[str, str] | None = None,
+    *,
+    error_id: str | None = None,
 ) -> JSONResponse:
     """The JSON response of one refusal (also used by the middleware, which runs outside FastAPI)."""
     body: dict[str, Any] = {
@@ -98,6 +118,8 @@ def error_response(
         "field": fields[0] if len(fields) == 1 else None,
         "fields": list(fields),
     }
+    if error_id is not None:
+        body["errorId"] = error_id
     if is_sailpoint_path(path):
         body["detailCode"] = _DETAIL_CODES.get(status, str(status))
         body["messages"] = [{"locale": "en-US", "localeOrigin": "DEFAULT", "text": message}]
@@ -146,11 +168,77 @@ def refusal(request: Request, exc: Exception) -> JSONResponse:
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         if exc.status_code == 404 and message == "Not Found":
             message = f"no route {request.method} {path}"
-        return error_response(path, exc.status_code, "HTTPError", message, (), exc.headers)
-    raise exc  # not ours: let Starlette answer 500 and log it
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette's Allow names the methods of the first route at the path; every route's count.
+            allowed = allowed_methods(request.app.router.routes, path)
+            if allowed:
+                headers["Allow"] = ", ".join(allowed)
+            message = f"{request.method} is not allowed on {path}; it takes {headers.get('Allow', 'other methods')}"
+        return error_response(path, exc.status_code, "HTTPError", message, (), headers)
+    raise exc  # not ours: InternalErrors answers 500 and logs it
+
+
+def flat_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
+    """Every route, those of included routers too (FastAPI may keep an included router as one entry)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if isinstance(inner, Router):
+            yield from flat_routes(inner.routes)
+        else:
+            yield route
+
+
+def allowed_methods(routes: Iterable[BaseRoute], path: str) -> list[str]:
+    """The methods some route takes at ``path`` (HEAD wherever GET is: see HeadAsGet), sorted."""
+    methods: set[str] = set()
+    for route in flat_routes(routes):
+        match, _ = route.matches({"type": "http", "path": path, "root_path": "", "method": "-"})
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     """Route every refusal through :func:`refusal`."""
     for kind in (BatchStoreError, RequestValidationError, StarletteHTTPException):
         app.add_exception_handler(kind, refusal)
+
+
+class InternalErrors:
+    """ASGI middleware, the outermost: a failure of the server's own becomes a JSON 500 with an error id.
+
+    The traceback goes to the ``batchstore.server`` logger under that id, never to the client or stdout.
+    If the response had already started (a streamed list whose database went away mid-way), nothing can
+    be sent any more: the failure is logged and the response left unfinished, so the server closes the
+    connection and the client sees a broken response, never a complete-looking one.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception:
+            error_id = uuid.uuid4().hex[:16]
+            where = f"{scope.get('method')} {scope.get('path')}"
+            LOG.exception("error %s: %s failed%s", error_id, where, " after its response began" if started else "")
+            if not started:
+                message = f"the server failed on {where}; nothing more is known here (error id {error_id} in its log)"
+                await error_response(scope["path"], 500, "InternalError", message, error_id=error_id)(
+                    scope, receive, send
+                )

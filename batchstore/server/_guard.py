@@ -1,7 +1,13 @@
-"""The checks every request passes before a route runs: the token, the media types, the body size.
+"""The checks every request passes before a route runs: the Host, the token, the media types, the body size.
 
-A pure ASGI middleware, so a refused request is answered before its body is read: a 401 or a 413
+A pure ASGI middleware, so a refused request is answered before its body is read: a 400, 401 or 413
 writes nothing and costs nothing, whatever the client sends after its headers.
+
+Order: the Host header first (DNS rebinding: a page whose name an attacker points at 127.0.0.1 is
+same-origin with the server, so no CORS preflight stops it; its requests carry the attacker's name), then
+the token. The media-type checks apply to a route that exists for the request's method: a wrong method
+is the router's 405 (with ``Allow``) and an unknown path its 404, whatever the body. A write without a body
+may carry no Content-Type or a JSON one, never a form's (CSRF: a cross-site form needs no preflight).
 """
 
 from __future__ import annotations
@@ -10,14 +16,16 @@ import base64
 import binascii
 import hmac
 from collections.abc import Iterable
-from typing import Final
+from typing import Any, Final
 
+from starlette.routing import BaseRoute, Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ._errors import RequestRefusedError, error_response
+from ._errors import RequestRefusedError, error_response, flat_routes
 from ._sailpoint_paths import TASK_STATUS_PREFIXES, TOKEN_PATH
+from ._setup import allowed_host_names, answers_to, host_name
 
-__all__ = ["JSON_TYPES", "PATCH_TYPES", "Guard"]
+__all__ = ["JSON_TYPES", "PATCH_TYPES", "Guard", "HeadAsGet"]
 
 #: Request bodies of SuperOffice's routes (its pages also list XML and forms, which batchstore does not speak).
 JSON_TYPES: Final = frozenset({"application/json", "text/json"})
@@ -27,17 +35,26 @@ _ACCEPTED_RANGES: Final = frozenset({"*/*", "application/*", "text/*", "applicat
 _API_PREFIXES: Final = ("/api/", *TASK_STATUS_PREFIXES)
 _BODY_PREFIXES: Final = ("/api/", *TASK_STATUS_PREFIXES, "/batchstore/")
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
+#: The methods that write: even without a body, each is checked for a form's media type (CSRF).
+_WRITE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: What a request without a body may say its (empty) body is: nothing a cross-site form can send.
+_BODYLESS_TYPES: Final = JSON_TYPES | PATCH_TYPES
 #: The dashboard's page and files hold no data: any browser may load them, and the page asks for the token
 #: and sends it with each request for data (in a header: no cookie or cached password to forge requests with).
 _PUBLIC_PATHS: Final = frozenset({"/", "/dashboard/static/dashboard.css", "/dashboard/static/dashboard.js",
                                   "/dashboard/static/favicon.svg"})
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+def _raw_header(scope: Scope, name: bytes) -> bytes | None:
     for key, value in scope.get("headers", ()):
         if key == name:
-            return str(value.decode("latin-1"))
+            return bytes(value)
     return None
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    value = _raw_header(scope, name)
+    return None if value is None else value.decode("latin-1")
 
 
 def _media_type(value: str) -> str:
@@ -54,24 +71,51 @@ def _accepts_json(accept: str) -> bool:
     return False
 
 
-class Guard:
-    """ASGI middleware: bearer/basic token, Accept (406), Content-Type (415) and body size (413)."""
+def _answers_json(route: BaseRoute | None, path: str) -> bool:
+    """Whether a route's answer is JSON (so an Accept without JSON is a 406): its documented 200 says so."""
+    if path.startswith(_API_PREFIXES):
+        return True
+    responses: Any = getattr(route, "responses", None) or {}
+    content = (responses.get(200) or responses.get("200") or {}).get("content", {})
+    return "application/json" in content
 
-    def __init__(self, app: ASGIApp, *, token: str | None, max_body_bytes: int) -> None:
+
+class Guard:
+    """ASGI middleware: Host (400), bearer/basic token (401), Accept (406), Content-Type (415), body size (413).
+
+    ``router`` is the app's, to tell a request for a route that exists from a wrong method (405) or an
+    unknown path (404), which the router answers. ``allowed_hosts``: the names the Host header may give
+    besides loopback ones (``localhost``, ``127.0.0.1``, ``[::1]``, with any port); ``"*"`` lets any through.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        token: str | None,
+        max_body_bytes: int,
+        router: Router | None = None,
+        allowed_hosts: Iterable[str] = (),
+    ) -> None:
         self.app = app
         self.token = token.encode("utf-8") if token is not None else None
         self.max_body_bytes = max_body_bytes
+        self.router = router
+        self._routes: tuple[BaseRoute, ...] | None = None
+        self.allowed_hosts = allowed_host_names(allowed_hosts)
 
     def _authorized(self, scope: Scope) -> bool:
+        # Bytes against bytes: the header as sent (a browser or curl sends a non-ASCII token as UTF-8)
+        # against the token's UTF-8, so no decoding step can make a right token wrong.
         assert self.token is not None
-        given = _header(scope, b"authorization")
+        given = _raw_header(scope, b"authorization")
         if given is None:
             return False
-        scheme, _, credentials = given.strip().partition(" ")
+        scheme, _, credentials = given.strip().partition(b" ")
         secret: bytes
-        if scheme.lower() == "bearer":
-            secret = credentials.strip().encode("utf-8")
-        elif scheme.lower() == "basic":
+        if scheme.lower() == b"bearer":
+            secret = credentials.strip()
+        elif scheme.lower() == b"basic":
             try:
                 decoded = base64.b64decode(credentials.strip(), validate=True)
             except (binascii.Error, ValueError):
@@ -81,8 +125,37 @@ class Guard:
             return False
         return hmac.compare_digest(secret, self.token)
 
+    def _check_host(self, scope: Scope) -> None:
+        host = _header(scope, b"host")
+        if host is None:
+            return  # HTTP/1.0 without Host: no browser sends that, so no rebinding can either
+        if not answers_to(host_name(host), self.allowed_hosts):
+            raise RequestRefusedError(
+                400,
+                f"{host!r} is not a name this server answers to; it answers to loopback names (localhost, "
+                f"127.0.0.1, [::1]) and those given with --allowed-host",
+                field="Host",
+            )
+
+    def _route(self, scope: Scope) -> tuple[Match, BaseRoute | None]:
+        """The route the router will pick for this request, and how it matches (FULL, PARTIAL: wrong method)."""
+        if self._routes is None:  # read at the first request: every route has been added by then
+            self._routes = tuple(flat_routes(self.router.routes)) if self.router is not None else ()
+        # Matched on a copy: a route may note what it matched in the scope it is given.
+        probe = {"type": "http", "path": scope["path"], "root_path": scope.get("root_path", ""),
+                 "method": scope["method"]}
+        partial: BaseRoute | None = None
+        for route in self._routes:
+            match, _ = route.matches(probe)
+            if match is Match.FULL:
+                return match, route
+            if match is Match.PARTIAL and partial is None:
+                partial = route
+        return (Match.PARTIAL, partial) if partial is not None else (Match.NONE, None)
+
     def _check(self, scope: Scope) -> None:
         path: str = scope["path"]
+        self._check_host(scope)
         # The token route is how a SailPoint client that holds the token as its client secret gets in; the
         # dashboard's page and files hold no data.
         public = path == TOKEN_PATH or (scope["method"] in ("GET", "HEAD") and path in _PUBLIC_PATHS)
@@ -93,19 +166,34 @@ class Guard:
                 field="Authorization",
                 headers={"WWW-Authenticate": 'Basic realm="batchstore"'},  # browsers prompt for Basic
             )
-        if path.startswith(_API_PREFIXES):
+        match, route = self._route(scope) if self.router is not None else (Match.FULL, None)
+        if match is not Match.FULL:
+            return  # the router answers: 405 with Allow for a wrong method, 404 for an unknown path
+        if _answers_json(route, path):
             accept = _header(scope, b"accept")
             if accept and not _accepts_json(accept):
                 raise RequestRefusedError(
                     406, f"responses are application/json or text/json, not {accept!r}", field="Accept"
                 )
-        if scope["method"] not in _BODY_METHODS or not path.startswith(_BODY_PREFIXES):
-            return
+        method: str = scope["method"]
+        if method not in _WRITE_METHODS or path == TOKEN_PATH:
+            return  # the token route takes a form by design (OAuth's client credentials)
         length = _header(scope, b"content-length")
-        if (length is None or length.strip() == "0") and _header(scope, b"transfer-encoding") is None:
-            return  # no body (POST /api/v1/BatchTask/{id}/Stop): no media type to check; a route that needs one says so
-        allowed = PATCH_TYPES if scope["method"] == "PATCH" else JSON_TYPES
         content_type = _header(scope, b"content-type")
+        if (length is None or length.strip() == "0") and _header(scope, b"transfer-encoding") is None:
+            # No body (SuperOffice's POST /api/v1/BatchTask/{id}/Stop): no type, or a JSON one, is fine. A form's
+            # type is refused: a form on another site can post an empty body to a server without a token
+            # (no CORS preflight for it), which must not stop or requeue a task.
+            if content_type is not None and _media_type(content_type) not in _BODYLESS_TYPES:
+                raise RequestRefusedError(
+                    415,
+                    f"a request without a body takes no Content-Type or a JSON one, not {content_type!r}",
+                    field="Content-Type",
+                )
+            return
+        if method not in _BODY_METHODS or not path.startswith(_BODY_PREFIXES):
+            return
+        allowed = PATCH_TYPES if method == "PATCH" else JSON_TYPES
         if content_type is None or _media_type(content_type) not in allowed:
             shown = "none" if content_type is None else repr(content_type)
             raise RequestRefusedError(
@@ -148,3 +236,47 @@ class Guard:
             return message
 
         await self.app(scope, counted, send)
+
+
+class HeadAsGet:
+    """ASGI middleware: ``HEAD`` on a GET route answers as GET would (status, headers), without a body.
+
+    The app sees a GET; the body is not passed on, and the answer ends with its headers, so a HEAD on
+    an endless stream (the dashboard's events) ends at once too. A route of the app's own for HEAD
+    (``router``'s, such as SailPoint's pending-tasks count) answers it instead.
+    """
+
+    def __init__(self, app: ASGIApp, *, router: Router | None = None) -> None:
+        self.app = app
+        self.router = router
+        self._own_head: tuple[BaseRoute, ...] | None = None
+
+    def _has_own_head(self, scope: Scope) -> bool:
+        if self.router is None:
+            return False
+        if self._own_head is None:  # read at the first HEAD: every route has been added by then
+            routes = flat_routes(self.router.routes)
+            self._own_head = tuple(r for r in routes if "HEAD" in (getattr(r, "methods", None) or ()))
+        probe = {"type": "http", "path": scope["path"], "root_path": scope.get("root_path", ""), "method": "HEAD"}
+        return any(route.matches(probe)[0] is Match.FULL for route in self._own_head)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD" or self._has_own_head(scope):
+            await self.app(scope, receive, send)
+            return
+        ended = False
+
+        async def headers_only(message: Message) -> None:
+            nonlocal ended
+            if ended:
+                return
+            if message["type"] == "http.response.start":
+                await send(message)
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                ended = True
+            elif message["type"] == "http.response.body":
+                return
+            else:
+                await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, headers_only)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from .._exceptions import InvalidTaskError
-from .._fields import DATA_FIELDS, Field, resolve
+from .._fields import DATA_FIELDS, EARLIEST, LATEST, Field, resolve
 from .._query import Q
 
 __all__ = ["DEFAULT_COLUMNS", "Column", "column", "parse_filter", "parse_order_by", "parse_select"]
@@ -167,12 +167,20 @@ _DAY: Final = dt.timedelta(days=1)
 
 
 def _day(value: Any) -> dt.datetime | None:
-    """Midnight UTC of a ``'YYYY-MM-DD'`` value; None for anything else (left to the field's own rules)."""
+    """Midnight UTC of a ``'YYYY-MM-DD'`` value; None for anything else (left to the field's own rules).
+
+    The day and the next midnight (the end of a range on it) must both be instants a task may hold
+    (batchstore._fields.EARLIEST .. LATEST), so the next day is never computed past the calendar's end.
+    """
     if isinstance(value, str) and _DATE_ONLY.fullmatch(value):
         try:
-            return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
+            day = dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
         except ValueError:
             raise _error(f"{value!r} is not a date") from None
+        if not EARLIEST <= day <= LATEST - _DAY:
+            raise _error(f"{value!r} is outside the days a date-time may fall on "
+                         f"({EARLIEST.date()} .. {(LATEST - _DAY).date()})")
+        return day
     return None
 
 

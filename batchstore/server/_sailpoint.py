@@ -58,6 +58,7 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import datetime as dt
 import hmac
 import re
 import secrets
@@ -68,7 +69,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import Response
 
 from .._enums import BatchTaskState
-from .._exceptions import PatchConflictError, PatchError, TaskNotFoundError
+from .._exceptions import BatchStoreError, PatchConflictError, PatchError, TaskNotFoundError
 from .._lifecycle import FINISHED
 from .._model import BatchTaskInfo
 from .._patch import apply_patch
@@ -282,7 +283,7 @@ def _operations(body: Any) -> list[dict[str, Any]]:
 def _target(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any] | None:
     """The store patch the changed document asks for (State, and Response for TERMINATED), or None."""
     status, completed = after.get("completionStatus"), after.get("completed")
-    if status is not None and status not in _STATE_OF:
+    if status is not None and (not isinstance(status, str) or status not in _STATE_OF):
         allowed = ", ".join(_STATE_OF)
         raise RequestRefusedError(400, f"must be one of {allowed} or null, got {status!r}", field="completionStatus")
     if completed is not None and not isinstance(completed, str):
@@ -299,6 +300,22 @@ def _target(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any] | N
     if status == "TERMINATED":
         changes["Response"] = STOPPED
     return changes
+
+
+def _after_write(store: BatchStore, written: BatchTaskInfo) -> dict[str, Any]:
+    """The TaskStatus after a committed patch. It cannot fail: the write is done, so the answer is a success.
+
+    The task is the one the patch returned; its trace is read again for the time of the change. Should
+    that read fail (the task deleted meanwhile, the database gone), the change is dated now.
+    """
+    assert written.id is not None
+    try:
+        history = store.history(written.id)
+    except BatchStoreError:
+        status = task_status(written, [])
+        status["modified"] = status["completed"] = in_zone(dt.datetime.now(dt.UTC), None)
+        return status
+    return task_status(written, history)
 
 
 _TOKEN_LIFETIME: Final = 3600
@@ -503,10 +520,10 @@ def sailpoint_router(store: BatchStore, *, token: str | None = None) -> APIRoute
             guard = [{"op": "test", "path": f"/{name}", "value": wire[name]} for name in _VIEWED]
             writes = [{"op": "replace", "path": f"/{name}", "value": value} for name, value in changes.items()]
             try:
-                store.patch(task_id, guard + writes, select="Id")
+                written = store.patch(task_id, guard + writes)
             except PatchConflictError:
                 continue  # the task changed after it was read: evaluate the patch again on the new reading
-            return json_response(task_status(store.get(task_id), store.history(task_id)))
+            return json_response(_after_write(store, written))
         raise PatchConflictError(f"task {task_id} kept changing while the patch was applied; nothing was written")
 
     list_summary = "Task statuses: filters on id, sourceId, completionStatus, type, launcher; sorters on created"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Iterable
 from typing import Final
 
 from .._exceptions import BatchStoreError, ConfigurationError
@@ -19,7 +20,10 @@ __all__ = [
     "INSTALL_HINT",
     "ServerConfigurationError",
     "ServerUnavailableError",
+    "allowed_host_names",
+    "answers_to",
     "check_bind",
+    "host_name",
 ]
 
 DEFAULT_HOST: Final = "127.0.0.1"
@@ -53,6 +57,50 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
     except ValueError:
         return False  # a host name other than localhost may resolve to anything
+
+
+def host_name(host: str) -> str:
+    """The name a ``Host`` header (or an ``--allowed-host`` value) gives: lower case, no port, no final dot.
+
+    >>> host_name("LocalHost:8000"), host_name("[::1]:8000"), host_name("tasks.example.")
+    ('localhost', '[::1]', 'tasks.example')
+    """
+    text = host.strip().lower()
+    if text.startswith("["):  # an IPv6 address, bracketed, maybe with a port
+        end = text.find("]")
+        return text[: end + 1] if end != -1 else text
+    name = text.partition(":")[0]
+    return name[:-1] if name.endswith(".") else name
+
+
+def allowed_host_names(names: Iterable[str]) -> frozenset[str] | None:
+    """The host names a server answers to besides loopback ones; None when ``"*"`` lets any through.
+
+    >>> sorted(allowed_host_names(["Tasks.example:8000", "10.0.0.5"]))
+    ['10.0.0.5', 'tasks.example']
+    >>> allowed_host_names(["*"]) is None
+    True
+    """
+    if isinstance(names, str):
+        names = [names]
+    allowed = set()
+    for name in names:
+        if not isinstance(name, str) or not host_name(name) or any(c in name for c in " /\\@?#"):
+            raise ServerConfigurationError(f"{name!r} is not a host name (such as tasks.example)",
+                                           option="allowed_host")
+        if name.strip() == "*":
+            return None
+        allowed.add(host_name(name))
+    return frozenset(allowed)
+
+
+def answers_to(name: str, allowed: frozenset[str] | None) -> bool:
+    """Whether a server whose extra names are ``allowed`` answers a request for host ``name`` (see host_name).
+
+    >>> answers_to("127.0.0.1", frozenset()), answers_to("[::1]", frozenset()), answers_to("evil.example", frozenset())
+    (True, True, False)
+    """
+    return allowed is None or name in allowed or is_loopback(name)
 
 
 def check_listen(host: str, port: int) -> None:

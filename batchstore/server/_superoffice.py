@@ -8,6 +8,7 @@ the JSON is written as the store's pages are read, so a large answer never sits 
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -72,15 +73,21 @@ def task_wire(task: BatchTaskInfo, zone: ResponseZone) -> dict[str, Any]:
 def stream_array(
     items: Iterable[Any], convert: Callable[[Any], Any], *, prefix: bytes = b"[", suffix: bytes = b"]"
 ) -> StreamingResponse:
-    """A JSON array written as ``items`` advances, in chunks of about 64 KiB (inside ``prefix``/``suffix``)."""
+    """A JSON array written as ``items`` advances, in chunks of about 64 KiB (inside ``prefix``/``suffix``).
+
+    The first item (so the query and its first page) is read and converted before the response starts:
+    a refusal there is still an error answer, never a 200 cut short, and converting the rest cannot fail
+    (every date-time fits every zone). Should the database fail between two later pages, the connection
+    is cut before the closing bracket, so the client sees a broken response, never a complete-looking one.
+    """
+    iterator = iter(items)
+    head = [dump(convert(item)) for item in itertools.islice(iterator, 1)]
 
     def chunks() -> Iterator[bytes]:
         buffer = bytearray(prefix)
-        first = True
-        for item in items:
-            if not first:
-                buffer += b","
-            first = False
+        buffer += b"".join(head)
+        for item in iterator:
+            buffer += b","
             buffer += dump(convert(item))
             if len(buffer) >= _CHUNK:
                 yield bytes(buffer)

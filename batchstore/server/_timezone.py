@@ -43,11 +43,23 @@ ResponseZone = dt.tzinfo | None
 
 
 def in_zone(value: dt.datetime | None, zone: dt.tzinfo | None) -> str | None:
-    """ISO 8601 with the offset of ``zone`` (UTC when None).
+    """ISO 8601 with the offset of ``zone`` (UTC when None). It cannot fail, so a response built after a commit
+    cannot turn into an error.
+
+    Every date-time batchstore accepts lies a day inside the calendar (``batchstore._fields.EARLIEST`` ..
+    ``LATEST``), so any zone can show it. One an earlier release stored at the very edge (0001-01-01, say)
+    is shown in UTC, the same instant, rather than not at all.
 
     >>> in_zone(dt.datetime(2024, 11, 27, 13, tzinfo=dt.UTC), zoneinfo.ZoneInfo("Europe/Oslo"))
     '2024-11-27T14:00:00+01:00'
+    >>> in_zone(dt.datetime(1, 1, 1, tzinfo=dt.UTC), zoneinfo.ZoneInfo("America/New_York"))
+    '0001-01-01T00:00:00+00:00'
     """
     if value is None:
         return None
-    return (value if zone is None else value.astimezone(zone)).isoformat()
+    if zone is not None:
+        try:
+            return value.astimezone(zone).isoformat()
+        except (OverflowError, ValueError):
+            pass
+    return value.isoformat()
