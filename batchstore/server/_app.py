@@ -26,6 +26,7 @@ from ._errors import InternalErrors, install_error_handlers
 from ._extras import extras_router
 from ._guard import Guard, HeadAsGet
 from ._sailpoint import sailpoint_router
+from ._serving import serve_workers
 from ._setup import (
     DEFAULT_HOST,
     DEFAULT_MAX_BODY_BYTES,
@@ -34,6 +35,7 @@ from ._setup import (
     allowed_host_names,
     check_bind,
     check_listen,
+    check_workers,
     is_loopback,
 )
 from ._superoffice import superoffice_router
@@ -143,8 +145,12 @@ def serve(
     token: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     allowed_hosts: Iterable[str] = (),
+    workers: int = 1,
 ) -> None:
     """Serve ``db`` (a path, URL or BatchStore) with uvicorn until interrupted; ``batchstore serve`` calls this.
+
+    ``workers`` above 1 runs that many processes on the one port (a path or URL only: each opens its own
+    store), so requests use as many cores; see :func:`~batchstore.server._serving.serve_workers`.
 
     Binding an address other machines can reach without a token raises ServerConfigurationError
     before anything starts. Requests must name a loopback host, the address bound, or one of
@@ -158,12 +164,21 @@ def serve(
     """
     check_bind(host, token)
     allowed_host_names(allowed_hosts)
+    check_workers(workers, db)
     check_listen(host, port)
     import uvicorn
 
     names = [*allowed_hosts]
     if host.strip() not in _ANY_ADDRESS and not is_loopback(host):
         names.append(host)  # bound to one address: clients name it
+    if workers > 1:
+        # Opened once here, so the schema is created or upgraded before the workers open it, and a
+        # database that cannot be opened is refused in one line rather than by every worker.
+        assert not isinstance(db, BatchStore)  # check_workers refused it
+        BatchStore(db).close()
+        serve_workers(os.fspath(db), host=host, port=port, workers=workers, token=token,
+                      max_body_bytes=max_body_bytes, allowed_hosts=names)
+        return
     app = create_app(db, token=token, max_body_bytes=max_body_bytes, allowed_hosts=names)
     config = uvicorn.Config(app, host=host, port=port, log_level="info", server_header=False,
                             timeout_graceful_shutdown=3, log_config=_log_config(uvicorn))

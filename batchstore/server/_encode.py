@@ -52,7 +52,8 @@ dumps: Final = _make_dumps()
 _PLAIN, _ENUM, _DATETIME = range(3)
 _KIND: Final = {"state": _ENUM, "behaviour": _ENUM, "datetime": _DATETIME}
 _PLAN: Final = tuple((f.wire, f.attr, _KIND.get(f.kind, _PLAIN)) for f in DATA_FIELDS)
-_CARRIED: Final[dict[int, tuple[FrozenMap, bytes]]] = {}  # id(a store's rights map) -> (the map, its JSON): kept alive with it, so an id is never reused
+# id(a store's rights map) -> (the map, its JSON): the map is kept alive with it, so its id is never reused.
+_CARRIED: Final[dict[int, tuple[FrozenMap, bytes]]] = {}
 _CARRIED_MAX: Final = 64
 
 
