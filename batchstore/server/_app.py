@@ -22,6 +22,7 @@ from fastapi_offline import FastAPIOffline
 from .. import __version__
 from .._store import BatchStore
 from . import _schemas as schemas
+from ._calls import StoreCalls
 from ._errors import InternalErrors, install_error_handlers
 from ._extras import extras_router
 from ._guard import Guard, HeadAsGet
@@ -80,6 +81,7 @@ def create_app(
     allowed_host_names(allowed_hosts)  # checked here, before a store is opened
     owned = not isinstance(store_or_url, BatchStore)
     store = store_or_url if isinstance(store_or_url, BatchStore) else BatchStore(store_or_url)
+    calls = StoreCalls(store)  # how the API routes reach the store: see _calls.py
     # What ends the open event streams when the server shuts down (see serve: it calls them first).
     closers: list[Callable[[], None]] = []
 
@@ -93,6 +95,7 @@ def create_app(
             yield
         finally:
             close_streams()
+            calls.close()
             if owned:
                 store.close()
 
@@ -104,10 +107,11 @@ def create_app(
         static_url="/_docs-static",
     )
     app.state.store = store
+    app.state.calls = calls
     app.state.close_streams = close_streams
     install_error_handlers(app)
-    app.include_router(superoffice_router(store))
-    app.include_router(sailpoint_router(store, token=token))
+    app.include_router(superoffice_router(calls))
+    app.include_router(sailpoint_router(calls, token=token))
     app.include_router(extras_router(store))
     if importlib.util.find_spec(_DASHBOARD) is not None:
         # The dashboard at / lives in its own module with its static files; the app works without it.
