@@ -70,6 +70,7 @@ from fastapi.responses import Response
 
 from .._enums import BatchTaskState
 from .._exceptions import BatchStoreError, PatchConflictError, PatchError, TaskNotFoundError
+from .._fields import to_json_value, wire_document
 from .._lifecycle import FINISHED
 from .._model import BatchTaskInfo
 from .._patch import apply_patch
@@ -105,6 +106,7 @@ _VIEWED: Final = (
     "Name", "Description", "AssociateId", "IsSystemTask", "ParameterObject", "LastStarted", "Created",
     "Result", "State", "Response", "ProgressDescription", "ProgressPercent",
 )  # fmt: skip
+_VIEWED_SET: Final = set(_VIEWED)
 _ATTEMPTS: Final = 5
 _INT32_MAX: Final = 2**31 - 1
 
@@ -120,7 +122,6 @@ def completion_status(task: BatchTaskInfo) -> str | None:
 
 def task_status(task: BatchTaskInfo, history: list[TraceEntry]) -> dict[str, Any]:
     """The TaskStatus document of a task (read with every field) and its trace."""
-    wire = task.to_wire()
     status = completion_status(task)
     fallback = task.last_started or task.created
     modified = history[-1].at if history else fallback
@@ -128,7 +129,8 @@ def task_status(task: BatchTaskInfo, history: list[TraceEntry]) -> dict[str, Any
     if status is not None:
         changes = [e.at for e in history if "State" in e.changes]
         completed = changes[-1] if changes else fallback
-    parameters = wire["ParameterObject"]
+    # Not task.to_wire(): that converts the store's FieldProperties too, 150 µs a task for one field here.
+    parameters = to_json_value(task.parameter_object)
     if task.is_system_task:
         launcher = "system"
     elif task.associate_id is not None:
@@ -530,7 +532,7 @@ def sailpoint_router(store: BatchStore | StoreCalls, *, token: str | None = None
             changes = _target(before, after)
             if changes is None:
                 return before
-            wire = task.to_wire()
+            wire = wire_document(task.__dict__, _VIEWED_SET)  # the viewed fields only: not the rights' 2.5 KB
             guard = [{"op": "test", "path": f"/{name}", "value": wire[name]} for name in _VIEWED]
             writes = [{"op": "replace", "path": f"/{name}", "value": value} for name, value in changes.items()]
             try:
