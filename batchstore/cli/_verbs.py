@@ -418,14 +418,18 @@ def watch(s: Session, states: tuple[str, ...]) -> None:
               help="Require 'Authorization: Bearer SECRET' (needed to listen beyond loopback).")
 @click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
               help="A host name clients may use besides localhost, 127.0.0.1 and [::1] (repeatable; '*': any).")
-def serve(s: Session, host: str, port: int, token: str | None, allowed_hosts: tuple[str, ...]) -> None:
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 1024), metavar="N",
+              help="Worker processes answering on the same port, each with its own store (up to the cores).")
+def serve(
+    s: Session, host: str, port: int, token: str | None, allowed_hosts: tuple[str, ...], workers: int
+) -> None:
     """Serve the SuperOffice and SailPoint task APIs and the dashboard over HTTP, until Ctrl-C."""
     from ..server import serve as run_server  # without the [server] extra: one line saying how to install it
 
     if s.db is None:
         raise click.UsageError(f"Missing option '--db' (or set {ENV_DB})")
     check_target(s.db, must_exist=False)
-    run_server(s.db, host=host, port=port, token=token, allowed_hosts=allowed_hosts)
+    run_server(s.db, host=host, port=port, token=token, allowed_hosts=allowed_hosts, workers=workers)
 
 
 @verb(creates=True)
