@@ -24,10 +24,13 @@ from ._exceptions import (
     StoreClosedError,
     TaskNotFoundError,
     UnknownCursorError,
+    WaitTimeoutError,
 )
 from ._feed import Change
 from ._model import BatchTaskInfo, TaskFields
+from ._progress import ProgressEstimate
 from ._query import Q
+from ._retention import RetentionPolicy
 from ._store import BatchStore
 from ._trace import TraceEntry
 
@@ -54,14 +57,17 @@ __all__ = [
     "InvalidTransitionError",
     "PatchConflictError",
     "PatchError",
+    "ProgressEstimate",
     "Q",
     "ReadOnlyFieldError",
+    "RetentionPolicy",
     "StorageError",
     "StoreClosedError",
     "TaskFields",
     "TaskNotFoundError",
     "TraceEntry",
     "UnknownCursorError",
+    "WaitTimeoutError",
 ]
 
 

@@ -23,18 +23,23 @@ from __future__ import annotations
 import asyncio
 import builtins
 import concurrent.futures
+import contextlib
 import functools
 import itertools
 import os
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Iterable, Iterator
 from types import TracebackType
 from typing import Any, Concatenate, Final, ParamSpec, TypeVar
 
 from ._blob import DEFAULT_MAX_BLOB_BYTES
+from ._core import _task_id as task_id_of
 from ._engines import Engine
-from ._exceptions import StoreClosedError
+from ._exceptions import StoreClosedError, WaitTimeoutError
 from ._feed import Change
-from ._store import DEFAULT_WRITABLE, BatchStore
+from ._lifecycle import FINISHED
+from ._model import BatchTaskInfo
+from ._retention import RetentionPolicy
+from ._store import DEFAULT_WRITABLE, BatchStore, wait_seconds
 
 __all__ = ["AsyncBatchStore"]
 
@@ -87,6 +92,15 @@ def _checked_watch(store: BatchStore, after: int | None, timeout: float | None) 
     """watch's arguments, checked by BatchStore.watch itself (which reads nothing until iterated)."""
     store.watch(after, timeout=timeout).close()
     return after, timeout
+
+
+def _checked_wait(store: BatchStore, task_id: int, timeout: float | None) -> tuple[int, float | None]:
+    """wait's arguments, checked by BatchStore's own rules (a wait of 0 s reads the task once)."""
+    return task_id_of(task_id, "wait"), None if timeout is None else wait_seconds(timeout)
+
+
+def _read_retention(store: BatchStore) -> RetentionPolicy | None:
+    return store.retention
 
 
 def _engine(store: BatchStore) -> Engine:
@@ -223,7 +237,10 @@ class AsyncBatchStore:
     delete = _twin(BatchStore.delete)
     delete_many = _twin(BatchStore.delete_many)
     prune = _twin(BatchStore.prune)
+    set_retention = _twin(BatchStore.set_retention)
+    apply_retention = _twin(BatchStore.apply_retention)
     history = _twin(BatchStore.history)
+    progress_estimate = _twin(BatchStore.progress_estimate)
     count = _twin(BatchStore.count)
 
     acquire = _twin(BatchStore.acquire)
@@ -234,6 +251,7 @@ class AsyncBatchStore:
     stop = _twin(BatchStore.stop)
     stop_requested = _twin(BatchStore.stop_requested)
     recover_stale = _twin(BatchStore.recover_stale)
+    requeue = _twin(BatchStore.requeue)
 
     list_by_name = _iter_twin(BatchStore.list_by_name)
     list_by_name_and_state = _iter_twin(BatchStore.list_by_name_and_state)
@@ -245,9 +263,16 @@ class AsyncBatchStore:
     changes = _twin(BatchStore.changes)
     last_cursor = _twin(BatchStore.last_cursor)
 
+    @property
+    def retention(self) -> Coroutine[Any, Any, RetentionPolicy | None]:
+        """``await store.retention``: :attr:`BatchStore.retention`, read on the store's thread."""
+        return self._call(_read_retention)
+
     # --- the change feed, as it happens ------------------------------------------------------------
 
-    async def watch(self, after: int | None = None, *, timeout: float | None = None) -> AsyncIterator[Change]:
+    async def watch(
+        self, after: int | None = None, *, timeout: float | None = None
+    ) -> AsyncGenerator[Change, None]:
         """``async for`` over :meth:`BatchStore.watch`: changes as any process commits them.
 
         Reads run on the store's thread; the wait for a commit runs on a thread of its own, a short while
@@ -282,3 +307,28 @@ class AsyncBatchStore:
                 waiting.add_done_callback(lambda _: waiter.close())
             else:
                 waiter.close()
+
+    async def wait(self, task_id: int, *, timeout: float | None = None) -> BatchTaskInfo:
+        """``await`` :meth:`BatchStore.wait`: the task once it is finished; same arguments, same errors.
+
+        The wait follows the change feed as :meth:`watch` does, off the store's thread: the store's other
+        calls go on meanwhile, and cancelling the wait stops it at once.
+        """
+        task_id, timeout = await self._call(_checked_wait, task_id, timeout)
+        loop = asyncio.get_running_loop()
+        until = None if timeout is None else loop.time() + timeout
+        cursor = await self._call(BatchStore.last_cursor)  # before the read: a finish in between is in the feed
+        task = await self._call(BatchStore._waited, task_id)
+        if task.state in FINISHED:
+            return task
+        try:
+            async with asyncio.timeout_at(until), contextlib.aclosing(self.watch(after=cursor)) as changes:
+                async for change in changes:
+                    if change.task_id == task_id:
+                        task = await self._call(BatchStore._waited, task_id)
+                        if task.state in FINISHED:
+                            return task
+        except TimeoutError:
+            assert timeout is not None
+            raise WaitTimeoutError(task_id, timeout, task.state.name if task.state else None) from None
+        raise AssertionError("a watch without a timeout never ends")  # pragma: no cover

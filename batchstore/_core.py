@@ -132,6 +132,19 @@ class StoreCore:
         return f"<BatchStore {self._engine.description!r}{' closed' if self.closed else ''}>"
 
     @property
+    def database(self) -> str:
+        """The database, as people may see it: the SQLite file's full path, or the URL with its password hidden.
+
+        >>> from batchstore import BatchStore
+        >>> BatchStore().database
+        ':memory:'
+        """
+        where = self._engine.description
+        if self._engine.name == "sqlite" and where not in ("", ":memory:") and not where.startswith("file:"):
+            return os.path.abspath(where)
+        return where
+
+    @property
     def read_only(self) -> bool:
         """Whether the store was opened with ``read_only=True`` (its writes raise StorageError)."""
         return self._engine.read_only
@@ -140,6 +153,9 @@ class StoreCore:
     def writable(self) -> tuple[str, ...]:
         """Wire names of the fields update and patch may change."""
         return self._writable_wire
+
+    def _retain_if_due(self) -> None:
+        """Called after each write that makes or finishes tasks: retention's turn (``_retention.py``)."""
 
     def _carrier_rights(self) -> dict[str, Any]:
         # What SuperOffice returns as TableRight and FieldProperties, from this store's whitelist.
@@ -222,7 +238,7 @@ class StoreCore:
                 shown[field.wire] = (to_wire_value(field, old), to_wire_value(field, value))
         if internal:
             columns.update(internal)
-        stop_asked = internal is not None and "stop_requested" in internal
+        stop_asked = internal is not None and internal.get("stop_requested") is True
         # A lease renewed with nothing else changed is no change to the task: nothing is recorded.
         recorded = bool(effective) or stop_asked
         stamp = timestamp(now or _now()) if recorded else ""

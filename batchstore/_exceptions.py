@@ -13,6 +13,7 @@ The tree::
     ├── ConfigurationError      (also ValueError)    an option of BatchStore or prune is refused
     ├── ClaimLostError                               a worker acts on a task it no longer holds
     ├── StoreClosedError                             the store was used after ``close()``
+    ├── WaitTimeoutError        (also TimeoutError)  ``wait`` ran out of time before the task finished
     └── StorageError                                 the database itself refused: locked too long,
                                                      read-only, full, corrupt, or not a batchstore file
 
@@ -37,6 +38,7 @@ __all__ = [
     "StoreClosedError",
     "TaskNotFoundError",
     "UnknownCursorError",
+    "WaitTimeoutError",
 ]
 
 
@@ -134,3 +136,18 @@ class StoreClosedError(BatchStoreError):
 
 class StorageError(BatchStoreError):
     """The database refused the operation: busy for too long, read-only, full, corrupt or foreign."""
+
+
+class WaitTimeoutError(BatchStoreError, TimeoutError):
+    """``wait`` ran out of time before the task reached a finished state; ``task`` is how it stood then.
+
+    >>> WaitTimeoutError(7, 2.5).timeout
+    2.5
+    """
+
+    def __init__(self, task_id: int, timeout: float, state: str | None = None) -> None:
+        self.task_id = task_id
+        self.timeout = timeout
+        self.state = state
+        now = f" (its State is {state})" if state else ""
+        super().__init__(f"wait: task {task_id} did not finish within {timeout:g} s{now}")

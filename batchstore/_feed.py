@@ -65,8 +65,13 @@ def read_changes(engine: Engine, after: int, limit: int, operation: str) -> list
     return [_change(row, operation) for row in engine.changes_after(after, limit, operation)]
 
 
-def watch_changes(engine: Engine, after: int | None, timeout: float | None) -> Generator[Change, None, None]:
-    """Changes as they commit, after ``after`` (None: from now), until ``timeout`` seconds pass with none."""
+def watch_changes(
+    engine: Engine, after: int | None, timeout: float | None, *, until: float | None = None
+) -> Generator[Change, None, None]:
+    """Changes as they commit, after ``after`` (None: from now), until ``timeout`` seconds pass with none.
+
+    ``until`` (a ``time.monotonic()`` reading) ends the watch then, however busy the feed is.
+    """
     # Armed before the first read: a commit between that read and the first wait still wakes us.
     waiter = engine.change_waiter()
     try:
@@ -80,7 +85,10 @@ def watch_changes(engine: Engine, after: int | None, timeout: float | None) -> G
             if batch:
                 if timeout is not None:
                     deadline = time.monotonic() + timeout
-                continue
+                if until is None or time.monotonic() < until:
+                    continue
+            if until is not None:
+                deadline = until if deadline is None else min(deadline, until)
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 return

@@ -8,6 +8,7 @@
      └── recover_stale: an expired claim goes back to New (Failed after max_starts starts)
 
 ``stop`` fails a New or Aquired task at once and asks a Started one to stop (the worker sees it).
+``requeue`` sends a Failed task (a stopped one fails too) back to New, for a worker to acquire again.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ ALLOWED: Final[dict[str, tuple[BatchTaskState, ...]]] = {
     "report_progress": (S.Started,),
     "succeed": (S.Started,),
     "fail": (S.Aquired, S.Started),
+    "requeue": (S.Failed,),
 }
 
 
@@ -139,14 +141,14 @@ class LifecycleSteps(StoreCore):
             # The oldest New task no other worker is claiming right now: on PostgreSQL, FOR UPDATE SKIP
             # LOCKED, so workers never wait on each other's claims; on SQLite, the write lock does it.
             row = tx.one(sql + self._engine.claim, params)
-            if row is None:
-                return None
-            current, _, stop = self._claimed_values(tx, row[0], "acquire")
-            values = self._change(
-                tx, current, {"state": BatchTaskState.Aquired}, "acquire",
-                worker=worker, internal={"worker": worker, "lease_expires": self._lease_until(now)}, now=now,
-            )
-        return self._result(values, bool(stop))
+            if row is not None:
+                current, _, stop = self._claimed_values(tx, row[0], "acquire")
+                values = self._change(
+                    tx, current, {"state": BatchTaskState.Aquired}, "acquire",
+                    worker=worker, internal={"worker": worker, "lease_expires": self._lease_until(now)}, now=now,
+                )
+        self._retain_if_due()  # an idle worker loop calls acquire too: retention's turn comes with it
+        return None if row is None else self._result(values, bool(stop))
 
     def start(self, task_id: int, *, worker: str | None = None) -> BatchTaskInfo:
         """Aquired -> Started: StartCount + 1, LastStarted now, the lease renewed, ProgressPercent 0.
@@ -218,6 +220,7 @@ class LifecycleSteps(StoreCore):
             current, stop = self._claimed(tx, task_id, "succeed", worker)
             values = self._change(tx, current, changes, "succeed", worker=worker,
                                   internal={"lease_expires": None})
+        self._retain_if_due()
         return self._result(values, stop)
 
     def fail(
@@ -233,6 +236,7 @@ class LifecycleSteps(StoreCore):
                 warned = current["cancellation_behaviour"] is CancellationBehaviour.CancelWithWarning
                 changes["result"] = _WARNED if warned else _STOPPED
             values = self._change(tx, current, changes, "fail", worker=worker, internal={"lease_expires": None})
+        self._retain_if_due()
         return self._result(values, stop)
 
     @staticmethod
@@ -267,6 +271,33 @@ class LifecycleSteps(StoreCore):
             changes = {"state": BatchTaskState.Failed, "result": _WARNED if warned else _STOPPED}
             self._change(tx, current, changes, "stop", internal={"lease_expires": None})
             return True
+
+    def requeue(self, task_id: int, *, by: str | None = None) -> BatchTaskInfo:
+        """Failed (or stopped: a stopped task fails) -> New, so that a worker can acquire it again.
+
+        The task's history records the requeue, by ``by`` (``host:pid`` by default) and when; StartCount
+        keeps counting across runs, so ``max_starts`` still bounds a task that keeps failing its workers.
+        ProgressPercent goes back to 0 and a stop asked of the last run is forgotten. A task that is not
+        Failed raises InvalidTransitionError and nothing is written.
+
+        >>> from batchstore import BatchStore
+        >>> with BatchStore() as store:
+        ...     task_id = store.create({"Name": "ERPSync"})
+        ...     _ = store.stop(task_id)
+        ...     store.requeue(task_id, by="operator").state
+        <BatchTaskState.New: 1>
+        """
+        task_id = _task_id(task_id, "requeue")
+        by = default_worker() if by is None else _worker(by, "requeue")
+        with self._engine.write("requeue") as tx:
+            current, _, _ = self._claimed_values(tx, task_id, "requeue")
+            check_transition("requeue", task_id, current["state"])
+            values = self._change(
+                tx, current, {"state": BatchTaskState.New, "progress_percent": 0}, "requeue", worker=by,
+                internal={"worker": None, "lease_expires": None, "stop_requested": False},
+            )
+        self._retain_if_due()
+        return self._result(values, False)
 
     def stop_requested(self, task_id: int) -> bool:
         """Whether someone asked this (Started) task to stop."""

@@ -24,11 +24,18 @@ __all__ = [
     "NEXT_NEW",
     "NEXT_NEW_BY_NAME",
     "PRUNE_CHANGES",
+    "READ_SETTINGS",
+    "READ_SETTINGS_LOCKED",
+    "RECENT_TRACE",
     "SELECT_CLAIM",
     "SELECT_TRACE",
     "STALE_CLAIMS",
     "TASK_EXISTS",
+    "TRIMMABLE_CHANGES",
+    "TRIM_CHANGE",
     "UNTRACE",
+    "WRITE_SETTING",
+    "expired_by_id",
     "prunable",
 ]
 
@@ -46,6 +53,10 @@ INSERT_CHANGE: Final = (
 LOCK_TASK: Final = "SELECT t.parameter_blob FROM batchtask t WHERE t.id = ?"
 TASK_EXISTS: Final = "SELECT 1 FROM batchtask WHERE id = ?"
 SELECT_CLAIM: Final = "SELECT worker, stop_requested FROM batchtask WHERE id = ?"
+#: A task's newest trace rows, newest first (the progress reports of its current run are among them).
+RECENT_TRACE: Final = (
+    "SELECT at, operation, changes FROM batchtaskchange WHERE task_id = ? AND traced ORDER BY id DESC LIMIT ?"
+)
 SELECT_TRACE: Final = (
     "SELECT id, task_id, at, operation, worker, changes FROM batchtaskchange WHERE task_id = ? AND traced ORDER BY id"
 )
@@ -65,9 +76,25 @@ def prunable(states: int) -> str:
     return f"SELECT id FROM batchtask WHERE state IN ({marks}) AND state_changed < ? ORDER BY id LIMIT ?"
 
 
+def expired_by_id(states: int) -> str:
+    """One task, if it is still finished (``states`` of them) since before a time: retention's check by Id."""
+    marks = ", ".join("?" * states)
+    return f"SELECT t.id FROM batchtask t WHERE t.id = ? AND t.state IN ({marks}) AND t.state_changed < ?"
+
+
 DELETE_TASK: Final = "DELETE FROM batchtask WHERE id = ?"
 DELETE_BLOB: Final = "DELETE FROM binaryobject WHERE id = ?"
 #: A deleted task's history leaves it, and its rows stay in the feed until a prune finds them old enough.
 UNTRACE: Final = "UPDATE batchtaskchange SET traced = FALSE WHERE task_id = ? AND traced"
 #: Traced rows are the history of live tasks, kept as long as the task: the others go by age.
 PRUNE_CHANGES: Final = "DELETE FROM batchtaskchange WHERE at < ? AND NOT traced"
+
+#: The shared settings (schema version 4): two keys at a time; the locked form for a read-check-write.
+READ_SETTINGS: Final = "SELECT key, value FROM batchstore_setting WHERE key IN (?, ?)"
+READ_SETTINGS_LOCKED: Final = "SELECT t.key, t.value FROM batchstore_setting t WHERE t.key IN (?, ?)"
+WRITE_SETTING: Final = (
+    "INSERT INTO batchstore_setting (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+)
+#: Retention trims the feed a batch at a time: untraced rows older than a time, oldest first.
+TRIMMABLE_CHANGES: Final = "SELECT id FROM batchtaskchange WHERE NOT traced AND at < ? ORDER BY id LIMIT ?"
+TRIM_CHANGE: Final = "DELETE FROM batchtaskchange WHERE id = ?"

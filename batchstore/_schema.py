@@ -16,7 +16,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.schema import CreateIndex, CreateTable
 from sqlmodel import Field, SQLModel
 
-__all__ = ["BatchTask", "BatchTaskChange", "BinaryObject", "ddl", "metadata", "sqlite_ddl"]
+__all__ = ["BatchStoreSetting", "BatchTask", "BatchTaskChange", "BinaryObject", "ddl", "metadata", "sqlite_ddl"]
 
 # SQLModel's global metadata would mix our tables with an application's own models.
 metadata = SQLModel.metadata.__class__()
@@ -122,7 +122,20 @@ class BatchTaskChange(_Base, table=True):
     traced: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=text("FALSE")))
 
 
-_TABLES = (BinaryObject, BatchTask, BatchTaskChange)
+class BatchStoreSetting(_Base, table=True):
+    """A setting every process using the database shares (schema version 4): a key and its JSON value.
+
+    ``retention`` holds the retention policy (``BatchStore.set_retention``) and ``retention_due`` when
+    the policy is next applied, so that every process applies one policy, and only one of them at a time.
+    """
+
+    __tablename__ = "batchstore_setting"
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str
+
+
+_TABLES = (BinaryObject, BatchTask, BatchTaskChange, BatchStoreSetting)
 _DIALECTS: dict[str, type[Dialect]] = {"sqlite": sqlite.dialect, "postgresql": postgresql.psycopg.dialect}
 
 

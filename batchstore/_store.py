@@ -7,6 +7,7 @@ import copy
 import datetime as dt
 import math
 import os
+import time
 from collections.abc import Generator, Iterable, Iterator, Mapping
 from functools import lru_cache
 from typing import Any, Final
@@ -22,6 +23,7 @@ from ._exceptions import (
     ReadOnlyFieldError,
     TaskNotFoundError,
     UnknownCursorError,
+    WaitTimeoutError,
 )
 from ._feed import Change, read_changes, watch_changes
 from ._fields import (
@@ -40,8 +42,10 @@ from ._fields import (
 from ._lifecycle import FINISHED, LifecycleSteps
 from ._model import BatchTaskInfo, given_values
 from ._patch import apply_patch, json_equal, parse_operations, referenced_fields
-from ._queries import PRUNE_CHANGES, TASK_EXISTS, prunable
+from ._progress import RECENT_REPORTS, ProgressEstimate, estimate, reports_of
+from ._queries import PRUNE_CHANGES, RECENT_TRACE, TASK_EXISTS, prunable
 from ._query import Ordering, Q, compile_where, parse_order, to_q
+from ._retention import RetentionSteps
 from ._rows import ReadPlan, plan_for, read_plan, timestamp
 from ._trace import TraceEntry, read_history
 
@@ -57,6 +61,7 @@ _NESTED: Final = ("ParameterObject", "TableRight", "FieldProperties")
 _PAGE_SIZE: Final = 500
 _PRUNE_BATCH: Final = 500
 _INSERT_CHUNK: Final = 1000
+_ESTIMATED: Final = plan_for("State,ProgressPercent")
 Select = str | Iterable[str] | None
 Where = Q | Mapping[str, Any] | None
 
@@ -77,6 +82,11 @@ def _seconds(value: object, option: str, *, low: float, high: float, zero: bool)
         least = "0 or more" if zero else "more than 0"
         raise ConfigurationError(f"must be {least} and at most {high:g} seconds, got {value!r}", option=option)
     return number
+
+
+def wait_seconds(value: object) -> float:
+    """The ``timeout`` of a wait: 0 or more seconds (0: look once), at most about 24 days."""
+    return _seconds(value, "timeout", low=0, high=MAX_TIMEOUT_SECONDS, zero=True)
 
 
 def _iterable(value: Any, operation: str, field: str) -> Iterable[Any]:
@@ -107,7 +117,7 @@ def _count(value: object, option: str, *, low: int, high: int) -> int:
     return value
 
 
-class BatchStore(LifecycleSteps):
+class BatchStore(LifecycleSteps, RetentionSteps):
     """Batch tasks in a SQLite database: a private in-memory one, a file, or a ``sqlite://`` URL.
 
     One store may be shared by many threads; several processes may open the same file.
@@ -204,7 +214,9 @@ class BatchStore(LifecycleSteps):
         """
         prepared = [self._new_row(task, timestamp(_now()))]
         with self._engine.write("create") as tx:
-            return self._insert(tx, prepared)[0]
+            task_id = self._insert(tx, prepared)[0]
+        self._retain_if_due()
+        return task_id
 
     def create_many(self, tasks: Iterable[TaskLike]) -> builtins.list[int]:
         """Store several tasks in one transaction, all or none, and return their ids in order.
@@ -234,6 +246,7 @@ class BatchStore(LifecycleSteps):
         with self._engine.write("create_many") as tx:
             for first in range(0, len(prepared), _INSERT_CHUNK):
                 ids += self._insert(tx, prepared[first:first + _INSERT_CHUNK])
+        self._retain_if_due()
         return ids
 
     # --- read ----------------------------------------------------------------------------------
@@ -378,6 +391,30 @@ class BatchStore(LifecycleSteps):
                 raise TaskNotFoundError(task_id, "history")
             return read_history(tx, task_id)
 
+    def progress_estimate(self, task_id: int) -> ProgressEstimate:
+        """How fast a Started task advances (percent per minute) and when it should reach 100 %.
+
+        Read from the progress reports of its current run in its history (see ``_progress.py``: the reports
+        of the last ten minutes before the newest one). Rate and ETA are None for a task that is not
+        Started, has reported no progress yet, or is internal (it keeps no history).
+
+        >>> with BatchStore() as store:
+        ...     task_id = store.create({"Name": "ERPSync"})
+        ...     store.progress_estimate(task_id)
+        ProgressEstimate(percent=0, rate=None, eta=None)
+        """
+        task_id = _task_id(task_id, "progress_estimate")
+        with self._engine.read("progress_estimate") as tx:
+            task = self._read_one(tx, task_id, _ESTIMATED, "progress_estimate")
+            rows = tx.all(RECENT_TRACE, (task_id, RECENT_REPORTS)) if task.state is BatchTaskState.Started else []
+        return estimate(task.state, task.progress_percent, reports_of(rows))
+
+    def _read_one(self, tx: Any, task_id: int, plan: ReadPlan, operation: str) -> BatchTaskInfo:
+        row = tx.one(plan.by_id, (task_id,))
+        if row is None:
+            raise TaskNotFoundError(task_id, operation)
+        return plan.build(row, self._rights, operation)
+
     # --- the change feed -------------------------------------------------------------------------
 
     def changes(self, after: int = 0, *, limit: int = 1000) -> builtins.list[Change]:
@@ -443,6 +480,41 @@ class BatchStore(LifecycleSteps):
             self._check_issued(after, "watch")  # at the call, so the error is the call's
         return watch_changes(self._engine, after, timeout)
 
+    def wait(self, task_id: int, *, timeout: float | None = None) -> BatchTaskInfo:
+        """The task, once it is finished: Succeeded, SucceededManualCleanup or Failed (a stopped task fails).
+
+        Waits on the change feed, so a task finished by any process (or thread) ends the wait as soon as
+        that commit is seen; nothing is polled but the feed's own signal. ``timeout`` (seconds; None:
+        no limit) raises WaitTimeoutError when it runs out first; TaskNotFoundError when the task does
+        not exist, or is deleted meanwhile.
+
+        >>> with BatchStore() as store:
+        ...     task_id = store.create({"Name": "ERPSync", "State": "Failed"})
+        ...     store.wait(task_id, timeout=1).state
+        <BatchTaskState.Failed: 5>
+        """
+        task_id = _task_id(task_id, "wait")
+        if timeout is not None:
+            timeout = wait_seconds(timeout)
+        until = None if timeout is None else time.monotonic() + timeout
+        cursor = self._engine.latest_cursor("wait")  # before the read: a finish in between is in the feed
+        task = self._waited(task_id)
+        if task.state in FINISHED:
+            return task
+        for change in watch_changes(self._engine, cursor, None, until=until):
+            if change.task_id == task_id:
+                task = self._waited(task_id)
+                if task.state in FINISHED:
+                    return task
+        assert timeout is not None  # without one, the watch never ends
+        raise WaitTimeoutError(task_id, timeout, task.state.name if task.state else None)
+
+    def _waited(self, task_id: int) -> BatchTaskInfo:
+        try:
+            return self.get(task_id)
+        except TaskNotFoundError:
+            raise TaskNotFoundError(task_id, "wait") from None
+
     # --- update and patch ------------------------------------------------------------------------
 
     def _check_unchanged(self, stored: dict[str, Any], given: Mapping[str, Any]) -> None:
@@ -487,6 +559,7 @@ class BatchStore(LifecycleSteps):
             current = self._values(tx, task_id, needed, "update")
             self._check_unchanged(current, given)
             values = self._change(tx, current, changes, "update")
+        self._retain_if_due()
         return plan.project(values, self._rights)
 
     def patch(self, task_id: int, operations: Any, *, select: Select = None) -> BatchTaskInfo:
@@ -523,6 +596,7 @@ class BatchStore(LifecycleSteps):
             patched = apply_patch(patched, ops)
             changes = self._patched_changes(document, patched, touched)
             values = self._change(tx, current, changes, "patch")
+        self._retain_if_due()
         return plan.project(values, self._rights)
 
     def _patched_changes(

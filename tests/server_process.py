@@ -22,7 +22,7 @@ import pytest
 
 from batchstore._environment import environment_value
 
-SERVER_PACKAGES = ("fastapi", "uvicorn", "fastapi_offline", "httpx")
+SERVER_PACKAGES = ("fastapi", "uvicorn", "fastapi_offline", "prometheus_client", "httpx")
 
 
 def require(*modules: str) -> None:

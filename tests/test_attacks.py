@@ -352,6 +352,39 @@ def test_every_json_route_honours_accept_and_head_answers_like_get(client: httpx
         assert head.headers["content-type"].startswith(media), path
 
 
+# --- cross-site forms: a POST without a body must not carry a form's type -----------------------------------
+
+#: The types a form on another site can send without a CORS preflight (multipart's boundary included).
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "text/plain;charset=UTF-8")
+
+
+def test_a_cross_site_form_post_stops_and_requeues_nothing(site: LiveServer, client: httpx.Client) -> None:
+    """A page on another site can make a visitor's browser POST a form to a server without a token, with no
+    preflight: an empty body (``<form method=post>`` without fields), or fields. SuperOffice's bodyless Stop and
+    batchstore's requeue refuse a form's type (415) and write nothing; without a type (what SuperOffice's
+    clients send) or with JSON's, they work; the token route takes forms by design."""
+    new = client.post("/api/v1/BatchTask", json={"Name": "Victim"}).json()
+    failed = client.post("/api/v1/BatchTask", json={"Name": "Victim", "State": "Failed"}).json()
+    targets = (f"/api/v1/BatchTask/{new}/Stop", f"/batchstore/v1/tasks/{failed}/requeue")
+    cross_site = {"Origin": "https://evil.example", "Referer": "https://evil.example/"}
+    with unchanged(site.db_path):
+        for path in targets:
+            for media_type in FORM_TYPES:
+                empty = client.post(path, content=b"", headers={**cross_site, "Content-Type": media_type})
+                assert empty.request.headers["content-length"] == "0"
+                refusal(empty, 415, "Content-Type")
+            refusal(client.post(path, data={"confirm": "yes"}, headers=cross_site), 415, "Content-Type")
+            refusal(client.post(path, files={"confirm": (None, "yes")}, headers=cross_site), 415, "Content-Type")
+
+    stopped = client.post(f"/api/v1/BatchTask/{new}/Stop")  # no body, no type: as SuperOffice's clients send it
+    assert stopped.status_code == 200 and stopped.json() is True
+    assert client.get(f"/api/v1/BatchTask/{new}").json()["State"] == "Failed"
+    requeued = client.post(f"/batchstore/v1/tasks/{failed}/requeue", content=b"", headers=JSON)
+    assert requeued.status_code == 200 and client.get(f"/api/v1/BatchTask/{failed}").json()["State"] == "New"
+    empty_form = client.post("/oauth/token", content=b"", headers={"Content-Type": FORM_TYPES[0]})
+    refusal(empty_form, 400)  # its own refusal (no grant_type), not the guard's 415
+
+
 # --- a cursor never issued by this database -------------------------------------------------------------------
 
 
@@ -723,7 +756,7 @@ def test_an_allowed_host_must_be_a_host_name() -> None:
 
 def test_no_test_names_a_fixed_absolute_path_to_write_to() -> None:
     """The browser test copied its screenshot to /work/wt/...: every file a test writes is under tmp_path."""
-    allowed = ("/usr/bin/", "/dev/null")
+    allowed = ("/usr/bin/", "/dev/null", "/proc")  # /proc: read to find processes; nothing is written there
     for test_file in sorted((ROOT / "tests").glob("*.py")):
         tree = ast.parse(test_file.read_text(), str(test_file))
         for node in ast.walk(tree):

@@ -357,6 +357,9 @@ def test_db_may_come_before_the_verb(cli_db: Path) -> None:
     assert cli("--db", other, "get", "2", "--db", cli_db).json()["Name"] == "ERPSync"
     assert cli("--db", cli_db, "count", env={"BATCHSTORE_DB": str(other)}).stdout == "2\n"
     assert not other.exists()
+    # A sub-verb (`retention set`) sits a group further down, and still takes the --db before it.
+    assert cli("--db", cli_db, "retention", "set", "--finished-older-than", "30d").returncode == 0
+    assert cli("retention", "show", "--db", cli_db).json()["finished_older_than"] == 30 * 86400
     missing = cli("--db", cli_db)
     assert missing.returncode == 2
     assert "Missing command" in missing.stderr

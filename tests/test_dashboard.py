@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from http.client import HTTPResponse
 from pathlib import Path
 from typing import Any
 
 import pytest
-from server_process import LiveServer, require_server_packages
+from conftest import Database
+from server_process import LiveServer, require_server_packages, running_server
 
-from batchstore import BatchStore
+from batchstore._engines.postgres import redact
 
 require_server_packages()
 
@@ -70,23 +72,40 @@ def test_unknown_static_file_is_a_404_naming_it(dashboard_server: LiveServer) ->
     caught.value.close()
 
 
-def test_event_stream_sends_a_snapshot_then_changes(dashboard_server: LiveServer) -> None:
-    url, db = dashboard_server.url, dashboard_server.db_path
-    with BatchStore(db) as store:
+@pytest.fixture
+def board(db: Database) -> Iterator[LiveServer]:
+    """A server process on the test's database, on each engine."""
+    db.open().close()
+    with running_server(db.target) as server:  # type: ignore[arg-type]
+        yield server
+
+
+def test_event_stream_sends_counts_and_pages_then_changes(board: LiveServer, db: Database) -> None:
+    url = board.url
+    with db.open() as store:
         first = store.create({"Name": "ContactExport", "Description": "to CSV"})
+        done = store.create({"Name": "Finished by an update", "State": "New"})
+        store.update({"Id": done, "State": "Succeeded"})  # as UpdateBatchTask would: ProgressPercent stays 0
         with _get(url + "/batchstore/v1/events") as stream:
             assert stream.headers["Content-Type"].startswith("text/event-stream")
             name, body = _next_event(stream)
             assert name == "snapshot"
-            assert [t["Id"] for t in body["tasks"]] == [first]
-            task = body["tasks"][0]
+            assert body["counts"] == {"New": 1, "Aquired": 0, "Started": 0, "Succeeded": 1,
+                                      "SucceededManualCleanup": 0, "Failed": 0}
+            assert [t["Id"] for t in body["pages"]["New"]] == [first] and body["pageSize"] == 50
+            assert body["database"] == redact(db.url) and (not db.is_postgres or ":pw@" not in body["database"])
+            task = body["pages"]["New"][0]
             assert task["Name"] == "ContactExport" and task["State"] == "New" and task["ProgressPercent"] == 0
-            assert set(task) >= {"Id", "Name", "State", "ProgressPercent", "ProgressDescription", "Description"}
+            assert set(task) >= {"Id", "Name", "State", "ProgressPercent", "ProgressDescription", "Description",
+                                 "Percent", "Rate", "Eta"}
+            finished = body["pages"]["Succeeded"][0]
+            assert (finished["ProgressPercent"], finished["Percent"]) == (0, 100)  # the bar shows it done
 
             second = store.create({"Name": "ERPSync"})
             name, body = _next_event(stream)
             assert name == "change"
             assert [t["Id"] for t in body["upsert"]] == [second] and body["remove"] == []
+            assert body["counts"]["New"] == 2
 
             store.acquire(name="ERPSync", worker="w")
             store.start(second, worker="w")
@@ -97,40 +116,42 @@ def test_event_stream_sends_a_snapshot_then_changes(dashboard_server: LiveServer
                 assert name == "change" and [t["Id"] for t in body["upsert"]] == [second]
                 seen = body["upsert"][0]
             assert seen["State"] == "Started" and seen["ProgressDescription"] == "260 of 650"
+            assert seen["Rate"] is not None and seen["Rate"] > 0 and seen["Eta"] is not None
+            assert body["counts"]["Started"] == 1 and body["counts"]["New"] == 1
 
             store.delete(first)
             name, body = _next_event(stream)
-            assert (name, body) == ("change", {"upsert": [], "remove": [first]})
+            assert name == "change" and body["upsert"] == [] and body["remove"] == [first]
+            assert body["counts"]["New"] == 0
 
 
-def test_feed_is_shared_and_loses_no_change_across_keep_alives(
-    store: BatchStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Pages share one reader; a late page starts from a snapshot; idle gaps drop nothing; the last out stops it."""
-    from batchstore.server import _dashboard
+def test_a_search_filters_counts_pages_and_changes_in_the_server(board: LiveServer, db: Database) -> None:
+    url = board.url
+    with db.open() as store:
+        erp = store.create_many([{"Name": f"ERPSync {i}", "AssociateId": 7} for i in range(60)])
+        store.create_many([{"Name": "Mailing", "AssociateId": 8}, {"Name": "ERP failed", "State": "Failed"}])
+        query = urllib.parse.urlencode({"search": "erp associate:7"})
+        with _get(f"{url}/batchstore/v1/events?{query}") as stream:
+            name, body = _next_event(stream)
+            assert name == "snapshot" and body["counts"]["New"] == 60 and body["counts"]["Failed"] == 0
+            assert [t["Id"] for t in body["pages"]["New"]] == sorted(erp, reverse=True)[:50]
+            # A change to a task outside the search is a removal (it is not on this page), never an upsert.
+            other = store.create({"Name": "Unrelated"})
+            name, body = _next_event(stream)
+            assert name == "change" and body["upsert"] == [] and body["remove"] == [other]
+            store.stop(erp[0])
+            name, body = _next_event(stream)
+            assert [t["Id"] for t in body["upsert"]] == [erp[0]] and body["counts"]["Failed"] == 1
 
-    monkeypatch.setattr(_dashboard, "KEEPALIVE_SECONDS", 0.2)
-    monkeypatch.setattr(_dashboard, "WATCH_SECONDS", 0.2)
-    first = store.create({"Name": "a"})
-
-    async def scenario() -> None:
-        feed = _dashboard._Feed(store)
-        early = feed.subscribe()
-        kind, change = await anext(early)
-        assert kind == "snapshot" and [t["Id"] for t in change.upsert] == [first]
-        assert await anext(early) == ("keep-alive", _dashboard.Change())  # nothing happened for a while
-        late = feed.subscribe()
-        kind, change = await anext(late)
-        assert kind == "snapshot" and [t["Id"] for t in change.upsert] == [first]
-        second = await asyncio.to_thread(store.create, {"Name": "b"})
-        for stream in (early, late):
-            kind, change = await anext(stream)
-            while kind == "keep-alive":
-                kind, change = await anext(stream)
-            assert kind == "change" and [t["Id"] for t in change.upsert] == [second]
-        await early.aclose()
-        assert feed._runner is not None
-        await late.aclose()
-        assert feed._runner is None
-
-    asyncio.run(scenario())
+        # The next page of a state: below the oldest shown, newest first, with whether more remain.
+        with _get(f"{url}/batchstore/v1/tasks?state=New&{query}&before={sorted(erp)[10]}") as response:
+            page = json.loads(response.read())
+        assert [t["Id"] for t in page["tasks"]] == sorted(erp[1:10], reverse=True) and page["more"] is False
+        with _get(f"{url}/batchstore/v1/events?{urllib.parse.urlencode({'search': 'state:acquired'})}") as stream:
+            name, body = _next_event(stream)
+            assert sum(body["counts"].values()) == 0
+        for bad in ("state:Bogus", "associate:x", 'name:"open'):
+            with pytest.raises(urllib.error.HTTPError) as caught:
+                _get(f"{url}/batchstore/v1/events?{urllib.parse.urlencode({'search': bad})}")
+            assert caught.value.code == 400 and json.loads(caught.value.read())["field"] == "search"
+            caught.value.close()

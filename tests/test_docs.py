@@ -148,9 +148,17 @@ def check_batchstore_command(args: list[str]) -> None:
     assert args, "batchstore without a verb"
     verb = cli.commands.get(args[0])
     assert verb is not None, f"batchstore {args[0]}: no such verb"
+    words = args
     with cli.make_context("batchstore", [args[0]], resilient_parsing=True) as parent:
+        # A group of sub-verbs (`retention set`): the sub-verb's own options are the ones to check.
+        while isinstance(verb, click.Group):
+            words = words[1:]
+            assert words, f"batchstore {shlex.join(args)}: which {verb.name} verb?"
+            group, verb = verb, verb.commands.get(words[0])
+            assert verb is not None, f"batchstore {shlex.join(args)}: no such verb {words[0]!r}"
+            parent = group.make_context(group.name or "", [words[0]], parent=parent, resilient_parsing=True)
         try:
-            with verb.make_context(args[0], args[1:], parent=parent):
+            with verb.make_context(words[0], words[1:], parent=parent):
                 pass  # parsed and converted, never run
         except click.ClickException as exc:  # UsageError, BadParameter, NoSuchOption, ...
             raise AssertionError(f"batchstore {shlex.join(args)}: {exc.format_message()}") from None
@@ -195,12 +203,15 @@ def test_the_command_check_catches_what_a_newcomer_tripped_on() -> None:
         "batchstore lsit --db tasks.db",
         "batchstore list --where-not x --db tasks.db",
         "batchstore get abc --db tasks.db",
+        "batchstore retention set --older-than 30d --db tasks.db",
+        "batchstore retention sett --db tasks.db",
         "curl -s http://127.0.0.1:8000/",
     ):
         with pytest.raises(AssertionError):
             for words in shell_commands(wrong):
                 check_command(words)
-    for right in ('pip install ".[server]" httpx', "batchstore list Started --limit 5 --db tasks.db"):
+    for right in ('pip install ".[server]" httpx', "batchstore list Started --limit 5 --db tasks.db",
+                  "batchstore retention set --finished-older-than 30d --keep-failed-for 90d --db tasks.db"):
         for words in shell_commands(right):
             check_command(words)
 

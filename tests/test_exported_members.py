@@ -18,14 +18,17 @@ EXPORTED = [
     "InvalidTransitionError",
     "PatchConflictError",
     "PatchError",
+    "ProgressEstimate",
     "Q",
     "ReadOnlyFieldError",
+    "RetentionPolicy",
     "StorageError",
     "StoreClosedError",
     "TaskFields",
     "TaskNotFoundError",
     "TraceEntry",
     "UnknownCursorError",
+    "WaitTimeoutError",
 ]
 
 

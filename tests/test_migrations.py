@@ -514,7 +514,7 @@ def test_alembic_base_to_head_makes_the_models_schema_on_postgres(pg: tuple[str,
     assert [c[:2] for c in ours["columns"]] == [c[:2] for c in theirs["columns"]]
     assert ours == theirs
     assert {r[0] for r in ours["columns"]} == {"batchtask", "binaryobject", "batchtaskchange",
-                                               VERSION_TABLE}
+                                               "batchstore_setting", VERSION_TABLE}
     assert pg_dump(url, migrated)[VERSION_TABLE] == pg_dump(url, fresh)[VERSION_TABLE] == [(HEAD,)]
 
 

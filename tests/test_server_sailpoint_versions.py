@@ -358,8 +358,12 @@ def test_a_list_page_reads_its_page_and_counts_in_sql(store: BatchStore, sql_tra
     pending = [task_id for i, task_id in enumerate(ids) if i % 3]
     params = {"limit": "2", "offset": "3", "count": "true", "filters": "completionStatus isnull", "sorters": "created"}
 
+    app = create_app(store)
+    reader = app.state.calls.reader  # reads run on a read-only connection of the app's own: traced too
+    reader._engine._conn.set_trace_callback(sql_trace.append)
+
     async def ask() -> httpx.Response:
-        transport = httpx.ASGITransport(app=create_app(store))
+        transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             sql_trace.clear()
             return await client.get("/v2025/task-status", params=params)
@@ -375,3 +379,4 @@ def test_a_list_page_reads_its_page_and_counts_in_sql(store: BatchStore, sql_tra
     assert counting.startswith("SELECT count(*)"), counting
     traced = sorted(int(s.rsplit("task_id = ", 1)[1].split()[0]) for s in sql_trace if "FROM batchtaskchange" in s)
     assert traced == page  # the trace of the page's tasks only
+    app.state.calls.close()

@@ -41,7 +41,9 @@ VERSION_TABLE: Final = "batchstore_version"
 _SCRIPTS: Final = Path(__file__).resolve().parent / "alembic"
 # pg_advisory_xact_lock key held while a PostgreSQL database is created or upgraded ("batchstr" in ASCII).
 _PG_LOCK_KEY: Final = 0x6261746368737472
-_OURS: Final = frozenset({"batchtask", "binaryobject", "batchtasktrace", "batchtaskchange", VERSION_TABLE})
+_OURS: Final = frozenset({
+    "batchtask", "binaryobject", "batchtasktrace", "batchtaskchange", "batchstore_setting", VERSION_TABLE,
+})
 
 
 def _revision(version: int) -> str:

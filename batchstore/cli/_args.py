@@ -13,7 +13,7 @@ from .._enums import BatchTaskState, coerce_enum
 from .._exceptions import InvalidTaskError
 from .._fields import parse_json
 
-__all__ = ["TASK_ID", "parse_duration", "parse_states", "read_json"]
+__all__ = ["TASK_ID", "format_duration", "parse_duration", "parse_seconds", "parse_states", "read_json"]
 
 _ID_MIN: Final = -(2**63)
 _ID_MAX: Final = 2**63 - 1
@@ -69,7 +69,7 @@ def read_json(text: str | None, what: str) -> Any:
         raise InvalidTaskError(str(exc)) from None
 
 
-def parse_duration(text: str) -> dt.timedelta:
+def parse_duration(text: str, option: str = "--older-than") -> dt.timedelta:
     """A duration such as ``30d``, ``12h``, ``90m``, ``45s`` or ``1d12h``.
 
     >>> parse_duration("1d12h"), parse_duration("90s")
@@ -78,11 +78,41 @@ def parse_duration(text: str) -> dt.timedelta:
     compact = text.strip().replace(" ", "")
     parts = _PART.findall(compact)
     if not compact or "".join(number + unit for number, unit in parts) != compact:
-        raise click.BadParameter(f"{text!r} is not a duration such as 30d, 12h, 90m or 45s", param_hint="--older-than")
+        raise click.BadParameter(f"{text!r} is not a duration such as 30d, 12h, 90m or 45s", param_hint=option)
     try:
         return sum((dt.timedelta(**{_UNITS[unit.lower()]: float(number)}) for number, unit in parts), dt.timedelta())
     except OverflowError:
-        raise click.BadParameter(f"{text!r} is too long a duration", param_hint="--older-than") from None
+        raise click.BadParameter(f"{text!r} is too long a duration", param_hint=option) from None
+
+
+def format_duration(value: dt.timedelta) -> str:
+    """A duration as people write it, the way parse_duration reads it.
+
+    >>> format_duration(dt.timedelta(days=30)), format_duration(dt.timedelta(days=1, hours=12, seconds=5))
+    ('30d', '1d12h5s')
+    """
+    seconds = round(value.total_seconds())
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts) or "0s"
+
+
+def parse_seconds(text: str, option: str) -> float:
+    """A number of seconds (``2.5``), or a duration (``90s``, ``5m``), as seconds.
+
+    >>> parse_seconds("2.5", "--timeout"), parse_seconds("5m", "--timeout")
+    (2.5, 300.0)
+    """
+    try:
+        seconds = float(text)
+    except ValueError:
+        return parse_duration(text, option).total_seconds()
+    if not 0 <= seconds < float("inf"):
+        raise click.BadParameter(f"{text!r} is not a number of seconds (0 or more)", param_hint=option)
+    return seconds
 
 
 def parse_states(states: tuple[str, ...]) -> list[BatchTaskState]:

@@ -28,7 +28,7 @@ __all__ = ["ENV_DB", "Session", "cli", "main", "verb"]
 ENV_DB = "BATCHSTORE_DB"
 _DB_HELP = "A SQLite file, or a sqlite:/// or postgresql://user:password@host/db URL."
 
-F = TypeVar("F", bound=Callable[..., None])
+F = TypeVar("F", bound=Callable[..., int | None])
 
 
 class PipeClosed(Exception):
@@ -87,26 +87,30 @@ def verb(
     prints: bool = False,
     db_default: str | None = None,
     json_lines_help: str | None = None,
+    group: click.Group | None = None,
 ) -> Callable[[F], F]:
     """Make a function a verb of the ``batchstore`` command.
 
     The function takes a :class:`Session` and the command's parameters (declared with ``click.argument``
-    and ``click.option`` below this decorator); its docstring is the help. ``reads``: the verb never
+    and ``click.option`` below this decorator); its docstring is the help. It may return an exit status
+    (``wait`` does); None is 0. ``reads``: the verb never
     writes, so the store opens read-only. ``creates``: a missing file may be created. ``prints``: the
     verb prints tasks, so it gets ``--json`` and ``--wire`` (``json_lines_help`` describes a ``--json`` that
     prints a stream of lines rather than one document). Every verb gets ``--db`` (from ``BATCHSTORE_DB``
     unless ``db_default`` is given); a ``--db`` before the verb counts unless the verb is given its own.
+    ``group`` makes it a sub-verb (``retention set``).
     """
 
     def decorate(function: F) -> F:
         @functools.wraps(function)
-        def run(db: str | None, as_json: bool = False, wire: bool = False, **params: Any) -> None:
+        def run(db: str | None, as_json: bool = False, wire: bool = False, **params: Any) -> int | None:
             db = _chosen_db(db)
             form: Form = choose_form(as_json=as_json, wire=wire)
             session = Session(db, reads=reads, creates=creates, out=Output(form, select=params.get("select")))
             try:
-                function(session, **params)
+                status: int | None = function(session, **params)  # an exit status of its own, or None: 0
                 sys.stdout.flush()
+                return status
             except OSError as exc:
                 # Raised as itself, click would turn a closed pipe into exit status 1.
                 if exc.errno == errno.EPIPE:
@@ -125,7 +129,7 @@ def verb(
         else:
             db_option = click.option("--db", default=db_default, show_default=True, metavar="PATH|URL",
                                      help=_DB_HELP)
-        command = cli.command(name or function.__name__.replace("_", "-"))(db_option(run))
+        command = (group or cli).command(name or function.__name__.replace("_", "-"))(db_option(run))
         return command  # type: ignore[return-value]
 
     return decorate
@@ -135,7 +139,8 @@ def _chosen_db(db: str | None) -> str | None:
     """The verb's --db when typed after it, else the group's --db (before the verb), else the env or default."""
     ctx = click.get_current_context()
     typed_here = ctx.get_parameter_source("db") is click.core.ParameterSource.COMMANDLINE
-    before_verb = ctx.parent.params.get("group_db") if ctx.parent is not None else None
+    # find_root: a sub-verb (`batchstore --db x retention show`) sits one group further down.
+    before_verb = ctx.find_root().params.get("group_db")
     return db if typed_here or before_verb is None else str(before_verb)
 
 

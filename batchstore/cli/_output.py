@@ -24,6 +24,7 @@ from typing import Any, Literal
 from .._feed import Change
 from .._fields import FIELDS, Field, resolve_select, to_wire_value
 from .._model import BatchTaskInfo
+from .._progress import ProgressEstimate
 from .._trace import TraceEntry
 
 __all__ = ["Form", "Output", "choose_form"]
@@ -138,9 +139,12 @@ class Output:
         sys.stdout.write(_dumps(change_object(change)) + "\n")
         sys.stdout.flush()
 
-    def live(self, shown: dict[int, BatchTaskInfo], updates: Iterator[object]) -> None:
+    def live(
+        self, shown: dict[int, BatchTaskInfo], updates: Iterator[object], *, database: str,
+        estimates: dict[int, ProgressEstimate],
+    ) -> None:
         """A table of ``shown`` redrawn at each of ``updates``: the terminal form of ``watch``."""
-        self._table().live(shown, updates)
+        self._table().live(shown, updates, database=database, estimates=estimates)
 
     def message(self, text: str) -> None:
         """A line for people; in the JSON forms nothing (the data says it)."""

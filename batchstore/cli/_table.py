@@ -20,6 +20,7 @@ from rich.text import Text
 from .._enums import BatchTaskState
 from .._fields import Field, to_wire_value
 from .._model import BatchTaskInfo
+from .._progress import ProgressEstimate, shown_percent
 from .._trace import TraceEntry
 
 __all__ = ["detail", "history", "message", "tasks"]
@@ -89,16 +90,62 @@ def tasks(items: Iterable[BatchTaskInfo]) -> None:
         message("no tasks")
 
 
-def live(shown: dict[int, BatchTaskInfo], updates: Iterator[object]) -> None:
-    """Draw ``shown`` (tasks by Id) as a table, redrawn after each item of ``updates`` (which changes ``shown``)."""
+def _age(value: dt.datetime | None, now: dt.datetime) -> str:
+    """How long ago, as people say it: "just now", "5 minutes ago", "12 years ago"."""
+    if value is None:
+        return ""
+    seconds = max(0.0, (now - value).total_seconds())
+    if seconds < 45:
+        return "just now"
+    for unit, size in (("year", 365.25 * 86400), ("month", 30.44 * 86400), ("week", 7 * 86400), ("day", 86400),
+                       ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = round(seconds / size)
+            return f"{count} {unit}{'' if count == 1 else 's'} ago"
+    return "a minute ago"
+
+
+def _eta(estimate: ProgressEstimate | None, now: dt.datetime) -> str:
+    if estimate is None or estimate.rate is None or estimate.eta is None:
+        return ""
+    left = (estimate.eta - now).total_seconds()
+    rate = f"{estimate.rate:.0f}" if estimate.rate >= 10 else f"{estimate.rate:.1f}"
+    when = "due now" if left <= 30 else "in " + _age(now - dt.timedelta(seconds=left), now).removesuffix(" ago")
+    return f"{rate}%/min, {when}"
+
+
+def live(
+    shown: dict[int, BatchTaskInfo],
+    updates: Iterator[object],
+    *,
+    database: str,
+    estimates: dict[int, ProgressEstimate],
+) -> None:
+    """Draw ``shown`` (tasks by Id) as a table, redrawn after each item of ``updates`` (which changes ``shown``
+    and ``estimates``): the database in the title, a live indicator with the time of the last look, and for
+    each task its progress bar, rate and ETA, ProgressDescription and age."""
     from rich.live import Live
 
     def render() -> Table:
-        table = _task_table(header=True)
+        now = dt.datetime.now(dt.UTC)
+        clock = now.astimezone().strftime("%H:%M:%S")
+        table = Table(header_style="bold", box=None, expand=True, pad_edge=False, title_justify="left",
+                      title=Text.assemble(("batchstore watch", "bold"), f"  {database}  ",
+                                          ("● live", "bold green"), (f" (checked {clock})", "dim")))
+        table.add_column("Id", justify="right", width=7, no_wrap=True)
+        table.add_column("Name", max_width=28, no_wrap=True, overflow="ellipsis")
+        table.add_column("State", width=12, no_wrap=True)
+        table.add_column("Progress", width=15, no_wrap=True)
+        table.add_column("Rate, ETA", width=20, no_wrap=True)
+        table.add_column("ProgressDescription", ratio=1, no_wrap=True, overflow="ellipsis")
+        table.add_column("Created", width=15, no_wrap=True)
         for task_id in sorted(shown):
             task = shown[task_id]
-            table.add_row(str(task.id), task.name or "", _state(task.state), _progress(task.progress_percent),
-                          _when(task.created))
+            table.add_row(str(task.id), task.name or "", _state(task.state),
+                          _progress(shown_percent(task.state, task.progress_percent)),
+                          _eta(estimates.get(task_id), now), task.progress_description or "", _age(task.created, now))
+        if not shown:
+            table.add_row("", Text("no tasks yet: they appear as they are created", style="dim"))
         return table
 
     with Live(render(), console=console(), auto_refresh=False, vertical_overflow="visible") as screen:

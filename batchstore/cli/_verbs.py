@@ -20,15 +20,16 @@ from typing import Any, Final, TypeVar
 import click
 
 from .._enums import BatchTaskState, CancellationBehaviour
-from .._exceptions import BatchStoreError, InvalidTaskError, TaskNotFoundError
+from .._exceptions import BatchStoreError, InvalidTaskError, TaskNotFoundError, WaitTimeoutError
 from .._fields import FIELDS
 from .._migrations import migrate as run_migrations
 from .._migrations import migration_sql
 from .._model import BatchTaskInfo
 from .._query import OPERATORS, Q
+from .._retention import RetentionPolicy
 from .._store import BatchStore
-from ._args import TASK_ID, parse_duration, parse_states, read_json
-from ._main import ENV_DB, Session, verb
+from ._args import TASK_ID, format_duration, parse_duration, parse_seconds, parse_states, read_json
+from ._main import ENV_DB, Session, cli, verb
 from ._target import check_target, shown_target
 
 __all__: list[str] = []
@@ -266,6 +267,33 @@ def stop(s: Session, task_id: int, worker: str | None) -> None:
     s.out.task(task)
 
 
+@verb(prints=True)
+@click.argument("task_id", metavar="ID", type=TASK_ID)
+@click.option("--by", metavar="WHO", help="Who requeues, for the history (default: host:pid).")
+def requeue(s: Session, task_id: int, by: str | None) -> None:
+    """Send a Failed (or stopped) task back to New for a worker to run again; print it."""
+    s.out.task(s.store.requeue(task_id, by=by))
+
+
+#: The exit status of a wait that ran out of time, as timeout(1) has it.
+WAIT_TIMED_OUT: Final = 124
+
+
+@verb(reads=True, prints=True)
+@click.argument("task_id", metavar="ID", type=TASK_ID)
+@click.option("--timeout", "timeout", metavar="S", help="Give up after S seconds (30, 90s, 5m); default: never.")
+def wait(s: Session, task_id: int, timeout: str | None) -> int:
+    """Wait until a task is finished and print it: exit 0 Succeeded, 1 Failed or stopped, 124 timed out."""
+    seconds = None if timeout is None else parse_seconds(timeout, "--timeout")
+    try:
+        task = s.store.wait(task_id, timeout=seconds)
+    except WaitTimeoutError as exc:
+        click.echo(f"batchstore: {exc}", err=True)
+        return WAIT_TIMED_OUT
+    s.out.task(task, detail=True)
+    return 0 if task.state in (BatchTaskState.Succeeded, BatchTaskState.SucceededManualCleanup) else 1
+
+
 @verb(reads=True, prints=True)
 @click.argument("task_id", metavar="ID", type=TASK_ID)
 def history(s: Session, task_id: int) -> None:
@@ -285,9 +313,60 @@ def prune(s: Session, older_than: str) -> None:
         click.echo(removed)
 
 
+@cli.group()
+def retention() -> None:
+    """Expire finished tasks by themselves: a policy kept in the database, applied by every process that writes."""
+
+
+def _describe(policy: RetentionPolicy | None) -> str:
+    if policy is None:
+        return "retention is off: finished tasks are kept until deleted or pruned"
+    failed = "" if policy.keep_failed_for is None else f", Failed ones {format_duration(policy.keep_failed_for)}"
+    kept = format_duration(policy.finished_older_than)
+    return f"finished tasks are kept {kept} after their last State change{failed}"
+
+
+def _policy_object(policy: RetentionPolicy | None) -> dict[str, Any] | None:
+    return None if policy is None else policy.to_json()
+
+
+@verb("set", group=retention)
+@click.option("--finished-older-than", "finished", required=True, metavar="AGE",
+              help="Remove finished tasks this long after their last State change: 30d, 12h, 1d12h.")
+@click.option("--keep-failed-for", "failed", metavar="AGE", help="Keep Failed tasks this long instead.")
+def retention_set(s: Session, finished: str, failed: str | None) -> None:
+    """Store the retention policy in the database; every process that writes applies it from now on."""
+    policy = s.store.set_retention(
+        parse_duration(finished, "--finished-older-than"),
+        keep_failed_for=None if failed is None else parse_duration(failed, "--keep-failed-for"),
+    )
+    _say(s, policy)
+
+
+@verb("off", group=retention)
+def retention_off(s: Session) -> None:
+    """Turn retention off: finished tasks stay until deleted or pruned."""
+    _say(s, s.store.set_retention(None))
+
+
+@verb("show", group=retention, reads=True)
+def retention_show(s: Session) -> None:
+    """Print the retention policy in force (JSON in a pipe: null when off)."""
+    _say(s, s.store.retention)
+
+
+def _say(s: Session, policy: RetentionPolicy | None) -> None:
+    if s.out.form == "table":
+        click.echo(_describe(policy))
+    else:
+        click.echo(json.dumps(_policy_object(policy)))
+
+
 # --- the change feed, the server and the schema ------------------------------------------------
 
 _WATCHED: Final = "Id,Name,State,ProgressPercent,ProgressDescription,Created"
+#: With nothing new this long, the table is redrawn all the same: ages, ETAs and the live clock move on.
+_REDRAW_SECONDS: Final = 5.0
 
 
 @verb(reads=True, prints=True, json_lines_help="Print each change as one JSON line (JSON Lines, never an array).")
@@ -295,7 +374,8 @@ _WATCHED: Final = "Id,Name,State,ProgressPercent,ProgressDescription,Created"
 def watch(s: Session, states: tuple[str, ...]) -> None:
     """Show the tasks in these states live (default: all), as any process changes them, until Ctrl-C.
 
-    On a terminal, a table redrawn at each change; otherwise (or with --json) one JSON line per change.
+    On a terminal, a table redrawn at each change, with the database, a live indicator, each task's
+    ProgressDescription, rate and ETA; otherwise (or with --json) one JSON line per change.
     """
     wanted = set(parse_states(states))
     store = s.store
@@ -306,21 +386,29 @@ def watch(s: Session, states: tuple[str, ...]) -> None:
         return
     everything = BatchTaskState.All in wanted
     shown = {t.id: t for t in _query(store, tuple(states), None, (), False, _WATCHED) if t.id is not None}
+    estimates = {i: store.progress_estimate(i) for i, t in shown.items() if t.state is BatchTaskState.Started}
 
     def updates() -> Iterator[object]:
-        for change in store.watch(after=cursor):
-            try:
-                task = store.get(change.task_id, select=_WATCHED)
-            except TaskNotFoundError:
-                shown.pop(change.task_id, None)
-            else:
-                if everything or task.state in wanted:
-                    shown[change.task_id] = task
-                else:
+        nonlocal cursor
+        while True:
+            for change in store.watch(after=cursor, timeout=_REDRAW_SECONDS):
+                cursor = change.cursor
+                estimates.pop(change.task_id, None)
+                try:
+                    task = store.get(change.task_id, select=_WATCHED)
+                except TaskNotFoundError:
                     shown.pop(change.task_id, None)
-            yield change
+                else:
+                    if everything or task.state in wanted:
+                        shown[change.task_id] = task
+                        if task.state is BatchTaskState.Started:
+                            estimates[change.task_id] = store.progress_estimate(change.task_id)
+                    else:
+                        shown.pop(change.task_id, None)
+                yield change
+            yield None  # nothing new for a while: redraw, so the ages and the live clock move on
 
-    s.out.live(shown, updates())
+    s.out.live(shown, updates(), database=store.database, estimates=estimates)
 
 
 @verb(creates=True)
@@ -330,14 +418,18 @@ def watch(s: Session, states: tuple[str, ...]) -> None:
               help="Require 'Authorization: Bearer SECRET' (needed to listen beyond loopback).")
 @click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
               help="A host name clients may use besides localhost, 127.0.0.1 and [::1] (repeatable; '*': any).")
-def serve(s: Session, host: str, port: int, token: str | None, allowed_hosts: tuple[str, ...]) -> None:
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 1024), metavar="N",
+              help="Worker processes answering on the same port, each with its own store (up to the cores).")
+def serve(
+    s: Session, host: str, port: int, token: str | None, allowed_hosts: tuple[str, ...], workers: int
+) -> None:
     """Serve the SuperOffice and SailPoint task APIs and the dashboard over HTTP, until Ctrl-C."""
     from ..server import serve as run_server  # without the [server] extra: one line saying how to install it
 
     if s.db is None:
         raise click.UsageError(f"Missing option '--db' (or set {ENV_DB})")
     check_target(s.db, must_exist=False)
-    run_server(s.db, host=host, port=port, token=token, allowed_hosts=allowed_hosts)
+    run_server(s.db, host=host, port=port, token=token, allowed_hosts=allowed_hosts, workers=workers)
 
 
 @verb(creates=True)

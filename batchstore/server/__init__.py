@@ -23,6 +23,7 @@ from ._setup import (
 try:
     import fastapi  # noqa: F401
     import fastapi_offline  # noqa: F401
+    import prometheus_client  # noqa: F401
     import python_multipart  # noqa: F401
     import uvicorn  # noqa: F401
 except ImportError as exc:

@@ -1,4 +1,4 @@
-"""``python -m batchstore.server --db tasks.db [--host] [--port] [--token] [--allowed-host NAME]...``.
+"""``python -m batchstore.server --db tasks.db [--host] [--port] [--token] [--allowed-host NAME]... [--workers N]``.
 
 The same as ``batchstore serve``; refusals print one line to stderr and exit 2; Ctrl-C exits 130.
 """
@@ -21,12 +21,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
                         help="a host name clients may use besides loopback ones (repeatable; '*': any)")
     parser.add_argument("--max-body-bytes", type=int, default=1024 * 1024)
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="worker processes answering on the same port, each with its own store (default 1)")
     args = parser.parse_args(argv)
     try:
         from . import serve
 
         serve(args.db, host=args.host, port=args.port, token=args.token, max_body_bytes=args.max_body_bytes,
-              allowed_hosts=args.allowed_host)
+              allowed_hosts=args.allowed_host, workers=args.workers)
     except BatchStoreError as exc:
         print(f"batchstore serve: {exc}", file=sys.stderr)
         return 2

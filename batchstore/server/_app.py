@@ -13,19 +13,25 @@ import copy
 import importlib
 import importlib.util
 import os
+import sys
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.responses import Response
 from fastapi_offline import FastAPIOffline
 
 from .. import __version__
 from .._store import BatchStore
 from . import _schemas as schemas
+from ._calls import StoreCalls
+from ._changes import ChangeHub
 from ._errors import InternalErrors, install_error_handlers
 from ._extras import extras_router
 from ._guard import Guard, HeadAsGet
+from ._metrics import CONTENT_TYPE, Metrics, RequestCounter
 from ._sailpoint import sailpoint_router
+from ._serving import serve_workers
 from ._setup import (
     DEFAULT_HOST,
     DEFAULT_MAX_BODY_BYTES,
@@ -34,6 +40,7 @@ from ._setup import (
     allowed_host_names,
     check_bind,
     check_listen,
+    check_workers,
     is_loopback,
 )
 from ._superoffice import superoffice_router
@@ -78,6 +85,7 @@ def create_app(
     allowed_host_names(allowed_hosts)  # checked here, before a store is opened
     owned = not isinstance(store_or_url, BatchStore)
     store = store_or_url if isinstance(store_or_url, BatchStore) else BatchStore(store_or_url)
+    calls = StoreCalls(store)  # how the API routes reach the store: see _calls.py
     # What ends the open event streams when the server shuts down (see serve: it calls them first).
     closers: list[Callable[[], None]] = []
 
@@ -91,6 +99,7 @@ def create_app(
             yield
         finally:
             close_streams()
+            calls.close()
             if owned:
                 store.close()
 
@@ -102,18 +111,37 @@ def create_app(
         static_url="/_docs-static",
     )
     app.state.store = store
+    app.state.calls = calls
     app.state.close_streams = close_streams
     install_error_handlers(app)
-    app.include_router(superoffice_router(store))
-    app.include_router(sailpoint_router(store, token=token))
-    app.include_router(extras_router(store))
+    app.include_router(superoffice_router(calls))
+    app.include_router(sailpoint_router(calls, token=token))
+    hub = ChangeHub(store)  # one follower of the change feed for the long polls and the dashboard's pages
+    closers.append(hub.close)  # at shutdown, every open event stream and long poll ends at once
+    app.include_router(extras_router(store, hub))
     if importlib.util.find_spec(_DASHBOARD) is not None:
         # The dashboard at / lives in its own module with its static files; the app works without it.
-        app.include_router(importlib.import_module(_DASHBOARD).dashboard_router(store, closers=closers))
-    # Outermost last: InternalErrors, HeadAsGet, then the Guard (which sees the routes, for 404 and 405).
+        app.include_router(importlib.import_module(_DASHBOARD).dashboard_router(store, hub))
+    metrics = Metrics(store)
+
+    @app.get(
+        "/metrics",
+        tags=["batchstore"],
+        summary="Prometheus metrics: tasks per state, transitions, acquire-to-finish times, HTTP requests",
+        response_class=Response,
+        responses={200: {"description": "Prometheus' text format",
+                         "content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
+    def metrics_route() -> Response:
+        return Response(metrics.scrape(), media_type=CONTENT_TYPE)
+
+    # Outermost last: InternalErrors, the RequestCounter (outside the guard, so its refusals (401, 413...) are
+    # counted too, and inside InternalErrors, so a failure counts as the 500 it answers), HeadAsGet, then the
+    # Guard (which sees the routes, for 404 and 405).
     app.add_middleware(Guard, token=token, max_body_bytes=max_body_bytes, router=app.router,
                        allowed_hosts=allowed_hosts)
     app.add_middleware(HeadAsGet, router=app.router)
+    app.add_middleware(RequestCounter, metrics=metrics, routes=app.router.routes)
     app.add_middleware(InternalErrors)
 
     def openapi() -> dict[str, Any]:
@@ -143,8 +171,12 @@ def serve(
     token: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     allowed_hosts: Iterable[str] = (),
+    workers: int = 1,
 ) -> None:
     """Serve ``db`` (a path, URL or BatchStore) with uvicorn until interrupted; ``batchstore serve`` calls this.
+
+    ``workers`` above 1 runs that many processes on the one port (a path or URL only: each opens its own
+    store), so requests use as many cores; see :func:`~batchstore.server._serving.serve_workers`.
 
     Binding an address other machines can reach without a token raises ServerConfigurationError
     before anything starts. Requests must name a loopback host, the address bound, or one of
@@ -158,13 +190,24 @@ def serve(
     """
     check_bind(host, token)
     allowed_host_names(allowed_hosts)
+    check_workers(workers, db)
     check_listen(host, port)
     import uvicorn
 
     names = [*allowed_hosts]
     if host.strip() not in _ANY_ADDRESS and not is_loopback(host):
         names.append(host)  # bound to one address: clients name it
+    if workers > 1:
+        # Opened once here, so the schema is created or upgraded before the workers open it, and a
+        # database that cannot be opened is refused in one line rather than by every worker.
+        assert not isinstance(db, BatchStore)  # check_workers refused it
+        with BatchStore(db) as opened:
+            _announce(opened.database, host, port, token)
+        serve_workers(os.fspath(db), host=host, port=port, workers=workers, token=token,
+                      max_body_bytes=max_body_bytes, allowed_hosts=names)
+        return
     app = create_app(db, token=token, max_body_bytes=max_body_bytes, allowed_hosts=names)
+    _announce(app.state.store.database, host, port, token)
     config = uvicorn.Config(app, host=host, port=port, log_level="info", server_header=False,
                             timeout_graceful_shutdown=3, log_config=_log_config(uvicorn))
     server = _shutting_down_first(uvicorn.Server, app.state.close_streams)(config)
@@ -173,6 +216,14 @@ def serve(
 
 
 _ANY_ADDRESS = frozenset({"", "0.0.0.0", "::", "[::]"})
+
+
+def _announce(database: str, host: str, port: int, token: str | None) -> None:
+    """What a newcomer needs first: which database this is (its password hidden) and where the page is."""
+    shown_host = f"[{host}]" if ":" in host else host
+    print(f"batchstore serve: database {database}", file=sys.stderr, flush=True)
+    print(f"batchstore serve: dashboard http://{shown_host}:{port}/ (API docs /docs, metrics /metrics"
+          f"{', token needed' if token else ''})", file=sys.stderr, flush=True)
 
 
 def _log_config(uvicorn: Any) -> dict[str, Any]:

@@ -1,52 +1,68 @@
-"""The dashboard: a page at ``/`` showing tasks by state, kept live by server-sent events.
+"""The dashboard: a page at ``/`` showing tasks by state, kept live by server-sent events, with actions.
 
 The page and its CSS and JavaScript ship in ``batchstore/server/static/`` (hand-written, no build step,
-nothing fetched from the internet). Its data comes from two routes:
+nothing fetched from the internet). They hold no data, so they are served without the token; the page
+asks for the token once (when the server answers 401) and sends it as ``Authorization: Bearer`` on each
+request for data, with ``credentials: "omit"``: no cookie and no cached password, so another site cannot
+make the browser act with them (no CSRF surface). Its data comes from:
 
-- ``GET /batchstore/v1/events``: a ``text/event-stream``. The first event, ``snapshot``, holds every
-  task's dashboard fields; then each ``change`` event holds the tasks that changed (``upsert``) and the
-  Ids that went away (``remove``). A reconnecting client gets a fresh snapshot, so no event id is kept.
-- ``GET /batchstore/v1/tasks/{id}/history`` (served by the app, not here) for the side panel.
+- ``GET /batchstore/v1/events?search=...``: a ``text/event-stream``. The first event, ``snapshot``, holds
+  the counts per state (counted in SQL) and the newest :data:`PAGE` tasks of each state that match the
+  search; each ``change`` event then holds the tasks that changed and still match (``upsert``), the Ids
+  that left the search or the store (``remove``), and the counts again. A reconnecting client gets a fresh
+  snapshot, so no event id is kept.
+- ``GET /batchstore/v1/tasks?state=...&search=...&before=ID``: the next page of a state (fetch more).
+- ``/batchstore/v1/tasks/{id}/history``, ``.../stop``, ``.../requeue`` and ``DELETE .../{id}`` (in
+  ``_extras.py``) for the side panel and its buttons.
 
-Server-sent events rather than client polling: one open response per page, a change reaches the page
-as soon as the store's change feed reports its commit, and an idle page costs nothing. The page reads the stream
-with ``fetch`` instead of ``EventSource`` so it can send ``Authorization: Bearer`` (EventSource cannot
-set headers, and a token in a query string would end up in logs).
+The search box's text is read by ``_search.py`` into the store's query model: the store filters, counts
+and pages in SQL. A card carries the fields the page shows, with ``Percent`` (100 for a Succeeded task)
+and, for a Started one, ``Rate`` and ``Eta`` from its progress reports (``_progress.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import threading
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable
 from importlib import resources
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from .._exceptions import BatchStoreError, StoreClosedError, TaskNotFoundError
+from .._enums import BatchTaskState, coerce_enum
+from .._exceptions import InvalidTaskError
 from .._model import BatchTaskInfo
+from .._progress import estimate
+from .._query import Q
 from .._store import BatchStore
 from . import _schemas as schemas
+from ._changes import ChangeHub
+from ._search import MAX_SEARCH, search_query
+from ._superoffice import json_response
 
 __all__ = ["dashboard_router"]
 
-#: The fields a task card shows; the snapshot reads only these.
+#: The fields a task card shows; pages read only these.
 FIELDS: Final = (
     "Id", "Name", "State", "ProgressPercent", "ProgressDescription", "Description",
-    "Created", "LastStarted", "StartCount", "Result",
+    "Created", "LastStarted", "StartCount", "Result", "AssociateId", "CancellationBehaviour",
 )
 _SELECT: Final = ",".join(FIELDS)
-#: How long one watch of the change feed lasts with nothing new before the next begins.
-WATCH_SECONDS: Final = 5.0
-#: How long the dashboard waits before watching again after the database failed it.
-RETRY_SECONDS: Final = 1.0
+#: The tasks of a state the snapshot carries, and each fetch-more adds.
+PAGE: Final = 50
+#: The states of the board, in its order.
+STATES: Final = (
+    BatchTaskState.New, BatchTaskState.Aquired, BatchTaskState.Started,
+    BatchTaskState.Succeeded, BatchTaskState.SucceededManualCleanup, BatchTaskState.Failed,
+)
 #: A comment line this often keeps idle connections from being closed by proxies.
 KEEPALIVE_SECONDS: Final = 15.0
+#: After a change event, changes gather this long before the next: a busy store costs a page a few reads
+#: a second, not a read per commit.
+SETTLE_SECONDS: Final = 0.25
 
 _STATIC: Final = {
     "dashboard.css": "text/css; charset=utf-8",
@@ -54,6 +70,8 @@ _STATIC: Final = {
     "favicon.svg": "image/svg+xml",
 }
 _NO_STORE: Final = {"Cache-Control": "no-cache"}
+
+Search = Annotated[str | None, Query(max_length=MAX_SEARCH, description="The search box: name:, state:, associate:")]
 
 
 def _content(media_types: dict[str, str], description: str) -> dict[str, Any]:
@@ -65,100 +83,44 @@ _UNAUTHORIZED: Final[dict[int | str, dict[str, Any]]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
-    """What changed since the last event: tasks to show (added or updated) and Ids to drop."""
-
-    upsert: list[dict[str, Any]] = field(default_factory=list)
-    remove: list[int] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.upsert or self.remove)
-
-
-def _card(task: BatchTaskInfo) -> dict[str, Any]:
-    """The dashboard fields of a task, as the page shows them."""
+def card(store: BatchStore, task: BatchTaskInfo) -> dict[str, Any]:
+    """The dashboard fields of a task as the page shows them, with Percent, Rate and Eta."""
     wire = task.to_wire()
-    return {k: wire[k] for k in FIELDS}
+    shown = {k: wire[k] for k in FIELDS}
+    assert task.id is not None
+    # Only a Started task has a rate: the others cost no read of their history.
+    if task.state is BatchTaskState.Started:
+        progress = store.progress_estimate(task.id)
+    else:
+        progress = estimate(task.state, task.progress_percent, [])
+    shown.update(progress.to_json())
+    return shown
 
 
-def _read_tasks(store: BatchStore) -> dict[int, dict[str, Any]]:
-    cards: Iterator[dict[str, Any]] = (_card(t) for t in store.list("All", select=_SELECT))
-    return {card["Id"]: card for card in cards}
+def _board(store: BatchStore, where: Q) -> dict[str, Any]:
+    """The snapshot: counts per state and the newest page of each, for the search ``where``."""
+    counts = {state.name: store.count(state, where=where) for state in STATES}
+    pages = {
+        state.name: [card(store, t) for t in store.list(state, where=where, order_by="-Id", limit=PAGE, select=_SELECT)]
+        if counts[state.name] else []
+        for state in STATES
+    }
+    return {"counts": counts, "pages": pages, "pageSize": PAGE, "database": store.database}
 
 
-def _read_task(store: BatchStore, task_id: int) -> dict[str, Any] | None:
-    try:
-        return _card(store.get(task_id, select=_SELECT))
-    except TaskNotFoundError:
-        return None
+def _changed(store: BatchStore, where: Q, ids: set[int]) -> dict[str, Any]:
+    """The tasks among ``ids`` that match the search now (upsert), those that do not (remove), and the counts."""
+    found = [card(store, t) for t in store.list(where=where & Q(Id__in=sorted(ids)), select=_SELECT)]
+    kept = {c["Id"] for c in found}
+    counts = {state.name: store.count(state, where=where) for state in STATES}
+    return {"upsert": found, "remove": sorted(ids - kept), "counts": counts}
 
 
-def _follow(store: BatchStore, cursor: int, stop: threading.Event, push: Callable[[int], None]) -> None:
-    """Push the id of every task the store's change feed reports after ``cursor``, until ``stop`` is set.
-
-    Runs on a daemon thread of its own: a watch sleeps until a commit. Each watch lasts WATCH_SECONDS with
-    nothing new, so a stopped dashboard lets its thread go within that time; being a daemon, it never holds
-    up the process's exit meanwhile.
-    """
-    while not stop.is_set():
-        try:
-            for change in store.watch(after=cursor, timeout=WATCH_SECONDS):
-                push(change.task_id)
-                cursor = change.cursor
-                if stop.is_set():
-                    return
-        except StoreClosedError:
-            return  # the server is shutting down
-        except BatchStoreError:
-            # The database went away for a moment (a restarted server, a dropped connection): watch again
-            # from the last change seen, so the page misses nothing once it is back.
-            stop.wait(RETRY_SECONDS)
-
-
-async def task_changes(store: BatchStore) -> AsyncGenerator[Change, None]:
-    """The source of the live updates: first every task (as an upsert), then each change as it commits.
-
-    This is the one place that knows where changes come from: the store's change feed
-    (:meth:`BatchStore.watch`), which wakes on commits from any process, so an idle dashboard reads
-    nothing. The tasks a batch of changes names are read again (dashboard fields only); a task no longer
-    there is removed.
-    """
-    loop = asyncio.get_running_loop()
-    touched: asyncio.Queue[int] = asyncio.Queue()
-    stop = threading.Event()
-    cursor = await run_in_threadpool(store.last_cursor)  # before the snapshot: no change falls in between
-    seen = await run_in_threadpool(_read_tasks, store)
-    yield Change(upsert=list(seen.values()))
-
-    def push(task_id: int) -> None:
-        try:
-            loop.call_soon_threadsafe(touched.put_nowait, task_id)
-        except RuntimeError:  # the loop is closed: the server has stopped
-            stop.set()
-
-    # A thread of its own, not the loop's executor, whose shutdown would wait out the current watch.
-    threading.Thread(target=_follow, args=(store, cursor, stop, push), name="batchstore-dashboard", daemon=True).start()
-    try:
-        while True:
-            ids = {await touched.get()}
-            while not touched.empty():
-                ids.add(touched.get_nowait())
-            upsert, remove = [], []
-            for task_id in sorted(ids):
-                task = await run_in_threadpool(_read_task, store, task_id)
-                # Several changes read at once show the task as it is now: later ones then change nothing.
-                if task is None and task_id in seen:
-                    remove.append(task_id)
-                    del seen[task_id]
-                elif task is not None and seen.get(task_id) != task:
-                    upsert.append(task)
-                    seen[task_id] = task
-            change = Change(upsert=upsert, remove=remove)
-            if change:
-                yield change
-    finally:
-        stop.set()
+def _page(store: BatchStore, state: BatchTaskState, where: Q, before: int | None, limit: int) -> dict[str, Any]:
+    if before is not None:
+        where = where & Q(Id__lt=before)
+    tasks = [card(store, t) for t in store.list(state, where=where, order_by="-Id", limit=limit + 1, select=_SELECT)]
+    return {"tasks": tasks[:limit], "more": len(tasks) > limit}
 
 
 def _event(name: str, data: object) -> str:
@@ -166,131 +128,66 @@ def _event(name: str, data: object) -> str:
     return f"event: {name}\ndata: {text}\n\n"
 
 
-class _Feed:
-    """One reader of :func:`task_changes` shared by every open page, started by the first and stopped by the last.
-
-    Each page has a bounded queue of ``(kind, change)``. A page that falls behind (its queue is full) has
-    its queue replaced by one fresh snapshot, so a slow client costs bounded memory and never misses a
-    change for good.
-    """
-
-    def __init__(self, store: BatchStore, queue_size: int = 64) -> None:
-        self._store = store
-        self._queue_size = queue_size
-        self._queues: set[asyncio.Queue[tuple[str, Change]]] = set()
-        self._tasks: dict[int, dict[str, Any]] = {}
-        self._ready = False  # the source's first snapshot has come in
-        self._runner: asyncio.Task[None] | None = None
-        self._closed = False
-
-    def close(self) -> None:
-        """End every open stream now, and any opened later at once: the server is shutting down.
-
-        Called on the event loop's thread (by the server's shutdown, or the app's lifespan).
-        """
-        self._closed = True
-        for queue in self._queues:
-            while not queue.empty():
-                queue.get_nowait()
-            queue.put_nowait(("closed", Change()))
-
-    async def _run(self) -> None:
-        async for change in task_changes(self._store):
-            for task_id in change.remove:
-                self._tasks.pop(task_id, None)
-            self._tasks.update((task["Id"], task) for task in change.upsert)
-            kind = "change" if self._ready else "snapshot"
-            self._ready = True
-            for queue in self._queues:
-                self._put(queue, kind, change)
-
-    def _snapshot(self) -> Change:
-        return Change(upsert=list(self._tasks.values()))
-
-    def _put(self, queue: asyncio.Queue[tuple[str, Change]], kind: str, change: Change) -> None:
-        if self._closed:
-            return  # the queue holds the end of its stream
-        try:
-            queue.put_nowait((kind, change))
-        except asyncio.QueueFull:
-            while not queue.empty():
-                queue.get_nowait()
-            queue.put_nowait(("snapshot", self._snapshot()))
-
-    async def subscribe(self) -> AsyncIterator[tuple[str, Change]]:
-        """``("snapshot", every task)`` first, then ``("change", what changed)`` as changes come in."""
-        if self._closed:
-            return
-        queue: asyncio.Queue[tuple[str, Change]] = asyncio.Queue(self._queue_size)
-        if self._ready:
-            queue.put_nowait(("snapshot", self._snapshot()))
-        self._queues.add(queue)
-        if self._runner is None or self._runner.done():
-            self._ready, self._tasks = False, {}
-            self._runner = asyncio.create_task(self._run())
-        runner = self._runner
-        getter: asyncio.Future[tuple[str, Change]] | None = None
-        try:
-            while True:
-                getter = asyncio.ensure_future(queue.get())
-                done, _ = await asyncio.wait({getter, runner}, timeout=KEEPALIVE_SECONDS,
-                                             return_when=asyncio.FIRST_COMPLETED)
-                if getter in done:
-                    item = getter.result()
-                    if item[0] == "closed":
-                        return
-                    yield item
-                    continue
-                getter.cancel()  # else it would take the next item from the queue and drop it
-                if runner in done:  # the source failed (the store was closed, say): end this stream
-                    if not runner.cancelled():
-                        runner.exception()  # retrieved, so asyncio does not log it as never retrieved
-                    return
-                yield ("keep-alive", Change())
-        finally:
-            if getter is not None:
-                getter.cancel()
-            self._queues.discard(queue)
-            if not self._queues and self._runner is not None:
-                self._runner.cancel()
-                self._runner = None
-
-
-async def _event_stream(feed: _Feed) -> AsyncIterator[str]:
+async def event_stream(store: BatchStore, hub: ChangeHub, where: Q) -> AsyncIterator[str]:
+    """The page's live updates: a snapshot, then a change event each time tasks it may show change."""
     # The browser's EventSource waits this long before reconnecting; the page's own reader does the same.
     yield "retry: 2000\n\n"
-    async for kind, change in feed.subscribe():
-        if kind == "snapshot":
-            yield _event("snapshot", {"tasks": change.upsert})
-        elif kind == "change":
-            yield _event("change", {"upsert": change.upsert, "remove": change.remove})
-        else:  # a comment line keeps an idle connection open through proxies
-            yield ": keep-alive\n\n"
+    async with hub.listen() as queue:  # before the snapshot is read: no change falls in between
+        yield _event("snapshot", await run_in_threadpool(_board, store, where))
+        while True:
+            try:
+                batch = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
+            except TimeoutError:
+                yield ": keep-alive\n\n"  # a comment line keeps an idle connection open through proxies
+                continue
+            if batch is None:  # the server is shutting down, or the store closing: end the stream
+                return
+            await asyncio.sleep(SETTLE_SECONDS)
+            ids = {change.task_id for change in batch}
+            while not queue.empty():
+                more = queue.get_nowait()
+                if more is None:
+                    return
+                ids.update(change.task_id for change in more)
+            yield _event("change", await run_in_threadpool(_changed, store, where, ids))
 
 
 def _static_text(name: str) -> bytes:
     return resources.files(__package__).joinpath("static", name).read_bytes()
 
 
-def dashboard_router(store: BatchStore, *, closers: list[Callable[[], None]] | None = None) -> APIRouter:
-    """The dashboard's routes: the page at ``/``, its static files, and the event stream.
+def _board_state(value: str) -> BatchTaskState:
+    try:
+        state = coerce_enum(BatchTaskState, value)
+    except ValueError as exc:
+        raise InvalidTaskError(str(exc), field="state") from None
+    if state not in STATES:
+        raise InvalidTaskError(f"the board has no column {state.name}", field="state")
+    return state
 
-    ``closers`` gets the function that ends every open event stream, for the app to call at shutdown.
+
+def dashboard_router(
+    store: BatchStore, hub: ChangeHub | None = None, *, closers: list[Callable[[], None]] | None = None
+) -> APIRouter:
+    """The dashboard's routes: the page at ``/``, its static files, the event stream and a state's next page.
+
+    ``hub`` follows the change feed (one is made if none is given). ``closers`` gets the function that ends
+    every open event stream, for the app to call at shutdown (the app registers its shared hub's itself).
 
     >>> from batchstore import BatchStore
     >>> sorted(r.path for r in dashboard_router(BatchStore()).routes)  # doctest: +NORMALIZE_WHITESPACE
-    ['/', '/batchstore/v1/events', '/dashboard/static/{name}']
+    ['/', '/batchstore/v1/events', '/batchstore/v1/tasks', '/dashboard/static/{name}']
     """
     router = APIRouter(tags=["dashboard"])
-    feed = _Feed(store)
+    changes = hub if hub is not None else ChangeHub(store)
     if closers is not None:
-        closers.append(feed.close)
+        closers.append(changes.close)
 
     @router.get(
         "/",
         response_class=HTMLResponse,
-        summary="The dashboard page",
-        responses={200: _content({"text/html": ""}, "The page"), **_UNAUTHORIZED},
+        summary="The dashboard page (no data in it: it asks for the token when the server needs one)",
+        responses={200: _content({"text/html": ""}, "The page")},
     )
     def page() -> HTMLResponse:
         return HTMLResponse(_static_text("index.html"), headers=_NO_STORE)
@@ -302,7 +199,6 @@ def dashboard_router(store: BatchStore, *, closers: list[Callable[[], None]] | N
         responses={
             200: _content({m.split(";")[0]: "" for m in _STATIC.values()}, "The file"),
             404: schemas.json_content(schemas.ref("Error"), "No dashboard file has that name"),
-            **_UNAUTHORIZED,
         },
     )
     def static(name: str) -> Response:
@@ -313,16 +209,31 @@ def dashboard_router(store: BatchStore, *, closers: list[Callable[[], None]] | N
 
     @router.get(
         "/batchstore/v1/events",
-        summary="Live task changes (server-sent events)",
+        summary="Live task changes for the dashboard (server-sent events): counts and pages per state",
         response_class=StreamingResponse,
-        responses={200: _content({"text/event-stream": ""}, "A snapshot event, then change events"), **_UNAUTHORIZED},
+        responses={200: _content({"text/event-stream": ""}, "A snapshot event, then change events"),
+                   **schemas.errors()},
     )
-    def events() -> StreamingResponse:
+    def events(search: Search = None) -> StreamingResponse:
+        where = search_query(search)  # a malformed search is a 400 before the stream starts
         return StreamingResponse(
-            _event_stream(feed),
+            event_stream(store, changes, where),
             media_type="text/event-stream",
             # no-transform and X-Accel-Buffering: a proxy must pass each event on as it comes.
             headers={"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"},
         )
+
+    @router.get(
+        "/batchstore/v1/tasks",
+        summary="The dashboard's cards of one state, newest first, that match a search: a page at a time",
+        responses={200: schemas.json_content({"type": "object"}, "{tasks: [...], more: bool}"), **schemas.errors()},
+    )
+    def tasks(
+        state: Annotated[str, Query(description="A BatchTaskState name or number")],
+        search: Search = None,
+        before: Annotated[int | None, Query(ge=-(2**63), le=2**63 - 1, description="Only Ids below this")] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = PAGE,
+    ) -> Response:
+        return json_response(_page(store, _board_state(state), search_query(search), before, limit))
 
     return router

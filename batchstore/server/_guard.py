@@ -6,7 +6,8 @@ writes nothing and costs nothing, whatever the client sends after its headers.
 Order: the Host header first (DNS rebinding: a page whose name an attacker points at 127.0.0.1 is
 same-origin with the server, so no CORS preflight stops it; its requests carry the attacker's name), then
 the token. The media-type checks apply to a route that exists for the request's method: a wrong method
-is the router's 405 (with ``Allow``) and an unknown path its 404, whatever the body.
+is the router's 405 (with ``Allow``) and an unknown path its 404, whatever the body. A write without a body
+may carry no Content-Type or a JSON one, never a form's (CSRF: a cross-site form needs no preflight).
 """
 
 from __future__ import annotations
@@ -34,6 +35,14 @@ _ACCEPTED_RANGES: Final = frozenset({"*/*", "application/*", "text/*", "applicat
 _API_PREFIXES: Final = ("/api/", *TASK_STATUS_PREFIXES)
 _BODY_PREFIXES: Final = ("/api/", *TASK_STATUS_PREFIXES, "/batchstore/")
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
+#: The methods that write: even without a body, each is checked for a form's media type (CSRF).
+_WRITE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: What a request without a body may say its (empty) body is: nothing a cross-site form can send.
+_BODYLESS_TYPES: Final = JSON_TYPES | PATCH_TYPES
+#: The dashboard's page and files hold no data: any browser may load them, and the page asks for the token
+#: and sends it with each request for data (in a header: no cookie or cached password to forge requests with).
+_PUBLIC_PATHS: Final = frozenset({"/", "/dashboard/static/dashboard.css", "/dashboard/static/dashboard.js",
+                                  "/dashboard/static/favicon.svg"})
 
 
 def _raw_header(scope: Scope, name: bytes) -> bytes | None:
@@ -147,8 +156,10 @@ class Guard:
     def _check(self, scope: Scope) -> None:
         path: str = scope["path"]
         self._check_host(scope)
-        # The token route is how a SailPoint client that holds the token as its client secret gets in.
-        if self.token is not None and path != TOKEN_PATH and not self._authorized(scope):
+        # The token route is how a SailPoint client that holds the token as its client secret gets in; the
+        # dashboard's page and files hold no data.
+        public = path == TOKEN_PATH or (scope["method"] in ("GET", "HEAD") and path in _PUBLIC_PATHS)
+        if self.token is not None and not public and not self._authorized(scope):
             raise RequestRefusedError(
                 401,
                 "this server needs 'Authorization: Bearer <token>' (or Basic with the token as password)",
@@ -164,13 +175,25 @@ class Guard:
                 raise RequestRefusedError(
                     406, f"responses are application/json or text/json, not {accept!r}", field="Accept"
                 )
-        if scope["method"] not in _BODY_METHODS or not path.startswith(_BODY_PREFIXES):
-            return
+        method: str = scope["method"]
+        if method not in _WRITE_METHODS or path == TOKEN_PATH:
+            return  # the token route takes a form by design (OAuth's client credentials)
         length = _header(scope, b"content-length")
-        if (length is None or length.strip() == "0") and _header(scope, b"transfer-encoding") is None:
-            return  # no body (POST /api/v1/BatchTask/{id}/Stop): no media type to check; a route that needs one says so
-        allowed = PATCH_TYPES if scope["method"] == "PATCH" else JSON_TYPES
         content_type = _header(scope, b"content-type")
+        if (length is None or length.strip() == "0") and _header(scope, b"transfer-encoding") is None:
+            # No body (SuperOffice's POST /api/v1/BatchTask/{id}/Stop): no type, or a JSON one, is fine. A form's
+            # type is refused: a form on another site can post an empty body to a server without a token
+            # (no CORS preflight for it), which must not stop or requeue a task.
+            if content_type is not None and _media_type(content_type) not in _BODYLESS_TYPES:
+                raise RequestRefusedError(
+                    415,
+                    f"a request without a body takes no Content-Type or a JSON one, not {content_type!r}",
+                    field="Content-Type",
+                )
+            return
+        if method not in _BODY_METHODS or not path.startswith(_BODY_PREFIXES):
+            return
+        allowed = PATCH_TYPES if method == "PATCH" else JSON_TYPES
         if content_type is None or _media_type(content_type) not in allowed:
             shown = "none" if content_type is None else repr(content_type)
             raise RequestRefusedError(

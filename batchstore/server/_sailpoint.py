@@ -70,6 +70,7 @@ from fastapi.responses import Response
 
 from .._enums import BatchTaskState
 from .._exceptions import BatchStoreError, PatchConflictError, PatchError, TaskNotFoundError
+from .._fields import to_json_value, wire_document
 from .._lifecycle import FINISHED
 from .._model import BatchTaskInfo
 from .._patch import apply_patch
@@ -78,6 +79,7 @@ from .._store import BatchStore
 from .._trace import TraceEntry
 from . import _schemas as schemas
 from ._body import json_body
+from ._calls import StoreCalls
 from ._errors import RequestRefusedError
 from ._filters import FilterField, parse_filters, parse_sorters
 from ._sailpoint_paths import API_VERSIONS, TOKEN_PATH
@@ -104,6 +106,7 @@ _VIEWED: Final = (
     "Name", "Description", "AssociateId", "IsSystemTask", "ParameterObject", "LastStarted", "Created",
     "Result", "State", "Response", "ProgressDescription", "ProgressPercent",
 )  # fmt: skip
+_VIEWED_SET: Final = set(_VIEWED)
 _ATTEMPTS: Final = 5
 _INT32_MAX: Final = 2**31 - 1
 
@@ -119,7 +122,6 @@ def completion_status(task: BatchTaskInfo) -> str | None:
 
 def task_status(task: BatchTaskInfo, history: list[TraceEntry]) -> dict[str, Any]:
     """The TaskStatus document of a task (read with every field) and its trace."""
-    wire = task.to_wire()
     status = completion_status(task)
     fallback = task.last_started or task.created
     modified = history[-1].at if history else fallback
@@ -127,7 +129,8 @@ def task_status(task: BatchTaskInfo, history: list[TraceEntry]) -> dict[str, Any
     if status is not None:
         changes = [e.at for e in history if "State" in e.changes]
         completed = changes[-1] if changes else fallback
-    parameters = wire["ParameterObject"]
+    # Not task.to_wire(): that converts the store's FieldProperties too, 150 µs a task for one field here.
+    parameters = to_json_value(task.parameter_object)
     if task.is_system_task:
         launcher = "system"
     elif task.associate_id is not None:
@@ -343,7 +346,7 @@ _TOKEN_ANSWER: Final = {
 }
 
 
-def _version(
+async def _version(
     version: Annotated[
         str, Path(description="SailPoint's API version", json_schema_extra={"enum": list(API_VERSIONS)})
     ],
@@ -358,7 +361,7 @@ def _version(
         )
 
 
-def _page_parameters(
+async def _page_parameters(
     limit: Annotated[int, Query(ge=0, le=250, description="At most this many (0..250)")] = 250,
     offset: Annotated[int, Query(ge=0, le=_INT32_MAX, description="Skip this many")] = 0,
     count: Annotated[bool, Query(description="Set X-Total-Count to the number of matches")] = False,
@@ -446,9 +449,11 @@ def token_router(token: str | None) -> APIRouter:
     return router
 
 
-def sailpoint_router(store: BatchStore, *, token: str | None = None) -> APIRouter:
-    """The SailPoint task-status routes on ``store``, every version, and the OAuth token route (``token``)."""
+def sailpoint_router(store: BatchStore | StoreCalls, *, token: str | None = None) -> APIRouter:
+    """The SailPoint task-status routes on ``store`` (or the app's :class:`StoreCalls` for it), every version,
+    and the OAuth token route (``token``)."""
     router = APIRouter(tags=["SailPoint task status"])
+    calls = store if isinstance(store, StoreCalls) else StoreCalls(store)
     status_content = schemas.json_content(schemas.ref("TaskStatus"))
     total_header = {"X-Total-Count": {"schema": {"type": "integer"}, "description": "with count=true"}}
     list_content = {
@@ -458,7 +463,9 @@ def sailpoint_router(store: BatchStore, *, token: str | None = None) -> APIRoute
     versioned = [Depends(_version)]
     v1, vn = "/task-status/v1", "/{version}/task-status"
 
-    def page_of(where: Q, order_by: str | None, paging: tuple[int, int, bool]) -> Response:
+    def read_page(store: BatchStore, where: Q, order_by: str | None, paging: tuple[int, int, bool]) -> (
+        tuple[list[dict[str, Any]], int | None]
+    ):
         limit, offset, count = paging
         # One query for the page (the store compiles filter, order, offset and limit to SQL), then the
         # trace of each task on it, then the count when asked: never a read of the whole table.
@@ -470,16 +477,20 @@ def sailpoint_router(store: BatchStore, *, token: str | None = None) -> APIRoute
                 page.append(task_status(task, store.history(task.id)))
             except TaskNotFoundError:
                 continue  # deleted since the page was read
+        return page, (store.count(where=where) if count else None)
+
+    async def page_of(where: Q, order_by: str | None, paging: tuple[int, int, bool]) -> Response:
+        page, total = await calls.read(lambda s: read_page(s, where, order_by, paging))
         response = json_response(page)
-        if count:
-            response.headers["X-Total-Count"] = str(store.count(where=where))
+        if total is not None:
+            response.headers["X-Total-Count"] = str(total)
         return response
 
-    def get_status(id: Annotated[str, Path(description="The task's Id")]) -> Response:
+    async def get_status(id: Annotated[str, Path(description="The task's Id")]) -> Response:
         task_id = _task_id(id)
-        return json_response(task_status(store.get(task_id), store.history(task_id)))
+        return json_response(await calls.read(lambda s: task_status(s.get(task_id), s.history(task_id))))
 
-    def list_statuses(
+    async def list_statuses(
         paging: Paging,
         filters: Annotated[
             str | None,
@@ -490,20 +501,25 @@ def sailpoint_router(store: BatchStore, *, token: str | None = None) -> APIRoute
         ] = None,
         sorters: Annotated[str | None, Query(description="created or -created (by Id without)")] = None,
     ) -> Response:
-        return page_of(parse_filters(filters, FILTERS), parse_sorters(sorters, _SORTERS), paging)
+        return await page_of(parse_filters(filters, FILTERS), parse_sorters(sorters, _SORTERS), paging)
 
-    def pending_tasks(paging: Paging) -> Response:
-        return page_of(_pending(), None, paging)
+    async def pending_tasks(paging: Paging) -> Response:
+        return await page_of(_pending(), None, paging)
 
-    def pending_count() -> Response:
-        return Response(status_code=200, headers={"X-Total-Count": str(store.count(where=_pending()))})
+    async def pending_count() -> Response:
+        total = await calls.read(lambda s: s.count(where=_pending()))
+        return Response(status_code=200, headers={"X-Total-Count": str(total)})
 
-    def patch_status(
+    async def patch_status(
         id: Annotated[str, Path(description="The task's Id")],
         body: Annotated[Any, Depends(json_body)],
     ) -> Response:
         task_id = _task_id(id)
         operations = _operations(body)
+        return json_response(await calls.write(lambda s: patched(s, task_id, operations)))
+
+    def patched(store: BatchStore, task_id: int, operations: list[dict[str, Any]]) -> dict[str, Any]:
+        """The TaskStatus after the patch: read, evaluated and written on one thread, retried if the task moved."""
         for _ in range(_ATTEMPTS):
             task = store.get(task_id)
             before = task_status(task, store.history(task_id))
@@ -515,15 +531,15 @@ def sailpoint_router(store: BatchStore, *, token: str | None = None) -> APIRoute
                 raise RequestRefusedError(400, str(exc), field="body") from None
             changes = _target(before, after)
             if changes is None:
-                return json_response(before)
-            wire = task.to_wire()
+                return before
+            wire = wire_document(task.__dict__, _VIEWED_SET)  # the viewed fields only: not the rights' 2.5 KB
             guard = [{"op": "test", "path": f"/{name}", "value": wire[name]} for name in _VIEWED]
             writes = [{"op": "replace", "path": f"/{name}", "value": value} for name, value in changes.items()]
             try:
                 written = store.patch(task_id, guard + writes)
             except PatchConflictError:
                 continue  # the task changed after it was read: evaluate the patch again on the new reading
-            return json_response(_after_write(store, written))
+            return _after_write(store, written)
         raise PatchConflictError(f"task {task_id} kept changing while the patch was applied; nothing was written")
 
     list_summary = "Task statuses: filters on id, sourceId, completionStatus, type, launcher; sorters on created"

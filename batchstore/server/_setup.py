@@ -7,6 +7,7 @@ when they are missing, and the command line can check options before it loads th
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from collections.abc import Iterable
 from typing import Final
@@ -23,6 +24,7 @@ __all__ = [
     "allowed_host_names",
     "answers_to",
     "check_bind",
+    "check_workers",
     "host_name",
 ]
 
@@ -122,6 +124,24 @@ def check_listen(host: str, port: int) -> None:
         except OSError as exc:
             raise ServerConfigurationError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
                                            option="port") from None
+
+
+def check_workers(workers: int, db: object) -> None:
+    """ServerConfigurationError unless ``workers`` is 1 or more, and a path or URL when more than 1.
+
+    >>> check_workers(4, "tasks.db")
+    >>> check_workers(0, "tasks.db")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    batchstore.server._setup.ServerConfigurationError: workers: must be 1 or more...
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ServerConfigurationError(f"must be 1 or more worker processes, got {workers!r}", option="workers")
+    if workers > 1 and not isinstance(db, (str, os.PathLike)):
+        raise ServerConfigurationError(
+            "several workers each open their own store: give the database's path or URL, not a BatchStore",
+            option="workers",
+        )
 
 
 def check_bind(host: str, token: str | None) -> None:

@@ -2,17 +2,17 @@
 
 Bodies and responses use the wire names of SuperOffice's pages (``docs/superoffice-routes.md`` lists every
 route with its source page). Each list is one query of the store (:meth:`BatchStore.list` with a
-:class:`~batchstore.Q`): no filtering, sorting, paging or projection happens here. Lists are streamed:
-the JSON is written as the store's pages are read, so a large answer never sits in memory.
+:class:`~batchstore.Q`): no filtering, sorting, paging or projection happens here. A list over a megabyte
+is streamed: the JSON is written as the store's pages are read, so a large answer never sits in memory.
 """
 
 from __future__ import annotations
 
-import itertools
+import functools
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
-from typing import Annotated, Any, Final
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from typing import Annotated, Any, Final, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
@@ -24,12 +24,17 @@ from .._query import Q
 from .._store import BatchStore
 from . import _schemas as schemas
 from ._body import json_body, members
+from ._calls import StoreCalls
+from ._encode import dumps, task_bytes
 from ._errors import RequestRefusedError
 from ._odata import Column, parse_filter, parse_order_by, parse_select
 from ._timezone import ResponseZone, in_zone, response_zone
 
-__all__ = ["dump", "superoffice_router", "task_wire"]
+__all__ = ["array_response", "dump", "json_response", "superoffice_router", "task_response", "task_wire"]
 
+_T = TypeVar("_T")
+#: An answer up to this size is sent whole, with its Content-Length; a longer one is streamed.
+_WHOLE: Final = 1024 * 1024
 _CHUNK: Final = 64 * 1024  # bytes of JSON gathered before a streamed list hands them to the server
 _INT32_MIN: Final = -(2**31)
 _INT32_MAX: Final = 2**31 - 1
@@ -54,11 +59,16 @@ Body = Annotated[Any, Depends(json_body)]
 
 
 def dump(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return dumps(value)
 
 
 def json_response(value: Any, status_code: int = 200) -> Response:
-    return Response(dump(value), status_code=status_code, media_type="application/json")
+    return Response(dumps(value), status_code=status_code, media_type="application/json")
+
+
+def task_response(task: BatchTaskInfo, zone: ResponseZone) -> Response:
+    """One task's wire form (see :func:`~batchstore.server._encode.task_bytes`)."""
+    return Response(task_bytes(task, zone), media_type="application/json")
 
 
 def task_wire(task: BatchTaskInfo, zone: ResponseZone) -> dict[str, Any]:
@@ -70,32 +80,66 @@ def task_wire(task: BatchTaskInfo, zone: ResponseZone) -> dict[str, Any]:
     return wire
 
 
-def stream_array(
-    items: Iterable[Any], convert: Callable[[Any], Any], *, prefix: bytes = b"[", suffix: bytes = b"]"
-) -> StreamingResponse:
-    """A JSON array written as ``items`` advances, in chunks of about 64 KiB (inside ``prefix``/``suffix``).
+async def array_response(
+    calls: StoreCalls,
+    query: Callable[[BatchStore], Iterable[_T]],
+    encode: Callable[[_T], bytes],
+    *,
+    prefix: bytes = b"[",
+    suffix: bytes = b"]",
+) -> Response:
+    """A JSON array of what ``query(store)`` gives, each item written by ``encode``, inside ``prefix``/``suffix``.
 
-    The first item (so the query and its first page) is read and converted before the response starts:
-    a refusal there is still an error answer, never a 200 cut short, and converting the rest cannot fail
-    (every date-time fits every zone). Should the database fail between two later pages, the connection
-    is cut before the closing bracket, so the client sees a broken response, never a complete-looking one.
+    The query (so its first page) is run, and every item up to about a megabyte encoded, before the answer
+    starts: a refusal there is still an error answer, never a 200 cut short, and encoding cannot fail
+    (every date-time fits every zone). An answer that fits is sent whole; a longer one is streamed in
+    chunks as the store's pages are read, so it never sits in memory. Should the database fail between
+    two later pages, the connection is cut before the closing bracket, so the client sees a broken
+    response, never a complete-looking one.
     """
-    iterator = iter(items)
-    head = [dump(convert(item)) for item in itertools.islice(iterator, 1)]
 
-    def chunks() -> Iterator[bytes]:
+    written = False
+
+    def gather(items: Iterator[_T], buffer: bytearray, limit: int) -> bool:
+        """Append items until the buffer holds ``limit`` bytes; whether the items ran out."""
+        nonlocal written
+        for item in items:
+            if written:
+                buffer += b","
+            buffer += encode(item)
+            written = True
+            if len(buffer) >= limit:
+                return False
+        return True
+
+    def first(store: BatchStore) -> tuple[Iterator[_T], bytearray, bool]:
+        items = iter(query(store))
         buffer = bytearray(prefix)
-        buffer += b"".join(head)
-        for item in iterator:
-            buffer += b","
-            buffer += dump(convert(item))
-            if len(buffer) >= _CHUNK:
-                yield bytes(buffer)
-                buffer.clear()
+        return items, buffer, gather(items, buffer, _WHOLE)
+
+    items, buffer, ended = await calls.read(first)
+    if ended:
         buffer += suffix
+        return Response(bytes(buffer), media_type="application/json")
+
+    async def chunks() -> AsyncIterator[bytes]:
         yield bytes(buffer)
+        while True:
+            more = bytearray(b"")
+            done = await calls.read(functools.partial(_gather_chunk, gather, items, more))
+            if done:
+                more += suffix
+                yield bytes(more)
+                return
+            yield bytes(more)
 
     return StreamingResponse(chunks(), media_type="application/json")
+
+
+def _gather_chunk(
+    gather: Callable[[Iterator[_T], bytearray, int], bool], items: Iterator[_T], buffer: bytearray, store: BatchStore
+) -> bool:
+    return gather(items, buffer, _CHUNK)  # the iterator reads its own store: the one given is not needed
 
 
 def _int(value: Any, name: str) -> int:
@@ -187,14 +231,15 @@ def _odata_row(task: BatchTaskInfo, columns: tuple[Column, ...], zone: ResponseZ
 
 
 
-def superoffice_router(store: BatchStore) -> APIRouter:
-    """The SuperOffice routes on ``store``."""
+def superoffice_router(store: BatchStore | StoreCalls) -> APIRouter:
+    """The SuperOffice routes on ``store`` (or on the app's :class:`StoreCalls` for it)."""
     router = APIRouter(tags=["SuperOffice BatchTask"])
+    calls = store if isinstance(store, StoreCalls) else StoreCalls(store)
     rest = "/api/v1/BatchTask"
     agent = "/api/v1/Agents/Batch/"
 
-    def tasks(found: Iterable[BatchTaskInfo], zone: ResponseZone) -> StreamingResponse:
-        return stream_array(found, lambda task: task_wire(task, zone))
+    async def tasks(query: Callable[[BatchStore], Iterable[BatchTaskInfo]], zone: ResponseZone) -> Response:
+        return await array_response(calls, query, lambda task: task_bytes(task, zone))
 
     def body_of(name: str) -> dict[str, Any]:
         return schemas.request_body(schemas.AGENT_BODIES[name])
@@ -226,7 +271,7 @@ def superoffice_router(store: BatchStore) -> APIRouter:
             ]
         },
     )
-    def odata_list(request: Request, zone: Zone) -> StreamingResponse:
+    async def odata_list(request: Request, zone: Zone) -> Response:
         given = _odata_parameters(request)
         if given.get("$format", "JSON").strip().upper() != "JSON":
             raise RequestRefusedError(400, f"batchstore answers JSON only, not {given['$format']!r}", field="$format")
@@ -236,14 +281,21 @@ def superoffice_router(store: BatchStore) -> APIRouter:
         top = _count_parameter(given.get("$top"), "$top")
         skip = _count_parameter(given.get("$skip"), "$skip") or 0
         select = ",".join(c.field.wire for c in columns)
-        rows = store.list(where=where, order_by=order_by, offset=skip, limit=top, select=select)
         head: dict[str, str] = {"odata.metadata": f"{request.base_url}api/v1/archive$metadata"}
-        if top is not None and any(store.list(where=where, order_by=order_by, offset=skip + top, limit=1, select="Id")):
+        if top is not None and await calls.read(
+            lambda s: any(s.list(where=where, order_by=order_by, offset=skip + top, limit=1, select="Id"))
+        ):
             skips = [key for key in request.query_params if key.lower() == "$skip"]
             head["odata.nextLink"] = str(request.url.remove_query_params(skips).include_query_params(
                 **{"$skip": skip + top}))
         prefix = dump(head)[:-1] + b',"value":['
-        return stream_array(rows, lambda task: _odata_row(task, columns, zone), prefix=prefix, suffix=b"]}")
+        return await array_response(
+            calls,
+            lambda s: s.list(where=where, order_by=order_by, offset=skip, limit=top, select=select),
+            lambda task: dumps(_odata_row(task, columns, zone)),
+            prefix=prefix,
+            suffix=b"]}",
+        )
 
     @router.get(
         rest + "/{id_or_state}",
@@ -257,18 +309,19 @@ def superoffice_router(store: BatchStore) -> APIRouter:
             **schemas.errors(404),
         },
     )
-    def by_id_or_state(
+    async def by_id_or_state(
         id_or_state: Annotated[str, Path(description="A task Id (digits), or a BatchTaskState name in any case")],
         zone: Zone,
         select: Select = None,
     ) -> Response:
         if _DIGITS.fullmatch(id_or_state):
-            return json_response(task_wire(store.get(int(id_or_state), select=select), zone))
+            task_id = int(id_or_state)
+            return task_response(await calls.read(lambda s: s.get(task_id, select=select)), zone)
         try:
             state = coerce_enum(BatchTaskState, id_or_state)
         except ValueError as exc:
             raise RequestRefusedError(400, f"is neither a task id nor a state: {exc}", field="state") from None
-        return tasks(store.list(state, where=USER, select=select), zone)
+        return await tasks(lambda s: s.list(state, where=USER, select=select), zone)
 
     @router.post(
         rest,
@@ -276,10 +329,10 @@ def superoffice_router(store: BatchStore) -> APIRouter:
         responses={200: schemas.json_content({"type": "integer"}, "The new task's Id"), **schemas.errors(413, 415)},
         openapi_extra=schemas.request_body(schemas.ref("BatchTaskInfo")),
     )
-    def create(body: Body) -> Response:
+    async def create(body: Body) -> Response:
         if not isinstance(body, dict):
             raise RequestRefusedError(400, "the body must be a BatchTaskInfo object", field="body")
-        return json_response(store.create(body))
+        return json_response(await calls.write(lambda s: s.create(body)))
 
     @router.put(
         rest + "/{Id}",
@@ -287,7 +340,7 @@ def superoffice_router(store: BatchStore) -> APIRouter:
         responses={200: schemas.json_content(schemas.ref("BatchTaskInfo")), **schemas.errors(404, 413, 415)},
         openapi_extra=schemas.request_body(schemas.ref("BatchTaskInfo")),
     )
-    def put_task(
+    async def put_task(
         Id: Annotated[str, Path(description="The task's Id")],  # the page's name for it, so its OpenAPI name
         body: Body,
         zone: Zone,
@@ -298,15 +351,16 @@ def superoffice_router(store: BatchStore) -> APIRouter:
         for key in [k for k in info if str(k).lower() == "id"]:
             if info.pop(key) not in (None, task_id):
                 raise RequestRefusedError(400, f"the body's Id must be the path's, {task_id}", field="Id")
-        return json_response(task_wire(store.update({**info, "Id": task_id}, select=select), zone))
+        return task_response(await calls.write(lambda s: s.update({**info, "Id": task_id}, select=select)), zone)
 
     @router.post(
         rest + "/{id}/Stop",
         summary="Stop a task as its CancellationBehaviour allows; true if it was stopped or asked to stop",
         responses={200: schemas.json_content({"type": "boolean"}), **schemas.errors(404)},
     )
-    def stop_by_path(id: Annotated[str, Path(description="The task's Id")]) -> Response:
-        return json_response(store.stop(_path_id(id, "id")))
+    async def stop_by_path(id: Annotated[str, Path(description="The task's Id")]) -> Response:
+        task_id = _path_id(id, "id")
+        return json_response(await calls.write(lambda s: s.stop(task_id)))
 
     @router.delete(
         rest + "/{batchTaskId}",
@@ -314,10 +368,11 @@ def superoffice_router(store: BatchStore) -> APIRouter:
         status_code=204,
         responses={204: {"description": "Deleted"}, **schemas.errors(404)},
     )
-    def delete_by_path(
+    async def delete_by_path(
         batchTaskId: Annotated[str, Path(description="The task's Id")],
     ) -> Response:
-        store.delete(_path_id(batchTaskId, "batchTaskId"))
+        task_id = _path_id(batchTaskId, "batchTaskId")
+        await calls.write(lambda s: s.delete(task_id))
         return Response(status_code=204)
 
     # --- the Batch agent: /api/v1/Agents/Batch/... -------------------------------------------------
@@ -331,10 +386,10 @@ def superoffice_router(store: BatchStore) -> APIRouter:
         },
         openapi_extra=body_of("GetBatchTaskInfo"),
     )
-    def get_task(body: Body, zone: Zone, select: Select = None) -> Response:
+    async def get_task(body: Body, zone: Zone, select: Select = None) -> Response:
         task_id = _int(members(body, "Id")["Id"], "Id")
         try:
-            return json_response(task_wire(store.get(task_id, select=select), zone))
+            return task_response(await calls.read(lambda s: s.get(task_id, select=select)), zone)
         except TaskNotFoundError:
             return json_response(None)
 
@@ -344,9 +399,9 @@ def superoffice_router(store: BatchStore) -> APIRouter:
         responses={200: schemas.json_content({"type": "integer"}, "The new task's Id"), **schemas.errors(413, 415)},
         openapi_extra=body_of("StartBatchJob"),
     )
-    def start_job(body: Body) -> Response:
+    async def start_job(body: Body) -> Response:
         info = _task_object(members(body, "BatchTaskInfo")["BatchTaskInfo"], "BatchTaskInfo")
-        return json_response(store.create(info))
+        return json_response(await calls.write(lambda s: s.create(info)))
 
     @router.post(
         agent + "UpdateBatchTask",
@@ -354,21 +409,24 @@ def superoffice_router(store: BatchStore) -> APIRouter:
         responses={200: schemas.json_content(schemas.ref("BatchTaskInfo")), **schemas.errors(404, 413, 415)},
         openapi_extra=body_of("UpdateBatchTask"),
     )
-    def update_task(body: Body, zone: Zone, select: Select = None) -> Response:
+    async def update_task(body: Body, zone: Zone, select: Select = None) -> Response:
         info = members(body, "BatchTaskInfo")["BatchTaskInfo"]
         if not isinstance(info, dict):
             raise RequestRefusedError(
                 400, "must be a BatchTaskInfo object with the Id of the task", field="BatchTaskInfo"
             )
-        return json_response(task_wire(store.update(info, select=select), zone))
+        return task_response(await calls.write(lambda s: s.update(info, select=select)), zone)
 
     def list_route(
-        name: str, summary: str, query: Callable[[dict[str, Any], str | None], Iterable[BatchTaskInfo]]
+        name: str,
+        summary: str,
+        query: Callable[[BatchStore, dict[str, Any], str | None], Iterable[BatchTaskInfo]],
     ) -> None:
         required = list(schemas.AGENT_BODIES[name]["required"])
 
-        def route(body: Body, zone: Zone, select: Select = None) -> StreamingResponse:
-            return tasks(query(members(body, *required), select), zone)
+        async def route(body: Body, zone: Zone, select: Select = None) -> Response:
+            given = members(body, *required)
+            return await tasks(lambda s: query(s, given, select), zone)
 
         router.add_api_route(
             agent + name,
@@ -386,51 +444,51 @@ def superoffice_router(store: BatchStore) -> APIRouter:
     list_route(
         "GetBatchTaskInfosByState",
         "The user tasks (IsSystemTask false) in one BatchTaskState, or All",
-        lambda b, sel: store.list(_state(b["State"]), where=USER, select=sel),
+        lambda s, b, sel: s.list(_state(b["State"]), where=USER, select=sel),
     )
     list_route(
         "GetBatchTaskInfosByNameAndState",
         "The user tasks with this Name in this State (All: any)",
-        lambda b, sel: store.list(_state(b["State"]), where=name_of(b, "Name") & USER, select=sel),
+        lambda s, b, sel: s.list(_state(b["State"]), where=name_of(b, "Name") & USER, select=sel),
     )
     list_route(
         "GetBatchTaskInfosByAssociates",
         "The tasks of these associates (empty: every task; 0: system tasks; -1: every user task)",
-        lambda b, sel: store.list(where=owned_by(_ints(b["AssociateIds"], "AssociateIds")), select=sel),
+        lambda s, b, sel: s.list(where=owned_by(_ints(b["AssociateIds"], "AssociateIds")), select=sel),
     )
     list_route(
         "GetBatchTaskInfosByAssociatesAndState",
         "The tasks of these associates (as GetBatchTaskInfosByAssociates) in this State (All: any)",
-        lambda b, sel: store.list(
+        lambda s, b, sel: s.list(
             _state(b["State"]), where=owned_by(_ints(b["AssociateIds"], "AssociateIds")), select=sel
         ),
     )
     list_route(
         "GetBatchTaskInfosByNameAndAssociates",
         "The tasks with this Name of these associates (as GetBatchTaskInfosByAssociates)",
-        lambda b, sel: store.list(
+        lambda s, b, sel: s.list(
             where=name_of(b, "Name") & owned_by(_ints(b["AssociateIds"], "AssociateIds")), select=sel
         ),
     )
     list_route(
         "GetAllBatchTaskInfosByName",
         "The system and user tasks with this name",
-        lambda b, sel: store.list(where=name_of(b, "TaskName"), select=sel),
+        lambda s, b, sel: s.list(where=name_of(b, "TaskName"), select=sel),
     )
     list_route(
         "GetAllBatchTaskInfosByNameAndState",
         "The system and user tasks with this name in this State (All: any)",
-        lambda b, sel: store.list(_state(b["State"]), where=name_of(b, "TaskName"), select=sel),
+        lambda s, b, sel: s.list(_state(b["State"]), where=name_of(b, "TaskName"), select=sel),
     )
     list_route(
         "GetSystemBatchTaskInfosByName",
         "The system tasks (IsSystemTask true) with this name",
-        lambda b, sel: store.list(where=name_of(b, "TaskName") & SYSTEM, select=sel),
+        lambda s, b, sel: s.list(where=name_of(b, "TaskName") & SYSTEM, select=sel),
     )
     list_route(
         "GetSystemBatchTaskInfosByNameAndState",
         "The system tasks with this name in this State (All: any)",
-        lambda b, sel: store.list(_state(b["State"]), where=name_of(b, "TaskName") & SYSTEM, select=sel),
+        lambda s, b, sel: s.list(_state(b["State"]), where=name_of(b, "TaskName") & SYSTEM, select=sel),
     )
 
     @router.post(
@@ -439,8 +497,9 @@ def superoffice_router(store: BatchStore) -> APIRouter:
         responses={200: schemas.json_content({"type": "boolean"}), **schemas.errors(404, 413, 415)},
         openapi_extra=body_of("StopBatchJob"),
     )
-    def stop_job(body: Body) -> Response:
-        return json_response(store.stop(_int(members(body, "Id")["Id"], "Id")))
+    async def stop_job(body: Body) -> Response:
+        task_id = _int(members(body, "Id")["Id"], "Id")
+        return json_response(await calls.write(lambda s: s.stop(task_id)))
 
     @router.post(
         agent + "DeleteBatchTask",
@@ -449,8 +508,9 @@ def superoffice_router(store: BatchStore) -> APIRouter:
         responses={204: {"description": "Deleted"}, **schemas.errors(404, 413, 415)},
         openapi_extra=body_of("DeleteBatchTask"),
     )
-    def delete_task(body: Body) -> Response:
-        store.delete(_int(members(body, "BatchTaskId")["BatchTaskId"], "BatchTaskId"))
+    async def delete_task(body: Body) -> Response:
+        task_id = _int(members(body, "BatchTaskId")["BatchTaskId"], "BatchTaskId")
+        await calls.write(lambda s: s.delete(task_id))
         return Response(status_code=204)
 
     @router.post(
@@ -460,8 +520,9 @@ def superoffice_router(store: BatchStore) -> APIRouter:
         responses={204: {"description": "Deleted"}, **schemas.errors(413, 415)},
         openapi_extra=body_of("DeleteBatchTasks"),
     )
-    def delete_tasks(body: Body) -> Response:
-        store.delete_many(_ints(members(body, "BatchTaskIds")["BatchTaskIds"], "BatchTaskIds"))
+    async def delete_tasks(body: Body) -> Response:
+        task_ids = _ints(members(body, "BatchTaskIds")["BatchTaskIds"], "BatchTaskIds")
+        await calls.write(lambda s: s.delete_many(task_ids))
         return Response(status_code=204)
 
     return router

@@ -24,7 +24,7 @@ def _zone(name: str) -> zoneinfo.ZoneInfo:
         ) from None
 
 
-def response_zone(
+async def response_zone(
     so_timezone: Annotated[
         str | None,
         Header(
@@ -33,7 +33,10 @@ def response_zone(
         ),
     ] = None,
 ) -> dt.tzinfo | None:
-    """The zone named by the SO-TimeZone header, or None (date-times stay in UTC)."""
+    """The zone named by the SO-TimeZone header, or None (date-times stay in UTC).
+
+    A coroutine only so that FastAPI calls it on the event loop rather than on a thread (a hop of ~100 µs).
+    """
     if so_timezone is None or not so_timezone.strip():
         return None
     return _zone(so_timezone.strip())

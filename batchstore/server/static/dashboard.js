@@ -1,8 +1,10 @@
-// batchstore dashboard: tasks by state, kept live by the server's event stream.
+// batchstore dashboard: tasks by state, kept live by the server's event stream, with stop/requeue/delete.
 // No framework and no build step: one model (a Map of tasks) and DOM rows kept per task, updated in
-// place so a progress bar glides from its old width to its new one.
+// place so a progress bar glides from its old width to its new one. The server does every search, count
+// and page (the store's query model, in SQL); the page only shows what it is sent.
 "use strict";
 
+// One label per state everywhere on the page ("Acquired"); the wire name stays SuperOffice's "Aquired".
 const STATES = [
   { name: "New", label: "New" },
   { name: "Aquired", label: "Acquired" },
@@ -12,20 +14,21 @@ const STATES = [
   { name: "Failed", label: "Failed" },
 ];
 const EVENTS_URL = "/batchstore/v1/events";
-const historyUrl = (id) => `/batchstore/v1/tasks/${encodeURIComponent(id)}/history`;
-const ROWS_PER_STATE = 200;  // a state with thousands of tasks shows its newest; the count stays exact
+const TASKS_URL = "/batchstore/v1/tasks";
+const taskUrl = (id, tail = "") => `/batchstore/v1/tasks/${encodeURIComponent(id)}${tail}`;
 const TOKEN_KEY = "batchstore.token";
 
-const tasks = new Map();   // Id -> task (wire names)
+const tasks = new Map();   // Id -> card (wire names, with Percent, Rate, Eta)
 const rows = new Map();    // Id -> <li>
-const groups = new Map();  // state name -> {section, list, count, more, tile}
+const groups = new Map();  // state name -> {section, list, count, more, tile, n, total, lowest}
 let selectedId = null;
-let filterText = "";
+let searchText = "";
+let stream = null;         // the AbortController of the open event stream
 
 // --- the token ----------------------------------------------------------------------------------
-// A token comes in the URL fragment (#token=...), which the browser never sends to the server; it is
-// kept for this tab only and taken out of the address bar. A browser that signed in with Basic
-// authentication sends its credentials by itself, so no token is needed then.
+// Asked for once, when the server first answers 401, and kept for this tab only. It goes in the
+// Authorization header of every request for data; requests carry no cookie and no cached password
+// (credentials: "omit"), so another site cannot make this browser act on the store.
 function readToken() {
   const match = location.hash.match(/(?:^#|&)token=([^&]*)/);
   if (match) {
@@ -38,6 +41,16 @@ function authHeaders() {
   const token = sessionStorage.getItem(TOKEN_KEY);
   return token ? { Authorization: `Bearer ${token}` } : {};
 }
+function api(url, options = {}) {
+  return fetch(url, { ...options, credentials: "omit", cache: "no-store",
+    headers: { Accept: "application/json", ...authHeaders(), ...(options.headers || {}) } });
+}
+function askForToken() {
+  setConn("down", "Token needed");
+  const form = document.getElementById("auth");
+  form.hidden = false;
+  document.getElementById("token").focus();
+}
 
 // --- formatting -----------------------------------------------------------------------------------
 const stateLabel = (name) => (STATES.find((s) => s.name === name) || { label: name }).label;
@@ -45,15 +58,21 @@ const ISO_DATE = /^\d{4}-\d\d-\d\dT\d\d:\d\d/;
 const timeFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
 const clockFmt = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
 
+const SPANS = [["year", 365.25 * 86400], ["month", 30.44 * 86400], ["week", 7 * 86400], ["day", 86400],
+  ["hour", 3600], ["minute", 60]];
+function span(seconds) {
+  for (const [unit, size] of SPANS) {
+    if (seconds >= size) {
+      const n = Math.round(seconds / size);
+      return `${n} ${unit}${n === 1 ? "" : "s"}`;
+    }
+  }
+  return "a minute";
+}
 function ago(iso) {
   if (!iso) return "";
   const seconds = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
-  if (seconds < 45) return "just now";
-  const units = [["d", 86400], ["h", 3600], ["min", 60]];
-  for (const [unit, size] of units) {
-    if (seconds >= size) return `${Math.round(seconds / size)} ${unit} ago`;
-  }
-  return "1 min ago";
+  return seconds < 45 ? "just now" : `${span(seconds)} ago`;
 }
 function whenText(task) {
   if (task.State === "New") return task.Created ? `created ${ago(task.Created)}` : "";
@@ -63,8 +82,18 @@ function whenText(task) {
   }
   return task.Created ? `created ${ago(task.Created)}` : "";
 }
-function valueText(value) {
+// "12 %/min · done in about 4 minutes", from the rate and ETA the server read off the progress reports.
+function etaText(task) {
+  if (task.State !== "Started" || task.Rate === null || task.Rate === undefined) return "";
+  const rate = task.Rate >= 10 ? Math.round(task.Rate) : Math.round(task.Rate * 10) / 10;
+  const left = (Date.parse(task.Eta) - Date.now()) / 1000;
+  let eta = "";
+  if (!Number.isNaN(left)) eta = left > 30 ? ` · done in about ${span(left)}` : " · due now";
+  return `${rate} %/min${eta}`;
+}
+function valueText(value, field) {
   if (value === null || value === undefined || value === "") return "—";
+  if (field === "State") return stateLabel(value);
   if (typeof value === "string" && ISO_DATE.test(value)) {
     const parsed = Date.parse(value);
     if (!Number.isNaN(parsed)) return timeFmt.format(parsed);
@@ -75,7 +104,7 @@ function valueText(value) {
 const OPERATIONS = {
   create: "Created", acquire: "Acquired", start: "Started", report_progress: "Progress",
   succeed: "Succeeded", fail: "Failed", stop: "Stop", update: "Updated", patch: "Patched",
-  recover: "Recovered", recover_stale: "Recovered",
+  recover: "Recovered", recover_stale: "Recovered", requeue: "Requeued",
 };
 const opLabel = (op) => OPERATIONS[op] || op.replace(/_/g, " ");
 
@@ -104,11 +133,14 @@ function buildBoard() {
     const heading = el("h2", { id: `heading-${name}` }, label);
     const head = el("div", { class: "group-head" }, el("span", { class: "swatch", "aria-hidden": "true" }), heading, count);
     const list = el("ul", { "aria-labelledby": `heading-${name}` });
-    const more = el("p", { class: "more" });
+    const moreButton = el("button", { type: "button", class: "more-button" });
+    const more = el("p", { class: "more" }, moreButton);
     more.hidden = true;
     const section = el("section", { class: "group empty", id: `state-${name}`, "data-state-name": name }, head, list, more);
     board.append(section);
-    groups.set(name, { section, list, count, more, tile, n });
+    const group = { name, section, list, count, more, moreButton, tile, n, total: 0, lowest: Infinity };
+    moreButton.addEventListener("click", () => fetchMore(group));
+    groups.set(name, group);
   }
   board.append(el("p", { class: "empty-board", id: "empty-board", hidden: "" }));
 }
@@ -124,8 +156,14 @@ function rowFor(task) {
   return row;
 }
 
+function shownPercent(task) {
+  // The server's Percent: 100 for a Succeeded task even if an update finished it without a report.
+  const pct = task.Percent ?? task.ProgressPercent;
+  return Math.max(0, Math.min(100, Number(pct) || 0));
+}
+
 function paintProgress(bar, task, label) {
-  const pct = Math.max(0, Math.min(100, Number(task.ProgressPercent) || 0));
+  const pct = shownPercent(task);
   bar.setAttribute("aria-valuenow", String(pct));
   const extra = task.ProgressDescription ? `, ${task.ProgressDescription}` : "";
   bar.setAttribute("aria-valuetext", `${pct}%${extra}`);
@@ -145,6 +183,7 @@ function paintRow(row, task, previous) {
   row.querySelector(".pct").textContent = `${pct}%`;
   const detail = [task.ProgressDescription, task.State !== "Started" ? task.Result : null].filter(Boolean);
   row.querySelector(".progress-desc").textContent = detail.join(" · ");
+  row.querySelector(".task-eta").textContent = etaText(task);
   row.querySelector(".task-when").textContent = whenText(task);
   row.classList.toggle("selected", task.Id === selectedId);
   if (previous && (previous.State !== task.State || previous.ProgressPercent !== task.ProgressPercent)) {
@@ -152,12 +191,6 @@ function paintRow(row, task, previous) {
     void row.offsetWidth;  // restart the animation on a second change in a row
     row.classList.add("flash");
   }
-}
-
-function matches(task) {
-  if (!filterText) return true;
-  const hay = `${task.Id} ${task.Name || ""} ${task.Description || ""} ${task.ProgressDescription || ""}`;
-  return hay.toLowerCase().includes(filterText);
 }
 
 // Put the rows of one state in order (newest first), moving only the rows that are out of place.
@@ -177,57 +210,116 @@ function reconcile(list, wanted) {
 function renderGroups() {
   const byState = new Map(STATES.map((s) => [s.name, []]));
   for (const task of tasks.values()) {
-    if (!byState.has(task.State)) byState.set(task.State, []);
-    byState.get(task.State).push(task);
+    if (byState.has(task.State)) byState.get(task.State).push(task);
   }
+  let shownTotal = 0;
   for (const [name, group] of groups) {
-    const all = byState.get(name) || [];
-    all.sort((a, b) => b.Id - a.Id);
-    const shown = all.filter(matches);
-    const visible = shown.slice(0, ROWS_PER_STATE);
-    reconcile(group.list, visible.map((task) => rows.get(task.Id)));
-    group.count.textContent = String(all.length);
-    group.n.textContent = all.length.toLocaleString();
-    group.tile.classList.toggle("zero", all.length === 0);
-    group.section.classList.toggle("empty", visible.length === 0);
-    const hidden = shown.length - visible.length;
+    const shown = byState.get(name) || [];
+    shown.sort((a, b) => b.Id - a.Id);
+    reconcile(group.list, shown.map((task) => rows.get(task.Id)));
+    const total = group.total;
+    shownTotal += total;
+    group.count.textContent = total.toLocaleString();
+    group.n.textContent = total.toLocaleString();
+    group.tile.classList.toggle("zero", total === 0);
+    group.section.classList.toggle("empty", shown.length === 0);
+    const hidden = total - shown.length;
     group.more.hidden = hidden <= 0;
-    group.more.textContent = hidden > 0 ? `and ${hidden.toLocaleString()} older ${name} tasks not shown` : "";
-    group.count.setAttribute("aria-label", `${all.length} ${stateLabel(name)} tasks`);
+    group.moreButton.textContent = hidden > 0 ? `Show more (${hidden.toLocaleString()} older)` : "";
+    group.count.setAttribute("aria-label", `${total} ${stateLabel(name)} tasks`);
   }
   const empty = document.getElementById("empty-board");
-  empty.hidden = tasks.size > 0;
-  if (tasks.size === 0) {
-    empty.replaceChildren(el("strong", { text: "No tasks yet" }),
-      "Tasks appear here as soon as they are created, and move along as workers run them.");
+  empty.hidden = shownTotal > 0;
+  if (shownTotal === 0) {
+    empty.replaceChildren(el("strong", { text: searchText ? "No task matches the search" : "No tasks yet" }),
+      searchText ? "Try another name, state or associate." :
+        "Tasks appear here as soon as they are created, and move along as workers run them.");
   }
   document.getElementById("board").setAttribute("aria-busy", "false");
 }
 
-function applyTasks(upserts, removes, initial) {
-  if (initial) {
-    tasks.clear();
-    for (const [id, row] of rows) { row.remove(); rows.delete(id); }
+function setCounts(counts) {
+  for (const [name, group] of groups) group.total = counts[name] || 0;
+}
+
+function dropTask(id) {
+  tasks.delete(id);
+  const row = rows.get(id);
+  if (row) { row.remove(); rows.delete(id); }
+}
+
+// A card the server sent: shown in its state's column unless it is older than the rows paged in so far
+// there (it then comes with "Show more", in its place).
+function putTask(task, flash) {
+  const group = groups.get(task.State);
+  const previous = tasks.get(task.Id);
+  if (!group || (task.Id < group.lowest && group.total > countShown(task.State))) {
+    if (previous) dropTask(task.Id);
+    return;
   }
-  for (const task of upserts) {
-    const previous = tasks.get(task.Id);
-    tasks.set(task.Id, task);
-    paintRow(rowFor(task), task, initial ? null : previous);
+  tasks.set(task.Id, task);
+  paintRow(rowFor(task), task, flash ? previous : null);
+}
+function countShown(state) {
+  let n = 0;
+  for (const task of tasks.values()) if (task.State === state) n += 1;
+  return n;
+}
+
+function applySnapshot(body) {
+  tasks.clear();
+  for (const id of [...rows.keys()]) dropTask(id);
+  setCounts(body.counts);
+  for (const [name, group] of groups) {
+    const page = body.pages[name] || [];
+    group.lowest = page.length && page.length < group.total ? page[page.length - 1].Id : -Infinity;
+    for (const task of page) { tasks.set(task.Id, task); paintRow(rowFor(task), task, null); }
   }
-  for (const id of removes) {
-    tasks.delete(id);
-    const row = rows.get(id);
-    if (row) { row.remove(); rows.delete(id); }
-  }
+  if (body.database) document.getElementById("database").textContent = body.database;
   renderGroups();
-  if (selectedId !== null && (initial || upserts.some((t) => t.Id === selectedId) || removes.includes(selectedId))) {
+  if (selectedId !== null) refreshPanel();
+}
+
+function applyChange(body) {
+  setCounts(body.counts);
+  for (const id of body.remove) dropTask(id);
+  for (const task of body.upsert) putTask(task, true);
+  renderGroups();
+  if (selectedId !== null && (body.upsert.some((t) => t.Id === selectedId) || body.remove.includes(selectedId))) {
     refreshPanel();
   }
+}
+
+async function fetchMore(group) {
+  const params = new URLSearchParams({ state: group.name });
+  if (searchText) params.set("search", searchText);
+  if (Number.isFinite(group.lowest)) params.set("before", String(group.lowest));
+  group.moreButton.disabled = true;
+  try {
+    const response = await api(`${TASKS_URL}?${params}`);
+    if (response.status === 401) return askForToken();
+    if (!response.ok) throw new Error(await refusalText(response));
+    const body = await response.json();
+    for (const task of body.tasks) {
+      if (task.State !== group.name) continue;  // it moved meanwhile: the feed puts it where it is now
+      tasks.set(task.Id, task);
+      paintRow(rowFor(task), task, null);
+    }
+    if (body.tasks.length) group.lowest = body.tasks[body.tasks.length - 1].Id;
+    if (!body.more) group.lowest = -Infinity;
+    renderGroups();
+  } catch (error) {
+    group.moreButton.textContent = `Could not load more (${error.message})`;
+  } finally {
+    group.moreButton.disabled = false;
+  }
+  return undefined;
 }
 
 // --- the event stream -------------------------------------------------------------------------------
 // Read with fetch rather than EventSource: it can send the Authorization header.
 let retryMs = 1000;
+let retryTimer = null;
 const conn = document.getElementById("conn");
 function setConn(state, text) {
   conn.dataset.state = state;
@@ -235,20 +327,24 @@ function setConn(state, text) {
 }
 
 async function connect() {
+  clearTimeout(retryTimer);
+  if (stream) stream.abort();
+  const mine = stream = new AbortController();
   setConn("connecting", "Connecting…");
+  const url = searchText ? `${EVENTS_URL}?${new URLSearchParams({ search: searchText })}` : EVENTS_URL;
   let response;
   try {
-    response = await fetch(EVENTS_URL, { headers: { Accept: "text/event-stream", ...authHeaders() }, cache: "no-store" });
+    response = await api(url, { headers: { Accept: "text/event-stream" }, signal: mine.signal });
   } catch {
-    return reconnect();
+    return mine === stream ? reconnect() : undefined;
   }
-  if (response.status === 401 || response.status === 403) {
-    setConn("down", "Token needed");
-    const form = document.getElementById("auth");
-    form.hidden = false;
-    document.getElementById("token").focus();
+  if (response.status === 401 || response.status === 403) return askForToken();
+  if (response.status === 400) {
+    setConn("down", "Search refused");
+    showSearchError(await refusalText(response));
     return undefined;
   }
+  showSearchError("");
   if (!response.ok || !response.body) return reconnect();
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
@@ -277,25 +373,40 @@ async function connect() {
       }
     }
   } catch {
-    // the connection dropped: reconnect below
+    // the connection dropped, or a new search replaced it
   }
-  return reconnect();
+  return mine === stream ? reconnect() : undefined;
 }
 
 function reconnect() {
   setConn("down", "Reconnecting…");
-  setTimeout(connect, retryMs);
+  retryTimer = setTimeout(connect, retryMs);
   retryMs = Math.min(retryMs * 2, 15000);
 }
 
 function dispatch(name, data) {
   const body = JSON.parse(data);
   if (name === "snapshot") {
-    applyTasks(body.tasks, [], true);
+    applySnapshot(body);
     retryMs = 2000;
     setConn("live", "Live");
   } else if (name === "change") {
-    applyTasks(body.upsert, body.remove, false);
+    applyChange(body);
+  }
+}
+
+function showSearchError(text) {
+  const note = document.getElementById("search-error");
+  note.textContent = text;
+  note.hidden = !text;
+}
+
+async function refusalText(response) {
+  try {
+    const body = await response.json();
+    return body.message || `HTTP ${response.status}`;
+  } catch {
+    return `HTTP ${response.status}`;
   }
 }
 
@@ -308,6 +419,7 @@ function openPanel(id) {
   for (const [rowId, row] of rows) row.classList.toggle("selected", rowId === id);
   panel.hidden = false;
   document.body.classList.add("panel-open");
+  showActionResult("", "");
   refreshPanel();
   document.getElementById("panel-title").focus();
 }
@@ -322,21 +434,80 @@ function closePanel() {
   if (row) row.querySelector(".task-name").focus();
 }
 
+// What each button does, when it is offered, and what the confirmation says.
+const ACTIONS = [
+  { name: "stop", label: "Stop", method: "POST", tail: "/stop",
+    offered: (t) => ["New", "Aquired", "Started"].includes(t.State) && t.CancellationBehaviour !== "CannotCancel",
+    confirm: (t) => `Stop task #${t.Id} (${t.Name || "no name"})?` + (t.State === "Started" ? " Its worker is asked to stop." : " It fails at once."),
+    done: "Stop requested" },
+  { name: "requeue", label: "Requeue", method: "POST", tail: "/requeue",
+    offered: (t) => t.State === "Failed",
+    confirm: (t) => `Requeue task #${t.Id} (${t.Name || "no name"})? It goes back to New for a worker to run again.`,
+    done: "Requeued" },
+  { name: "delete", label: "Delete", method: "DELETE", tail: "",
+    offered: () => true,
+    confirm: (t) => `Delete task #${t.Id} (${t.Name || "no name"}) with its history? This cannot be undone.`,
+    done: "Deleted" },
+];
+
+function actionButtons(task) {
+  const bar = el("div", { class: "actions", role: "group", "aria-label": "Actions" });
+  for (const action of ACTIONS) {
+    if (!action.offered(task)) continue;
+    const button = el("button", { type: "button", class: `action action-${action.name}`, "data-action": action.name, text: action.label });
+    button.addEventListener("click", () => runAction(action, task));
+    bar.append(button);
+  }
+  return bar;
+}
+
+async function runAction(action, task) {
+  if (!window.confirm(action.confirm(task))) return;
+  showActionResult("", "");
+  let response;
+  try {
+    response = await api(taskUrl(task.Id, action.tail), {
+      method: action.method,
+      headers: action.method === "POST" ? { "Content-Type": "application/json" } : {},
+      body: action.method === "POST" ? JSON.stringify(action.name === "requeue" ? { By: "dashboard" } : {}) : undefined,
+    });
+  } catch (error) {
+    showActionResult("refused", `${action.label} failed: ${error.message}`);
+    return;
+  }
+  if (response.status === 401) { askForToken(); return; }
+  if (!response.ok) {
+    // The server's own words: why it refused (a finished task cannot be stopped, say).
+    showActionResult("refused", await refusalText(response));
+    return;
+  }
+  showActionResult("done", `${action.done}: task #${task.Id}`);  // the board itself follows through the feed
+}
+
+function showActionResult(kind, text) {
+  const note = document.getElementById("action-result");
+  note.dataset.kind = kind;
+  note.textContent = text;
+  note.hidden = !text;
+}
+
 function refreshPanel() {
   const task = tasks.get(selectedId);
   document.getElementById("panel-kicker").textContent = `Task #${selectedId}`;
-  document.getElementById("panel-title").textContent = task ? task.Name || "(no name)" : "Deleted task";
+  document.getElementById("panel-title").textContent = task ? task.Name || "(no name)" : "Not on the board";
   const summary = document.getElementById("panel-summary");
   if (!task) {
-    summary.replaceChildren(el("p", { class: "history-note", text: "This task is no longer in the store." }));
+    summary.replaceChildren(el("p", { class: "history-note", text: "This task is no longer in the store, or no longer matches the search." }));
     document.getElementById("history").replaceChildren();
     return;
   }
   const bar = el("div", { class: "bar", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100" }, el("span", { class: "fill" }));
   paintProgress(bar, task, `Progress of ${task.Name || "task"} ${task.Id}`);
   const facts = [
-    ["Progress", `${task.ProgressPercent ?? 0}%${task.ProgressDescription ? ` · ${task.ProgressDescription}` : ""}`],
+    ["Progress", `${shownPercent(task)}%${task.ProgressDescription ? ` · ${task.ProgressDescription}` : ""}`],
+    ["Rate", etaText(task)],
     ["Description", task.Description],
+    ["Associate", task.AssociateId],
     ["Created", task.Created],
     ["Last started", task.LastStarted],
     ["Starts", task.StartCount],
@@ -344,7 +515,7 @@ function refreshPanel() {
   ].filter(([, v]) => v !== null && v !== undefined && v !== "");
   const dl = el("dl", {}, ...facts.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: valueText(v) })]));
   const badge = el("span", { class: "badge", "data-state-name": task.State, text: stateLabel(task.State) });
-  summary.replaceChildren(badge, bar, dl);
+  summary.replaceChildren(badge, bar, actionButtons(task), dl);
   summary.dataset.stateName = task.State;
   loadHistory(task.Id);
 }
@@ -355,7 +526,7 @@ async function loadHistory(id) {
   list.setAttribute("aria-busy", "true");
   let entries;
   try {
-    const response = await fetch(historyUrl(id), { headers: authHeaders(), cache: "no-store" });
+    const response = await api(taskUrl(id, "/history"));
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     entries = await response.json();
   } catch (error) {
@@ -371,23 +542,25 @@ async function loadHistory(id) {
   list.setAttribute("aria-busy", "false");
 }
 
+const OP_COLOURS = { succeed: "succeeded", fail: "failed", start: "started", acquire: "aquired", create: "new", requeue: "new" };
+
 function historyItem(entry) {
   const changes = el("ul", { class: "changes" });
   for (const [field, pair] of Object.entries(entry.changes || {})) {
     const [oldValue, newValue] = Array.isArray(pair) ? pair : [null, pair];
     const item = el("li", {}, el("span", { class: "field", text: `${field}: ` }));
     if (oldValue !== null && oldValue !== undefined) {
-      item.append(el("span", { class: "old", text: valueText(oldValue) }), el("span", { class: "arrow", "aria-label": "changed to", text: "→" }));
+      item.append(el("span", { class: "old", text: valueText(oldValue, field) }), el("span", { class: "arrow", "aria-label": "changed to", text: "→" }));
     }
-    item.append(el("span", { class: "new", text: valueText(newValue) }));
+    item.append(el("span", { class: "new", text: valueText(newValue, field) }));
     changes.append(item);
   }
   const at = Date.parse(entry.at);
   const time = el("time", { datetime: entry.at, title: Number.isNaN(at) ? entry.at : timeFmt.format(at), text: Number.isNaN(at) ? entry.at : clockFmt.format(at) });
   const meta = el("div", { class: "meta" }, time, entry.worker ? ` · ${entry.worker}` : "");
-  const opState = { succeed: "Succeeded", fail: "Failed", start: "Started", acquire: "Aquired", create: "New" }[entry.operation];
   const item = el("li", {}, el("div", { class: "op", text: opLabel(entry.operation) }), meta, changes);
-  if (opState) item.style.setProperty("--op", `var(--c-${{ Aquired: "aquired", New: "new", Started: "started", Succeeded: "succeeded", Failed: "failed" }[opState]})`);
+  const colour = OP_COLOURS[entry.operation];
+  if (colour) item.style.setProperty("--op", `var(--c-${colour})`);
   return item;
 }
 
@@ -395,9 +568,15 @@ function historyItem(entry) {
 function start() {
   readToken();
   buildBoard();
+  let typing = null;
   document.getElementById("filter").addEventListener("input", (e) => {
-    filterText = e.target.value.trim().toLowerCase();
-    renderGroups();
+    clearTimeout(typing);
+    // The server searches (name, state, associate): ask it once the typing pauses.
+    typing = setTimeout(() => {
+      searchText = e.target.value.trim();
+      retryMs = 1000;
+      connect();
+    }, 300);
   });
   document.getElementById("panel-close").addEventListener("click", closePanel);
   document.addEventListener("keydown", (e) => { if (e.key === "Escape" && !panel.hidden) closePanel(); });
@@ -408,8 +587,15 @@ function start() {
     retryMs = 1000;
     connect();
   });
-  // Relative times ("3 min ago") age while nothing changes.
-  setInterval(() => { for (const [id, row] of rows) row.querySelector(".task-when").textContent = whenText(tasks.get(id)); }, 30000);
+  // Relative times ("3 minutes ago", "done in about 4 minutes") age while nothing changes.
+  setInterval(() => {
+    for (const [id, row] of rows) {
+      const task = tasks.get(id);
+      if (!task) continue;
+      row.querySelector(".task-when").textContent = whenText(task);
+      row.querySelector(".task-eta").textContent = etaText(task);
+    }
+  }, 30000);
   connect();
 }
 start();
