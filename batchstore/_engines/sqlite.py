@@ -524,12 +524,20 @@ class SQLiteEngine:
     def _fetch(
         self, sql: str, params: Sequence[Any], operation: str, fetch: Callable[[sqlite3.Cursor], Any]
     ) -> Any:
-        deadline = time.monotonic() + self._timeout  # one deadline for both waits, as in a write
-        self._acquire(deadline, operation)
+        # The usual case is inline (a free lock, an open connection, no busy database): a get of two
+        # fields spends about 14 µs in all, and the deadline, the closure and the retry loop were 2 of them.
+        deadline = None
+        if not self._lock.acquire(False):
+            deadline = time.monotonic() + self._timeout  # one deadline for both waits, as in a write
+            self._acquire(deadline, operation)
         try:
-            # The open, unforked connection is the usual case: checked inline before _connection().
             conn = self._conn if self._conn is not None and not self._forked else self._connection()
             try:
+                try:
+                    return fetch(conn.execute(sql, params))
+                except sqlite3.OperationalError as exc:
+                    if not _busy(exc):
+                        raise
                 return self._busy_retry(lambda: fetch(conn.execute(sql, params)), deadline)
             except sqlite3.Error as exc:
                 raise translate(exc, operation) from exc
