@@ -45,6 +45,7 @@ __all__ = [
     "flat_routes",
     "install_error_handlers",
     "refusal",
+    "store_error_response",
 ]
 
 #: Where a failure of the server's own (a 500) is logged, with its traceback, under the id its answer gives.
@@ -126,6 +127,13 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=dict(headers or {}))
 
 
+def store_error_response(path: str, exc: BatchStoreError) -> JSONResponse:
+    """The answer to one of batchstore's errors on ``path`` (the routes' handler, and the fast path's)."""
+    headers = exc.headers if isinstance(exc, RequestRefusedError) else None
+    kind = "PatchError" if type(exc) is PatchError else type(exc).__name__
+    return error_response(path, _status_of(exc), kind, str(exc), _fields_of(exc), headers)
+
+
 def _status_of(exc: BatchStoreError) -> int:
     if isinstance(exc, RequestRefusedError):
         return exc.status
@@ -156,9 +164,7 @@ def refusal(request: Request, exc: Exception) -> JSONResponse:
     """The one exception handler: batchstore's errors, FastAPI's parameter checks, Starlette's HTTP errors."""
     path = request.url.path
     if isinstance(exc, BatchStoreError):
-        headers = exc.headers if isinstance(exc, RequestRefusedError) else None
-        kind = "PatchError" if type(exc) is PatchError else type(exc).__name__
-        return error_response(path, _status_of(exc), kind, str(exc), _fields_of(exc), headers)
+        return store_error_response(path, exc)
     if isinstance(exc, RequestValidationError):
         errors = list(exc.errors())
         names = [_location(e.get("loc", ())) for e in errors]

@@ -154,6 +154,14 @@ class Guard:
         return (Match.PARTIAL, partial) if partial is not None else (Match.NONE, None)
 
     def _check(self, scope: Scope) -> None:
+        self.check_access(scope)
+        match, route = self._route(scope) if self.router is not None else (Match.FULL, None)
+        if match is not Match.FULL:
+            return  # the router answers: 405 with Allow for a wrong method, 404 for an unknown path
+        self.check_route(scope, route)
+
+    def check_access(self, scope: Scope) -> None:
+        """The checks before routing: the Host header (400), then the token (401)."""
         path: str = scope["path"]
         self._check_host(scope)
         # The token route is how a SailPoint client that holds the token as its client secret gets in; the
@@ -166,9 +174,13 @@ class Guard:
                 field="Authorization",
                 headers={"WWW-Authenticate": 'Basic realm="batchstore"'},  # browsers prompt for Basic
             )
-        match, route = self._route(scope) if self.router is not None else (Match.FULL, None)
-        if match is not Match.FULL:
-            return  # the router answers: 405 with Allow for a wrong method, 404 for an unknown path
+
+    def check_route(self, scope: Scope, route: BaseRoute | None) -> None:
+        """The checks of a request whose route is known to match it: Accept, Content-Type, Content-Length.
+
+        The fast path (``_fast.py``) calls this with the route it matched itself, after :meth:`check_access`.
+        """
+        path: str = scope["path"]
         if _answers_json(route, path):
             accept = _header(scope, b"accept")
             if accept and not _accepts_json(accept):
@@ -200,9 +212,10 @@ class Guard:
                 415, f"the body must be {' or '.join(sorted(allowed))}, not {shown}", field="Content-Type"
             )
         if length is not None and length.strip().isdigit() and int(length) > self.max_body_bytes:
-            raise self._too_large()
+            raise self.too_large()
 
-    def _too_large(self) -> RequestRefusedError:
+    def too_large(self) -> RequestRefusedError:
+        """The 413 of a body over the limit."""
         return RequestRefusedError(413, f"the body is over the limit of {self.max_body_bytes} bytes", field="body")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -232,7 +245,7 @@ class Guard:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise self._too_large()
+                    raise self.too_large()
             return message
 
         await self.app(scope, counted, send)
