@@ -44,6 +44,7 @@ __all__ = [
     "error_response",
     "flat_routes",
     "install_error_handlers",
+    "internal_error",
     "refusal",
     "store_error_response",
 ]
@@ -240,11 +241,14 @@ class InternalErrors:
         try:
             await self.app(scope, receive, tracked)
         except Exception:
-            error_id = uuid.uuid4().hex[:16]
-            where = f"{scope.get('method')} {scope.get('path')}"
-            LOG.exception("error %s: %s failed%s", error_id, where, " after its response began" if started else "")
-            if not started:
-                message = f"the server failed on {where}; nothing more is known here (error id {error_id} in its log)"
-                await error_response(scope["path"], 500, "InternalError", message, error_id=error_id)(
-                    scope, receive, send
-                )
+            await internal_error(scope, receive, send, started=started)
+
+
+async def internal_error(scope: Scope, receive: Receive, send: Send, *, started: bool) -> None:
+    """Log the failure being handled (call it in an ``except``) and answer 500 unless the response began."""
+    error_id = uuid.uuid4().hex[:16]
+    where = f"{scope.get('method')} {scope.get('path')}"
+    LOG.exception("error %s: %s failed%s", error_id, where, " after its response began" if started else "")
+    if not started:
+        message = f"the server failed on {where}; nothing more is known here (error id {error_id} in its log)"
+        await error_response(scope["path"], 500, "InternalError", message, error_id=error_id)(scope, receive, send)

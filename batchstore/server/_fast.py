@@ -1,8 +1,8 @@
 """The fast path: the routes the official clients call most, answered before FastAPI's routing.
 
 FastAPI's routing and per-route dependencies cost about 100 µs a request and the guard's route matching
-(39 routes, for 404 and 405) about 40 more, where a task read from SQLite costs about 13. This ASGI
-middleware answers the hot routes itself, matched exactly by method and path (the id taken from the path
+(39 routes, for 404 and 405) about 40 more, where a task read from SQLite costs about 13. The fast path
+answers the hot routes itself, matched exactly by method and path (the id taken from the path
 by hand), and hands every other request to the FastAPI app untouched, so the OpenAPI document, the docs
 and every other route are as they were:
 
@@ -11,14 +11,16 @@ and every other route are as they were:
 - ``GET`` and ``PATCH /task-status/v1/{id}`` and ``/{version}/task-status/{id}``;
 - ``GET /task-status/v1`` and ``/{version}/task-status`` (the list, with ``limit`` and ``offset``).
 
-Only the plain forms are taken: a request with a query parameter the fast path does not parse (``$select``,
+:class:`FastApp` asks the fast path first, so a hot request skips FastAPI's own middleware too (its
+native telemetry, when OpenTelemetry is configured, sees only the other routes). Only the plain forms
+are taken: a request with a query parameter the fast path does not parse (``$select``,
 ``filters``, ``count``...), a ``HEAD``, or an unknown API version goes to FastAPI, which answers it as
 before. What a request goes through here is what it goes through there, once: the guard's checks (Host,
 token, Accept, Content-Type, body size: :meth:`Guard.check_access` and :meth:`Guard.check_route`), the
 body read and parsed as :func:`~batchstore.server._body.json_body` does, the SO-TimeZone header, the very
 answer functions the FastAPI routes call, every refusal as the same JSON (:func:`store_error_response`),
-and the request counted in ``/metrics`` under its route template. A failure of the server's own propagates
-to :class:`~batchstore.server._errors.InternalErrors` (outside this middleware), which answers 500.
+the request counted in ``/metrics`` under its route template, and a failure of the server's own answered
+with a JSON 500 as :class:`~batchstore.server._errors.InternalErrors` answers it.
 """
 
 from __future__ import annotations
@@ -27,23 +29,24 @@ import re
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Final
 
+from fastapi import FastAPI
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from .._exceptions import BatchStoreError
 from . import _sailpoint as sailpoint
 from . import _superoffice as superoffice
 from ._body import parse_body
 from ._calls import StoreCalls
-from ._errors import store_error_response
+from ._errors import internal_error, store_error_response
 from ._filters import parse_filters, parse_sorters
 from ._guard import Guard
 from ._metrics import Metrics
 from ._sailpoint_paths import API_VERSIONS
 from ._timezone import zone_of
 
-__all__ = ["FastPath"]
+__all__ = ["FastApp", "FastPath"]
 
 #: An answer: (the request's scope, its body or None, the path's parameter or None) -> the response.
 _Answer = Callable[[Scope, bytes | None, str | None], Awaitable[Response]]
@@ -56,6 +59,10 @@ _V1: Final = "/task-status/v1"
 _NUMBER: Final = re.compile(rb"0|[1-9][0-9]{0,9}")
 _LIMIT_MAX: Final = 250
 _OFFSET_MAX: Final = 2**31 - 1
+
+
+async def _no_app(scope: Scope, receive: Receive, send: Send) -> None:
+    raise AssertionError("the fast path's guard only checks; it passes nothing on")
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -86,7 +93,8 @@ def _paging(query: bytes) -> tuple[int, int, bool] | None:
 
 
 class FastPath:
-    """ASGI middleware: the hot routes answered at once (see the module's text); everything else to ``app``.
+    """The hot routes answered at once (see the module's text): :meth:`route` tells whether a request is one,
+    :meth:`answer` answers it. The app (:class:`FastApp`) asks before FastAPI sees the request.
 
     ``calls`` and ``metrics`` are the app's; ``token``, ``max_body_bytes`` and ``allowed_hosts`` are the
     guard's settings (the same :class:`Guard` checks run here).
@@ -94,7 +102,6 @@ class FastPath:
 
     def __init__(
         self,
-        app: ASGIApp,
         *,
         calls: StoreCalls,
         metrics: Metrics,
@@ -102,10 +109,9 @@ class FastPath:
         max_body_bytes: int,
         allowed_hosts: Iterable[str] = (),
     ) -> None:
-        self.app = app
         self.calls = calls
         self.metrics = metrics
-        self.guard = Guard(app, token=token, max_body_bytes=max_body_bytes, allowed_hosts=allowed_hosts)
+        self.guard = Guard(_no_app, token=token, max_body_bytes=max_body_bytes, allowed_hosts=allowed_hosts)
         self.max_body_bytes = max_body_bytes
         # (method, path) -> (route template, answer): the routes without a path parameter.
         self.exact: dict[tuple[str, str], tuple[str, _Answer]] = {
@@ -113,7 +119,7 @@ class FastPath:
             ("POST", _UPDATE_TASK): (_UPDATE_TASK, self._update_task),
             ("GET", _V1): (_V1, self._list_statuses),
         }
-        # The first part of a path with an id after it -> (GET's template and answer, PATCH's).
+        # The first part of a path with an id after it -> method -> (route template, answer).
         self.prefixed: dict[str, dict[str, tuple[str, _Answer]]] = {
             _V1 + "/": {"GET": (_V1 + "/{id}", self._status), "PATCH": (_V1 + "/{id}", self._patch)},
             _BATCH_TASK: {"GET": ("/api/v1/BatchTask/{id_or_state}", self._by_id_or_state)},
@@ -126,37 +132,44 @@ class FastPath:
             }
         self._counters: dict[tuple[str, str, int], Any] = {}
 
-    def _route(self, scope: Scope) -> tuple[str, _Answer, str | None] | None:
-        """The fast route of this request (its template, its answer, the path's parameter), or None."""
+    def route(self, scope: Scope) -> tuple[str, _Answer, str | None] | None:
+        """The fast route of an HTTP request (its template, its answer, the path's parameter), or None: FastAPI's.
+
+        A query string is read by the list only (``limit``, ``offset``); anything else in it (``$select``...)
+        leaves the request to FastAPI, as does a ``root_path`` (a mounted app).
+        """
+        if scope.get("root_path"):
+            return None
         method: str = scope["method"]
         path: str = scope["path"]
         found = self.exact.get((method, path))
-        if found is not None:
-            return found[0], found[1], None
-        cut = path.rfind("/") + 1
-        routes = self.prefixed.get(path[:cut])
-        if routes is None:
-            return None
-        found = routes.get(method)
-        parameter = path[cut:]
-        # "pending-tasks" is a route of its own under the versions; an empty id is Starlette's redirect.
-        if found is None or not parameter or parameter == "pending-tasks":
+        parameter = None
+        if found is None:
+            cut = path.rfind("/") + 1
+            routes = self.prefixed.get(path[:cut])
+            if routes is None:
+                return None
+            found = routes.get(method)
+            parameter = path[cut:]
+            # "pending-tasks" is a route of its own under the versions; an empty id is Starlette's redirect.
+            if found is None or not parameter or parameter == "pending-tasks":
+                return None
+        query = scope["query_string"]
+        if query and (found[1] != self._list_statuses or _paging(query) is None):
             return None
         return found[0], found[1], parameter
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("root_path"):
-            await self.app(scope, receive, send)
-            return
-        route = self._route(scope)
-        if route is None or (scope["query_string"] and route[1] != self._list_statuses):
-            await self.app(scope, receive, send)  # $select and the like: FastAPI reads them
-            return
+    async def answer(self, scope: Scope, receive: Receive, send: Send, route: tuple[str, _Answer, str | None]) -> None:
+        """Answer a request :meth:`route` took: the guard's checks, the body, the answer; counted in /metrics."""
         template, answer, parameter = route
-        if answer == self._list_statuses and _paging(scope["query_string"]) is None:
-            await self.app(scope, receive, send)
-            return
-        status = 500  # what the client gets if the answer fails (InternalErrors, outside, answers it)
+        status = 500  # what the client gets if the answer fails
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
         try:
             try:
                 self.guard.check_access(scope)
@@ -166,7 +179,11 @@ class FastPath:
             except BatchStoreError as exc:
                 response = store_error_response(scope["path"], exc)
             status = response.status_code
-            await response(scope, receive, send)
+            await response(scope, receive, tracked)
+        except Exception:
+            # What InternalErrors does for the other routes: a JSON 500 with an error id, the traceback logged.
+            status = 500
+            await internal_error(scope, receive, send, started=started)
         finally:
             self._count(scope["method"], template, status)
 
@@ -220,6 +237,25 @@ class FastPath:
 
     async def _list_statuses(self, scope: Scope, body: bytes | None, parameter: str | None) -> Response:
         paging = _paging(scope["query_string"])
-        assert paging is not None  # checked before the guard ran
+        assert paging is not None  # checked by route()
         where = parse_filters(None, sailpoint.FILTERS)
         return await sailpoint.page_answer(self.calls, where, parse_sorters(None, sailpoint.SORTERS), paging)
+
+
+class FastApp(FastAPI):
+    """The FastAPI app with the fast path in front: a request the fast path takes never reaches FastAPI's
+    middleware or routing (which cost more than the store's read); every other one goes on as before.
+
+    ``create_app`` sets :attr:`fast_path` (None: every request goes to FastAPI).
+    """
+
+    fast_path: FastPath | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        fast = self.fast_path
+        if fast is not None and scope["type"] == "http":
+            route = fast.route(scope)
+            if route is not None:
+                await fast.answer(scope, receive, send, route)
+                return
+        await super().__call__(scope, receive, send)
