@@ -18,7 +18,7 @@ from ._engines.base import Transaction
 from ._exceptions import StorageError
 from ._queries import SELECT_TRACE
 
-__all__ = ["TraceEntry", "dump_changes", "read_histories", "read_history", "record", "record_many"]
+__all__ = ["TraceEntry", "dump_changes", "entries", "read_histories", "read_history", "record", "record_many"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +96,7 @@ def dump_changes(changes: dict[str, Any]) -> str:
 
 def read_history(tx: Transaction, task_id: int) -> list[TraceEntry]:
     """The trace rows of a task, oldest first; StorageError naming the task and row if one is damaged."""
-    return _entries(tx.all(SELECT_TRACE, (task_id,)))
+    return entries(tx.all(SELECT_TRACE, (task_id,)))
 
 
 #: Ids per statement of read_histories: under every engine's limit on bound parameters.
@@ -118,12 +118,13 @@ def read_histories(tx: Transaction, task_ids: Sequence[int]) -> dict[int, list[T
             "SELECT id, task_id, at, operation, worker, changes FROM batchtaskchange "
             f"WHERE task_id IN ({','.join('?' * len(chunk))}) AND traced ORDER BY task_id, id"
         )
-        for entry in _entries(tx.all(sql, chunk)):
+        for entry in entries(tx.all(sql, chunk)):
             found.setdefault(entry.task_id, []).append(entry)
     return found
 
 
-def _entries(rows: Sequence[Any]) -> list[TraceEntry]:
+def entries(rows: Sequence[Any]) -> list[TraceEntry]:
+    """The TraceEntry of each trace row read with ``SELECT_TRACE``'s columns; StorageError for a damaged one."""
     entries = []
     for id_, tid, at, op, worker, changes in rows:
         try:
