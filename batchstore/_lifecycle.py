@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from ._core import FULL, INT32_MAX, StoreCore, _now, _task_id, _worker, default_worker
 from ._engines import Transaction
-from ._enums import BatchTaskState, CancellationBehaviour
+from ._enums import CLAIMED, FINISHED, BatchTaskState, CancellationBehaviour
 from ._exceptions import ClaimLostError, InvalidTaskError, InvalidTransitionError, TaskNotFoundError
 from ._fields import BY_ATTR, BY_WIRE, coerce
 from ._model import BatchTaskInfo
@@ -29,8 +29,6 @@ from ._rows import timestamp
 __all__ = ["ALLOWED", "CLAIMED", "FINISHED", "LifecycleSteps", "check_transition"]
 
 S = BatchTaskState
-FINISHED: Final = frozenset({S.Succeeded, S.Failed, S.SucceededManualCleanup})
-CLAIMED: Final = frozenset({S.Aquired, S.Started})
 
 #: The states each lifecycle step may be taken from.
 ALLOWED: Final[dict[str, tuple[BatchTaskState, ...]]] = {

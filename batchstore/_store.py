@@ -14,8 +14,7 @@ from typing import Any, Final
 
 from ._blob import DEFAULT_MAX_BLOB_BYTES
 from ._core import _ID_MAX, _ID_MIN, FULL, INT32_MAX, NO_BLOB, TaskLike, _now, _state_filter, _task_id
-from ._engines import open_engine
-from ._engines.sqlite import SYNCHRONOUS
+from ._engines import check_synchronous, open_engine
 from ._enums import BatchTaskState
 from ._exceptions import (
     ConfigurationError,
@@ -171,9 +170,7 @@ class BatchStore(LifecycleSteps, RetentionSteps):
         lease = _seconds(lease_seconds, "lease_seconds", low=0, high=MAX_LEASE_SECONDS, zero=False)
         max_starts = _count(max_starts, "max_starts", low=1, high=INT32_MAX)
         timeout = _seconds(timeout, "timeout", low=0, high=MAX_TIMEOUT_SECONDS, zero=True)
-        if not isinstance(synchronous, str) or synchronous.upper() not in SYNCHRONOUS:
-            raise ConfigurationError(f"must be one of {', '.join(SYNCHRONOUS)}, not {synchronous!r}",
-                                     option="synchronous")
+        synchronous = check_synchronous(synchronous)
         pool_size = _count(pool_size, "pool_size", low=1, high=1000)
         if not isinstance(read_only, bool):
             raise ConfigurationError(f"must be True or False, not {read_only!r}", option="read_only")

@@ -32,15 +32,21 @@ from contextlib import contextmanager
 from typing import Any, Final, TypeVar
 
 from .._exceptions import StorageError, StoreClosedError
-from .._migrations import SCHEMA_VERSION, ensure_sqlite_schema, read_only_upgrade, sqlite_schema_version
+from .._migrations import (
+    SCHEMA_VERSION,
+    VERSION_TABLE,
+    create_version_table,
+    judge_sqlite_version,
+    read_only_upgrade,
+    upgrade_sqlite,
+)
 from .._queries import INSERT_CHANGE
 
-__all__ = ["SQLiteEngine", "read_schema_version"]
+__all__ = ["SQLiteEngine", "ensure_sqlite_schema", "has_version_table", "read_schema_version", "sqlite_schema_version"]
 
 PAGE_SIZE: Final = 2048
 #: A table of this many tasks or more gets statistics for SQLite's query planner, once (see _gather_statistics).
 STATISTICS_FROM: Final = 10_000
-SYNCHRONOUS: Final = ("OFF", "NORMAL", "FULL", "EXTRA")
 _T = TypeVar("_T")
 _BUSY: Final = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 #: The first and the longest sleep while another connection holds a lock (the sleeps double, jittered;
@@ -176,6 +182,61 @@ def read_schema_version(path: str) -> int:
         return sqlite_schema_version(conn, f"open {path!r}")
     except sqlite3.Error as exc:
         raise translate(exc, f"open {path!r}") from exc
+    finally:
+        conn.close()
+
+
+def sqlite_schema_version(conn: sqlite3.Connection, where: str) -> int:
+    """The schema version of an open SQLite database: 0 for an empty one. Reads only; refuses a foreign one."""
+    # One snapshot for both reads: another process may be creating the tables meanwhile.
+    own = not conn.in_transaction
+    if own:
+        conn.execute("BEGIN")
+    try:
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+        tables = [name for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )]
+        stamps = conn.execute(f"SELECT version_num FROM {VERSION_TABLE}").fetchall() if VERSION_TABLE in tables else []
+    finally:
+        if own:
+            conn.execute("COMMIT")
+    return judge_sqlite_version(version, tables, stamps, where)
+
+
+def ensure_sqlite_schema(conn: sqlite3.Connection, where: str, *, path: str | None, timeout: float) -> None:
+    """Create batchstore's tables in an empty database, or upgrade an older one; ``conn`` is in autocommit.
+
+    ``path`` is the file (None: an in-memory database, which is always new). Call it only after
+    :func:`sqlite_schema_version` said the database is new or older, and only when the store may write.
+    """
+    conn.execute("BEGIN IMMEDIATE")  # the write lock: one process creates, the others find it made
+    try:
+        version = sqlite_schema_version(conn, where)
+        if version == 0:
+            from .._schema import ddl
+
+            for statement in ddl("sqlite"):
+                conn.execute(statement)
+            create_version_table(conn.execute)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    if version not in (0, SCHEMA_VERSION):
+        assert path is not None, "an in-memory database is always new"
+        upgrade_sqlite(lambda: sqlite3.connect(path, timeout=timeout), where)
+
+
+def has_version_table(path: str) -> bool:
+    """Whether the SQLite file has batchstore's version table (a file of 0.1.0 has none), read only."""
+    conn = sqlite3.connect(_read_only_uri(path), uri=True)
+    try:
+        query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+        return conn.execute(query, (VERSION_TABLE,)).fetchone() is not None
+    except sqlite3.Error as exc:
+        raise StorageError(f"migrate: could not read {path!r}: {exc}") from exc
     finally:
         conn.close()
 

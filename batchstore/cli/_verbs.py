@@ -19,11 +19,11 @@ from typing import Any, Final, TypeVar
 
 import click
 
+from .._api import migrate as run_migrations
+from .._api import migration_sql
 from .._enums import BatchTaskState, CancellationBehaviour
 from .._exceptions import BatchStoreError, InvalidTaskError, TaskNotFoundError, WaitTimeoutError
 from .._fields import FIELDS
-from .._migrations import migrate as run_migrations
-from .._migrations import migration_sql
 from .._model import BatchTaskInfo
 from .._query import OPERATORS, Q
 from .._retention import RetentionPolicy
