@@ -21,7 +21,7 @@ from ._blob import MIME_TYPE, pack
 from ._engines import Engine, Transaction
 from ._enums import BatchTaskState, CancellationBehaviour, coerce_enum
 from ._exceptions import InvalidTaskError, TaskNotFoundError
-from ._fields import BY_ATTR, DATA_FIELDS, FIELDS, UTC, Field, FrozenMap, check_text, to_wire_value
+from ._fields import BY_ATTR, DATA_FIELDS, FIELDS, ID_MAX, ID_MIN, UTC, Field, FrozenMap, check_text, to_wire_value
 from ._model import BatchTaskInfo, given_values
 from ._queries import DELETE_BLOB, DELETE_TASK, INSERT_BLOB, INSERT_TASK, LOCK_TASK, UNTRACE
 from ._rows import BINARY_OBJECT_TABLE, INSERT_COLUMNS, ReadPlan, read_plan, timestamp, to_column, update_sql
@@ -30,7 +30,6 @@ from ._trace import Row, dump_changes, record, record_many
 __all__ = ["StoreCore", "TaskLike", "default_worker"]
 
 TaskLike = BatchTaskInfo | Mapping[str, Any]
-INT32_MAX: Final = 2**31 - 1  # the API's System.Int32 fields
 FULL: Final = read_plan(None)
 NO_BLOB: Final = read_plan(frozenset(f.attr for f in FIELDS if f.attr != "parameter_object"))
 _COLUMN_INDEX: Final = {name: i for i, name in enumerate(INSERT_COLUMNS)}
@@ -62,15 +61,12 @@ _TRACED_COLUMNS: Final = tuple(
 )
 
 
-#: Ids a database can hold: signed 64-bit. No task has an id outside them.
-_ID_MIN: Final = -(2**63)
-_ID_MAX: Final = 2**63 - 1
 
 
 def _task_id(value: object, operation: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise InvalidTaskError(f"{operation} needs an integer task id, got {value!r}", field="Id")
-    if not _ID_MIN <= value <= _ID_MAX:
+    if not ID_MIN <= value <= ID_MAX:
         # A driver would refuse to bind it (OverflowError); no such task can exist.
         raise TaskNotFoundError(value, operation)
     return value

@@ -17,11 +17,11 @@ import builtins
 import datetime as dt
 from typing import Any, Final
 
-from ._core import FULL, INT32_MAX, StoreCore, _now, _task_id, _worker, default_worker
+from ._core import FULL, StoreCore, _now, _task_id, _worker, default_worker
 from ._engines import Transaction
 from ._enums import CLAIMED, FINISHED, BatchTaskState, CancellationBehaviour
 from ._exceptions import ClaimLostError, InvalidTaskError, InvalidTransitionError, TaskNotFoundError
-from ._fields import BY_ATTR, BY_WIRE, coerce
+from ._fields import BY_ATTR, BY_WIRE, INT32_MAX, coerce
 from ._model import BatchTaskInfo
 from ._queries import NEXT_NEW, NEXT_NEW_BY_NAME, SELECT_CLAIM, STALE_CLAIMS
 from ._rows import timestamp
@@ -53,7 +53,7 @@ def check_transition(step: str, task_id: int, state: BatchTaskState) -> None:
 
 _RECOVERY_EVERY: Final = dt.timedelta(seconds=1)
 _STOPPED: Final = "Stopped by request"
-_WARNED: Final = "Stopped by request; CancelWithWarning: a warning applied"
+_WARNED: Final = f"{_STOPPED}; CancelWithWarning: a warning applied"
 
 
 class LifecycleSteps(StoreCore):

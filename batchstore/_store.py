@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any, Final
 
 from ._blob import DEFAULT_MAX_BLOB_BYTES
-from ._core import _ID_MAX, _ID_MIN, FULL, INT32_MAX, NO_BLOB, TaskLike, _now, _state_filter, _task_id
+from ._core import FULL, NO_BLOB, TaskLike, _now, _state_filter, _task_id
 from ._engines import check_synchronous, open_engine
 from ._enums import BatchTaskState
 from ._exceptions import (
@@ -31,6 +31,9 @@ from ._fields import (
     CARRIER_FIELDS,
     DATA_FIELDS,
     FIELDS,
+    ID_MAX,
+    ID_MIN,
+    INT32_MAX,
     check_text,
     coerce,
     resolve,
@@ -50,8 +53,8 @@ from ._trace import TraceEntry, read_history
 
 __all__ = ["DEFAULT_WRITABLE", "BatchStore"]
 
-#: The fields SuperOffice's UpdateBatchTask may change.
-DEFAULT_WRITABLE: Final = ("State", "Description", "Response", "Request")
+#: The fields SuperOffice's UpdateBatchTask may change: those the field table marks writable.
+DEFAULT_WRITABLE: Final = tuple(f.wire for f in FIELDS if f.writable)
 # Never writable: the id, and the fields that tie a task to the blob batchstore owns for it.
 _NEVER_WRITABLE: Final = frozenset({"id", "parameter_object", "details_table", "details_record"})
 _CARRIER: Final = frozenset(f.attr for f in CARRIER_FIELDS)
@@ -97,7 +100,7 @@ def _iterable(value: Any, operation: str, field: str) -> Iterable[Any]:
 
 
 def _cursor(value: object, operation: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _ID_MAX:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= ID_MAX:
         raise InvalidTaskError(f"{operation} needs a cursor from a Change (an integer 0 or more), got {value!r}",
                                field="after")
     return value
@@ -256,7 +259,7 @@ class BatchStore(LifecycleSteps, RetentionSteps):
         ...     store.get(task_id, select="name").name
         'ERPSync'
         """
-        if task_id.__class__ is not int or not _ID_MIN <= task_id <= _ID_MAX:
+        if task_id.__class__ is not int or not ID_MIN <= task_id <= ID_MAX:
             task_id = _task_id(task_id, "get")
         plan = plan_for(select)
         row = self._engine.fetchone(plan.by_id, (task_id,), "get")
@@ -291,9 +294,9 @@ class BatchStore(LifecycleSteps, RetentionSteps):
         """
         condition, params = self._condition(state, where)
         ordering = parse_order(order_by)
-        offset = _bound(offset, "offset", 0, _ID_MAX)
+        offset = _bound(offset, "offset", 0, ID_MAX)
         if limit is not None:
-            limit = _bound(limit, "limit", 0, _ID_MAX)
+            limit = _bound(limit, "limit", 0, ID_MAX)
         return self._pages(plan_for(select), condition, params, ordering, offset, limit)
 
     def count(self, state: BatchTaskState | str | int = "All", *, where: Where = None) -> int:

@@ -31,15 +31,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Final, TypeVar
 
+from .. import _migrations as versions  # the version rules and Alembic; this module reads and creates
 from .._exceptions import StorageError, StoreClosedError
-from .._migrations import (
-    SCHEMA_VERSION,
-    VERSION_TABLE,
-    create_version_table,
-    judge_sqlite_version,
-    read_only_upgrade,
-    upgrade_sqlite,
-)
 from .._queries import INSERT_CHANGE
 
 __all__ = ["SQLiteEngine", "ensure_sqlite_schema", "has_version_table", "read_schema_version", "sqlite_schema_version"]
@@ -197,11 +190,12 @@ def sqlite_schema_version(conn: sqlite3.Connection, where: str) -> int:
         tables = [name for (name,) in conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
         )]
-        stamps = conn.execute(f"SELECT version_num FROM {VERSION_TABLE}").fetchall() if VERSION_TABLE in tables else []
+        table = versions.VERSION_TABLE
+        stamps = conn.execute(f"SELECT version_num FROM {table}").fetchall() if table in tables else []
     finally:
         if own:
             conn.execute("COMMIT")
-    return judge_sqlite_version(version, tables, stamps, where)
+    return versions.judge_sqlite_version(version, tables, stamps, where)
 
 
 def ensure_sqlite_schema(conn: sqlite3.Connection, where: str, *, path: str | None, timeout: float) -> None:
@@ -218,15 +212,15 @@ def ensure_sqlite_schema(conn: sqlite3.Connection, where: str, *, path: str | No
 
             for statement in ddl("sqlite"):
                 conn.execute(statement)
-            create_version_table(conn.execute)
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            versions.create_version_table(conn.execute)
+            conn.execute(f"PRAGMA user_version = {versions.SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    if version not in (0, SCHEMA_VERSION):
+    if version not in (0, versions.SCHEMA_VERSION):
         assert path is not None, "an in-memory database is always new"
-        upgrade_sqlite(lambda: sqlite3.connect(path, timeout=timeout), where)
+        versions.upgrade_sqlite(lambda: sqlite3.connect(path, timeout=timeout), where)
 
 
 def has_version_table(path: str) -> bool:
@@ -234,7 +228,7 @@ def has_version_table(path: str) -> bool:
     conn = sqlite3.connect(_read_only_uri(path), uri=True)
     try:
         query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
-        return conn.execute(query, (VERSION_TABLE,)).fetchone() is not None
+        return conn.execute(query, (versions.VERSION_TABLE,)).fetchone() is not None
     except sqlite3.Error as exc:
         raise StorageError(f"migrate: could not read {path!r}: {exc}") from exc
     finally:
@@ -442,8 +436,8 @@ class SQLiteEngine:
                 if version == 0:
                     raise StorageError(f"{where}: not a batchstore database (it has no tables); "
                                        "a read-only store never creates them")
-                if version != SCHEMA_VERSION:
-                    raise read_only_upgrade(version, where)
+                if version != versions.SCHEMA_VERSION:
+                    raise versions.read_only_upgrade(version, where)
             else:
                 if version == 0:
                     # For a new file only (SQLite ignores it once the file has pages): each commit writes
@@ -454,7 +448,7 @@ class SQLiteEngine:
                     conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
                 if not self.in_memory:
                     self._busy_retry(lambda: self._set_wal(conn))
-                if version != SCHEMA_VERSION:
+                if version != versions.SCHEMA_VERSION:
                     # Several processes may open a new or older file at once: under the write lock one
                     # of them creates (or upgrades) the tables and the others find them made.
                     ensure_sqlite_schema(conn, where, path=None if self.in_memory else self.path,
