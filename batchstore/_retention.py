@@ -28,8 +28,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ._core import StoreCore, _now
-from ._enums import BatchTaskState
+from ._core import Writer, _now
+from ._enums import FINISHED, SUCCEEDED
 from ._exceptions import BatchStoreError, ConfigurationError, StorageError
 from ._queries import (
     READ_SETTINGS,
@@ -42,7 +42,7 @@ from ._queries import (
 )
 from ._rows import timestamp
 
-__all__ = ["BATCH", "BUDGET", "CHECK_EVERY", "RetentionPolicy", "RetentionSteps"]
+__all__ = ["BATCH", "BUDGET", "CHECK_EVERY", "Retention", "RetentionPolicy"]
 
 #: How often each store looks whether retention is due, in seconds.
 CHECK_EVERY: Final = 60.0
@@ -53,8 +53,8 @@ BUDGET: Final = 0.25
 AGAIN: Final = dt.timedelta(seconds=1)
 POLICY_KEY: Final = "retention"
 DUE_KEY: Final = "retention_due"
-_SUCCEEDED: Final = (int(BatchTaskState.Succeeded), int(BatchTaskState.SucceededManualCleanup))
-_FAILED: Final = (int(BatchTaskState.Failed),)
+_SUCCEEDED: Final = tuple(sorted(int(s) for s in SUCCEEDED))
+_FAILED: Final = tuple(sorted(int(s) for s in FINISHED - SUCCEEDED))
 _log = logging.getLogger("batchstore")
 
 
@@ -104,29 +104,23 @@ def _age(value: object, option: str) -> dt.timedelta:
     return value
 
 
-class RetentionSteps(StoreCore):
-    """The retention policy of a store: set it, read it, and the turn that applies it (see the module)."""
+class Retention:
+    """The retention policy of a store: set it, read it, and the turn that applies it (see the module).
 
-    _next_retention_check: float = 0.0  # time.monotonic() when this store next looks whether retention is due
+    A store's retention concern: :class:`~batchstore.BatchStore` holds one, hands it ``set_retention``,
+    ``retention`` and ``apply_retention``, and calls :meth:`retain_if_due` after the writes that make or
+    finish tasks. It removes tasks through the store's one ``Writer``.
+    """
 
-    def set_retention(
+    def __init__(self, writer: Writer) -> None:
+        self._writer = writer
+        self._engine = writer.engine
+        self._next_retention_check = 0.0  # time.monotonic() when this store next looks whether retention is due
+
+    def set_policy(
         self, finished_older_than: dt.timedelta | None, *, keep_failed_for: dt.timedelta | None = None
     ) -> RetentionPolicy | None:
-        """Keep finished tasks ``finished_older_than`` after their last State change, then remove them.
-
-        Failed tasks are kept ``keep_failed_for`` instead when it is given. ``None`` turns retention off.
-        The policy is stored in the database, for every process that uses it; the store applies it by
-        itself from then on (no call to ``prune`` needed), removing the tasks with their history and
-        ParameterObject, and the change feed's rows as old. Returns the policy now in force.
-
-        >>> import datetime as dt
-        >>> from batchstore import BatchStore
-        >>> with BatchStore() as store:
-        ...     store.set_retention(dt.timedelta(days=30), keep_failed_for=dt.timedelta(days=90))
-        ...     store.retention.failed_older_than.days
-        RetentionPolicy(finished_older_than=datetime.timedelta(days=30), keep_failed_for=datetime.timedelta(days=90))
-        90
-        """
+        """The work of BatchStore.set_retention, whose docstring says what it does."""
         if finished_older_than is None:
             if keep_failed_for is not None:
                 raise ConfigurationError("needs finished_older_than as well (None turns retention off)",
@@ -142,20 +136,15 @@ class RetentionSteps(StoreCore):
         self._next_retention_check = 0.0
         return policy
 
-    @property
-    def retention(self) -> RetentionPolicy | None:
-        """The retention policy stored in the database, or None when retention is off (the default)."""
+    def policy(self) -> RetentionPolicy | None:
+        """The work of BatchStore.retention, whose docstring says what it does."""
         rows = dict(self._engine.fetchall(READ_SETTINGS, (POLICY_KEY, DUE_KEY), "retention"))
         text = rows.get(POLICY_KEY)
         return None if text in (None, "null") else RetentionPolicy.from_json(text)
 
-    def apply_retention(self) -> int:
-        """Apply the retention policy now, to the end, whether it is due or not; returns how many tasks went.
-
-        The store does this by itself (see ``set_retention``); this is for a deployment that wants it done
-        at a time of its choosing. 0 when retention is off.
-        """
-        policy = self.retention
+    def apply(self) -> int:
+        """The work of BatchStore.apply_retention, whose docstring says what it does."""
+        policy = self.policy()
         if policy is None:
             return 0
         removed = 0
@@ -165,7 +154,7 @@ class RetentionSteps(StoreCore):
             if done:
                 return removed
 
-    def _retain_if_due(self) -> None:
+    def retain_if_due(self) -> None:
         """After a write: once a minute, look whether retention is due, and if so claim and apply a turn of it."""
         now = time.monotonic()
         if now < self._next_retention_check:
@@ -224,7 +213,7 @@ class RetentionSteps(StoreCore):
                     for (task_id,) in found:
                         # Requeued, or deleted, since the read: not this turn's to remove.
                         if tx.one(still_expired, (task_id, *states, cutoff)) is not None:
-                            gone += self._delete(tx, task_id, "retention")
+                            gone += self._writer.delete(tx, task_id, "retention")
                 removed += gone
                 if len(found) < BATCH or not gone:
                     break
