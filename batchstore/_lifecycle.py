@@ -185,16 +185,8 @@ class Lifecycle:
                                   internal={"lease_expires": self._lease_until(now)}, now=now)
         return self._result(values, stop)
 
-    def succeed(
-        self,
-        task_id: int,
-        *,
-        result: str | None = None,
-        response: str | None = None,
-        file_name: str | None = None,
-        cleanup: bool = False,
-        worker: str | None = None,
-    ) -> BatchTaskInfo:
+    def succeed(self, task_id: int, *, result: str | None, response: str | None, file_name: str | None,
+                cleanup: bool, worker: str | None) -> BatchTaskInfo:
         """The work of BatchStore.succeed, whose docstring says what it does."""
         task_id = _task_id(task_id, "succeed")
         worker = _worker(worker, "succeed")
