@@ -25,6 +25,7 @@ from ._engines import (
     scratch_postgres_schema,
 )
 from ._engines.base import ChangeWaiter
+from ._lifecycle import why_not_stopped
 from ._store import DEFAULT_WRITABLE, BatchStore, wait_seconds
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "sqlite_file",
     "task_id",
     "wait_seconds",
+    "why_not_stopped",
 ]
 
 

@@ -26,7 +26,16 @@ from ._model import BatchTaskInfo
 from ._queries import NEXT_NEW, NEXT_NEW_BY_NAME, SELECT_CLAIM, STALE_CLAIMS
 from ._rows import timestamp
 
-__all__ = ["ALLOWED", "CLAIMED", "FINISHED", "Lifecycle", "check_transition"]
+__all__ = [
+    "ALLOWED",
+    "CLAIMED",
+    "FINISHED",
+    "STOPPED",
+    "Lifecycle",
+    "check_transition",
+    "stopped_result",
+    "why_not_stopped",
+]
 
 S = BatchTaskState
 
@@ -52,8 +61,25 @@ def check_transition(step: str, task_id: int, state: BatchTaskState) -> None:
 
 
 _RECOVERY_EVERY: Final = dt.timedelta(seconds=1)
-_STOPPED: Final = "Stopped by request"
-_WARNED: Final = f"{_STOPPED}; CancelWithWarning: a warning applied"
+#: The Result of a task stopped by request (SailPoint's view of a task reads it too).
+STOPPED: Final = "Stopped by request"
+_WARNED: Final = f"{STOPPED}; CancelWithWarning: a warning applied"
+
+
+def stopped_result(behaviour: CancellationBehaviour) -> str:
+    """The Result a stopped task gets: it says so, and that a warning applied for CancelWithWarning."""
+    return _WARNED if behaviour is CancellationBehaviour.CancelWithWarning else STOPPED
+
+
+def why_not_stopped(task: BatchTaskInfo) -> str:
+    """Why :meth:`BatchStore.stop` left a task as it was (it returned False), for a front to say so.
+
+    >>> why_not_stopped(BatchTaskInfo(state="Succeeded", cancellation_behaviour="CanCancel"))
+    'its State is Succeeded (finished)'
+    """
+    if task.cancellation_behaviour is CancellationBehaviour.CannotCancel:
+        return "its CancellationBehaviour is CannotCancel"
+    return f"its State is {task.state.name if task.state else None} (finished)"
 
 
 class Lifecycle:
@@ -110,8 +136,7 @@ class Lifecycle:
             if stop:
                 # Someone asked the task to stop and its worker died first: the request is honoured, as
                 # stop() does for a task not yet started, rather than handed to the next worker.
-                warned = current["cancellation_behaviour"] is CancellationBehaviour.CancelWithWarning
-                changes = {"state": BatchTaskState.Failed, "result": _WARNED if warned else _STOPPED}
+                changes = {"state": BatchTaskState.Failed, "result": stopped_result(current["cancellation_behaviour"])}
             elif current["start_count"] >= self._max_starts:
                 result = f"Failed: its worker's lease expired after {current['start_count']} starts"
                 changes = {"state": BatchTaskState.Failed, "result": coerce(BY_WIRE["Result"], result[:254])}
@@ -209,8 +234,7 @@ class Lifecycle:
         with self._engine.write("fail") as tx:
             current, stop = self._claimed(tx, task_id, "fail", worker)
             if stop and result is None:
-                warned = current["cancellation_behaviour"] is CancellationBehaviour.CancelWithWarning
-                changes["result"] = _WARNED if warned else _STOPPED
+                changes["result"] = stopped_result(current["cancellation_behaviour"])
             values = self._writer.change(tx, current, changes, "fail", worker=worker, internal={"lease_expires": None})
         return self._result(values, stop)
 
@@ -236,8 +260,7 @@ class Lifecycle:
                 if not already:
                     self._writer.change(tx, current, {}, "stop", internal={"stop_requested": True})
                 return True
-            warned = behaviour is CancellationBehaviour.CancelWithWarning
-            changes = {"state": BatchTaskState.Failed, "result": _WARNED if warned else _STOPPED}
+            changes = {"state": BatchTaskState.Failed, "result": stopped_result(behaviour)}
             self._writer.change(tx, current, changes, "stop", internal={"lease_expires": None})
             return True
 

@@ -17,6 +17,8 @@ from typing import Any, Final, Protocol
 POSTGRES_SCHEMES: Final = ("postgresql://", "postgresql+psycopg://", "postgres://")
 #: SQLite's PRAGMA synchronous values a store accepts.
 SYNCHRONOUS: Final = ("OFF", "NORMAL", "FULL", "EXTRA")
+#: What every engine says when a closed store is used.
+CLOSED: Final = "the store is closed; open a new BatchStore"
 
 __all__ = ["ChangeWaiter", "Engine", "Transaction"]
 

@@ -38,7 +38,7 @@ from .._migrations import (
 )
 from .._queries import INSERT_CHANGE
 from . import redact
-from .base import POSTGRES_SCHEMES
+from .base import CLOSED, POSTGRES_SCHEMES
 
 if TYPE_CHECKING:
     import psycopg
@@ -536,7 +536,7 @@ class PostgresEngine:
             with self._lock:
                 if self._pool is None:
                     if not self._forked:
-                        raise StoreClosedError("the store is closed; open a new BatchStore")
+                        raise StoreClosedError(CLOSED)
                     self._pool = self._open_pool()
                     self._forked = False
                 pool = self._pool

@@ -34,6 +34,7 @@ from typing import Any, Final, TypeVar
 from .. import _migrations as versions  # the version rules and Alembic; this module reads and creates
 from .._exceptions import StorageError, StoreClosedError
 from .._queries import INSERT_CHANGE
+from .base import CLOSED
 
 __all__ = ["SQLiteEngine", "ensure_sqlite_schema", "has_version_table", "read_schema_version", "sqlite_schema_version"]
 
@@ -127,6 +128,10 @@ class _ChangeWaiter:
         self._seen_commits = engine._commits
         self._conn: sqlite3.Connection | None = None
         self._seen_version = 0
+        # close() may come from another thread while wait() reads (an async watch cancelled mid-wait:
+        # asyncio marks the wait done at once, while its thread still runs). sqlite3 crashes the process
+        # on a connection closed under a running statement, so the two take turns.
+        self._using = threading.Lock()
         if not engine.in_memory:  # a private in-memory database has no other connections to hear from
             try:
                 self._conn = sqlite3.connect(engine.path, uri=engine.path.startswith("file:"),
@@ -136,8 +141,10 @@ class _ChangeWaiter:
                 raise translate(exc, "watch") from exc
 
     def _data_version(self) -> int:
-        assert self._conn is not None
-        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+        with self._using:
+            if self._conn is None:  # closed meanwhile: nothing more to hear
+                return self._seen_version
+            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
 
     def wait(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -160,9 +167,10 @@ class _ChangeWaiter:
                 return
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        with self._using:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
 
 def read_schema_version(path: str) -> int:
@@ -517,7 +525,7 @@ class SQLiteEngine:
     def _connection(self) -> sqlite3.Connection:
         conn = self._conn
         if conn is None:
-            raise StoreClosedError("the store is closed; open a new BatchStore")
+            raise StoreClosedError(CLOSED)
         if self._forked:
             # A connection inherited through fork() must not be used by the child: open its own.
             # Nor closed: SQLite would take the parent's open files for its own and could, on the last
@@ -608,7 +616,7 @@ class SQLiteEngine:
     def change_waiter(self) -> _ChangeWaiter:
         """Something to sleep on until a change may have been committed."""
         if self.closed:
-            raise StoreClosedError("the store is closed; open a new BatchStore")
+            raise StoreClosedError(CLOSED)
         return _ChangeWaiter(self)
 
     @property
