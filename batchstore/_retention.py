@@ -42,7 +42,7 @@ from ._queries import (
 )
 from ._rows import timestamp
 
-__all__ = ["BATCH", "BUDGET", "CHECK_EVERY", "Retention", "RetentionPolicy"]
+__all__ = ["BATCH", "BUDGET", "CHECK_EVERY", "Retention", "RetentionPolicy", "before_now"]
 
 #: How often each store looks whether retention is due, in seconds.
 CHECK_EVERY: Final = 60.0
@@ -97,11 +97,16 @@ def _age(value: object, option: str) -> dt.timedelta:
         raise ConfigurationError(f"must be a datetime.timedelta, got {type(value).__name__}", option=option)
     if value <= dt.timedelta(0):
         raise ConfigurationError(f"must be longer than 0, got {value!r}", option=option)
-    try:
-        _now() - value
-    except OverflowError:
-        raise ConfigurationError(f"{value!r} reaches back before the year 1", option=option) from None
+    before_now(value, option)
     return value
+
+
+def before_now(age: dt.timedelta, option: str) -> dt.datetime:
+    """The moment ``age`` ago, or ConfigurationError naming ``option`` when that is before the year 1."""
+    try:
+        return _now() - age
+    except OverflowError:
+        raise ConfigurationError(f"{age!r} reaches back before the year 1", option=option) from None
 
 
 class Retention:

@@ -48,7 +48,7 @@ from ._patch import apply_patch, json_equal, parse_operations, referenced_fields
 from ._progress import RECENT_REPORTS, ProgressEstimate, estimate, reports_of
 from ._queries import PRUNE_CHANGES, RECENT_TRACE, TASK_EXISTS, prunable
 from ._query import Ordering, Q, compile_where, parse_order, to_q
-from ._retention import Retention, RetentionPolicy
+from ._retention import Retention, RetentionPolicy, before_now
 from ._rows import ReadPlan, plan_for, read_plan, timestamp
 from ._trace import TraceEntry, read_history
 
@@ -107,17 +107,27 @@ def _cursor(value: object, operation: str) -> int:
     return value
 
 
+def _whole(value: object, low: int, high: int) -> int:
+    """``value`` if it is a whole number from ``low`` to ``high``, else ValueError: one rule, one message."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"must be a whole number from {low} to {high}, got {value!r}")
+    return value
+
+
 def _bound(value: object, name: str, low: int, high: int) -> int:
     """A whole number of tasks (an offset, a limit) within bounds, or InvalidTaskError naming it."""
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidTaskError(f"must be a whole number from {low} to {high}, got {value!r}", field=name)
-    return value
+    try:
+        return _whole(value, low, high)
+    except ValueError as exc:
+        raise InvalidTaskError(str(exc), field=name) from None
 
 
 def _count(value: object, option: str, *, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ConfigurationError(f"must be a whole number from {low} to {high}, got {value!r}", option=option)
-    return value
+    """A whole number an option takes, within bounds, or ConfigurationError naming the option."""
+    try:
+        return _whole(value, low, high)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc), option=option) from None
 
 
 class BatchStore:
@@ -720,10 +730,7 @@ class BatchStore:
         if unfinished or not wanted:
             raise InvalidTaskError(f"prune removes finished tasks only, not {', '.join(unfinished) or 'none'}",
                                    field="State")
-        try:
-            cutoff = timestamp(_now() - older_than)
-        except OverflowError:
-            raise ConfigurationError(f"{older_than!r} reaches back before the year 1", option="older_than") from None
+        cutoff = timestamp(before_now(older_than, "older_than"))
         # SKIP LOCKED where the engine has it: a task a worker is writing right now waits for the next prune.
         sql = prunable(len(wanted)) + self._engine.claim
         removed = 0
