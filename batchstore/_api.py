@@ -25,12 +25,14 @@ from ._engines import (
     scratch_postgres_schema,
 )
 from ._engines.base import ChangeWaiter
-from ._lifecycle import why_not_stopped
+from ._lifecycle import STOPPED, why_not_stopped
+from ._model import BatchTaskInfo
 from ._store import DEFAULT_WRITABLE, BatchStore, wait_seconds
 
 __all__ = [
     "DEFAULT_WRITABLE",
     "POSTGRES_SCHEMES",
+    "STOPPED",
     "BatchStore",
     "ChangeWaiter",
     "change_waiter",
@@ -42,6 +44,7 @@ __all__ = [
     "redact",
     "scratch_postgres_schema",
     "sqlite_file",
+    "task_for_wait",
     "task_id",
     "wait_seconds",
     "why_not_stopped",
@@ -65,3 +68,9 @@ def change_waiter(store: BatchStore) -> ChangeWaiter:
     """A new waiter on the store's change feed, armed now: ``wait(seconds)`` returns when a commit may have
     added changes (the async twin's ``watch`` sleeps on it off the store's thread)."""
     return store._engine.change_waiter()
+
+
+def task_for_wait(store: BatchStore, task_id: int) -> BatchTaskInfo:
+    """The task as ``wait`` reads it between changes (TaskNotFoundError names ``wait``): the HTTP front's
+    long poll waits on the feed itself, off the store's threads, and reads the task through this."""
+    return store._waited(task_id)

@@ -253,6 +253,7 @@ class AsyncBatchStore:
     set_retention = _twin(BatchStore.set_retention)
     apply_retention = _twin(BatchStore.apply_retention)
     history = _twin(BatchStore.history)
+    histories = _twin(BatchStore.histories)
     progress_estimate = _twin(BatchStore.progress_estimate)
     count = _twin(BatchStore.count)
 

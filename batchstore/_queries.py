@@ -37,6 +37,7 @@ __all__ = [
     "WRITE_SETTING",
     "expired_by_id",
     "prunable",
+    "select_traces",
 ]
 
 INSERT_TASK: Final = (
@@ -60,6 +61,17 @@ RECENT_TRACE: Final = (
 SELECT_TRACE: Final = (
     "SELECT id, task_id, at, operation, worker, changes FROM batchtaskchange WHERE task_id = ? AND traced ORDER BY id"
 )
+
+
+def select_traces(count: int) -> str:
+    """The traces of ``count`` tasks (their ids bound), oldest first, in one statement: a row per trace entry
+    (SELECT_TRACE's columns after the task's id), and one of NULLs for a task without any; no row for an id
+    of no task."""
+    return (
+        "SELECT t.id, c.id, c.task_id, c.at, c.operation, c.worker, c.changes FROM batchtask t "
+        "LEFT JOIN batchtaskchange c ON c.task_id = t.id AND c.traced "
+        f"WHERE t.id IN ({','.join('?' * count)}) ORDER BY t.id, c.id"
+    )
 
 #: Claims (the engine appends SKIP LOCKED where it has it): the oldest New task, by Id.
 _NEW: Final = int(BatchTaskState.New)

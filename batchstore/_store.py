@@ -50,7 +50,7 @@ from ._queries import PRUNE_CHANGES, RECENT_TRACE, TASK_EXISTS, prunable
 from ._query import Ordering, Q, compile_where, parse_order, to_q
 from ._retention import Retention, RetentionPolicy, before_now
 from ._rows import ReadPlan, plan_for, read_plan, timestamp
-from ._trace import TraceEntry, read_history
+from ._trace import IDS_PER_READ, TraceEntry, read_histories, read_history
 
 __all__ = ["DEFAULT_WRITABLE", "BatchStore"]
 
@@ -444,6 +444,22 @@ class BatchStore:
             if tx.one(TASK_EXISTS, (task_id,)) is None:
                 raise TaskNotFoundError(task_id, "history")
             return read_history(tx, task_id)
+
+    def histories(self, task_ids: Iterable[int]) -> dict[int, builtins.list[TraceEntry]]:
+        """The traces of many tasks at once (a page of a list), in one statement per 500 ids: task id ->
+        entries, oldest first. Every id that names a task is a key (an internal task's trace is empty); an id
+        of no task is absent, not an error. All of it is read from one snapshot.
+
+        >>> with BatchStore() as store:
+        ...     first = store.create({"Name": "ERPSync"})
+        ...     {i: [e.operation for e in h] for i, h in store.histories([first, 404]).items()}
+        {1: ['create']}
+        """
+        ids = [_task_id(task_id, "histories") for task_id in task_ids]
+        if len(ids) <= IDS_PER_READ:  # one statement sees one snapshot by itself
+            return read_histories(lambda sql, params: self._engine.fetchall(sql, params, "histories"), ids)
+        with self._engine.read("histories") as tx:
+            return read_histories(tx.all, ids)
 
     def progress_estimate(self, task_id: int) -> ProgressEstimate:
         """How fast a Started task advances (percent per minute) and when it should reach 100 %.

@@ -16,9 +16,11 @@ from typing import Any, Final
 
 from ._engines.base import Transaction
 from ._exceptions import StorageError
-from ._queries import SELECT_TRACE
+from ._queries import SELECT_TRACE, select_traces
 
-__all__ = ["TraceEntry", "dump_changes", "entries", "read_histories", "read_history", "record", "record_many"]
+__all__ = [
+    "IDS_PER_READ", "TraceEntry", "dump_changes", "entries", "read_histories", "read_history", "record", "record_many",
+]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,26 +102,28 @@ def read_history(tx: Transaction, task_id: int) -> list[TraceEntry]:
 
 
 #: Ids per statement of read_histories: under every engine's limit on bound parameters.
-_IDS_PER_READ: Final = 500
+IDS_PER_READ: Final = 500
 
 
-def read_histories(tx: Transaction, task_ids: Sequence[int]) -> dict[int, list[TraceEntry]]:
-    """The traces of many tasks in one statement per 500 ids (a page of a list): task id -> entries, oldest
-    first; a task without trace rows (internal, or no such task) is absent.
+def read_histories(
+    fetch: Callable[[str, Sequence[Any]], Sequence[Any]], task_ids: Sequence[int]
+) -> dict[int, list[TraceEntry]]:
+    """The traces of many tasks (a page of a list) in one statement per 500 ids, each read by ``fetch(sql,
+    params)``: task id -> entries, oldest first, for every id that names a task (an internal task's list is
+    empty); an id of no task is absent.
 
     One statement for a page of 100 tasks, where ``read_history`` for each costs 100 (measured: a SailPoint
     list of 100 spent most of its time there).
     """
     found: dict[int, list[TraceEntry]] = {}
     ids = list(dict.fromkeys(task_ids))
-    for first in range(0, len(ids), _IDS_PER_READ):
-        chunk = ids[first:first + _IDS_PER_READ]
-        sql = (
-            "SELECT id, task_id, at, operation, worker, changes FROM batchtaskchange "
-            f"WHERE task_id IN ({','.join('?' * len(chunk))}) AND traced ORDER BY task_id, id"
-        )
-        for entry in entries(tx.all(sql, chunk)):
-            found.setdefault(entry.task_id, []).append(entry)
+    for first in range(0, len(ids), IDS_PER_READ):
+        chunk = ids[first:first + IDS_PER_READ]
+        rows = fetch(select_traces(len(chunk)), chunk)
+        for task_id, *_ in rows:
+            found.setdefault(task_id, [])
+        for entry in entries([row[1:] for row in rows if row[1] is not None]):
+            found[entry.task_id].append(entry)
     return found
 
 

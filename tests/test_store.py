@@ -926,6 +926,29 @@ def test_history_of_a_trace_row_with_a_damaged_time_is_a_storage_error(store: Ba
         store.history(task_id)
 
 
+
+def test_histories_reads_many_traces_as_history_reads_each(store: BatchStore) -> None:
+    """Every id of a task is a key (an internal task's trace is empty), an id of no task is absent, duplicates
+    count once, and each trace is what ``history`` answers for its task, across the 500-id statements."""
+    ids = store.create_many([{"Name": f"t{i}", "IsInternalTask": i % 5 == 0} for i in range(1_203)])
+    for task_id in ids[::7]:
+        store.update({"Id": task_id, "State": "Started"})
+    gone = ids.pop(3)
+    store.delete(gone)
+    asked = [*ids, gone, ids[0], 2**31 - 1]
+    traces = store.histories(asked)
+    assert sorted(traces) == sorted(ids)
+    internal = {task.id for task in store.list(where={"IsInternalTask": True})}
+    assert internal and all(traces[task_id] == [] for task_id in internal)
+    for task_id in ids[:40] + ids[-40:]:
+        assert traces[task_id] == store.history(task_id)
+    assert store.histories([]) == {}
+
+
+def test_histories_refuses_a_bad_id_by_name(store: BatchStore) -> None:
+    with pytest.raises(InvalidTaskError, match="histories"):
+        store.histories([1, "one"])  # type: ignore[list-item]
+
 def results(store: BatchStore, task_id: int) -> dict[str, Any]:
     """One result of every kind of read and write."""
     return {

@@ -34,6 +34,7 @@ from starlette.concurrency import run_in_threadpool
 
 from .._enums import BatchTaskState, coerce_enum
 from .._exceptions import InvalidTaskError
+from .._fields import ID_MAX, ID_MIN
 from .._model import BatchTaskInfo
 from .._progress import estimate
 from .._query import Q
@@ -231,7 +232,7 @@ def dashboard_router(
     def tasks(
         state: Annotated[str, Query(description="A BatchTaskState name or number")],
         search: Search = None,
-        before: Annotated[int | None, Query(ge=-(2**63), le=2**63 - 1, description="Only Ids below this")] = None,
+        before: Annotated[int | None, Query(ge=ID_MIN, le=ID_MAX, description="Only Ids below this")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = PAGE,
     ) -> Response:
         return json_response(_page(store, _board_state(state), search_query(search), before, limit))

@@ -14,9 +14,10 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from .._enums import CancellationBehaviour
+from .._api import task_for_wait
+from .._enums import FINISHED, CancellationBehaviour
 from .._exceptions import WaitTimeoutError
-from .._lifecycle import FINISHED
+from .._fields import INT32_MAX, INT32_MIN
 from .._model import BatchTaskInfo
 from .._store import BatchStore
 from .._trace import TraceEntry
@@ -43,7 +44,7 @@ _PROGRESS: Final[dict[str, Any]] = {"type": ["object", "null"], "properties": {
 TASK_SCHEMA: Final[dict[str, Any]] = copy.deepcopy(schemas.COMPONENTS["BatchTaskInfo"])
 TASK_SCHEMA["properties"]["Progress"] = _PROGRESS
 TASK_SCHEMA["description"] = "A BatchTaskInfo with its Progress: the rate and ETA read from its progress reports"
-TaskId = Annotated[int, Path(ge=-(2**31), le=2**31 - 1, description="The task's Id")]
+TaskId = Annotated[int, Path(ge=INT32_MIN, le=INT32_MAX, description="The task's Id")]
 Zone = Annotated[ResponseZone, Depends(response_zone)]
 
 
@@ -141,7 +142,7 @@ def extras_router(store: BatchStore, hub: ChangeHub | None = None) -> APIRouter:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         async with changes.listen() as queue:
-            task = await run_in_threadpool(store._waited, task_id)
+            task = await run_in_threadpool(task_for_wait, store, task_id)
             while task.state not in FINISHED:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
@@ -155,7 +156,7 @@ def extras_router(store: BatchStore, hub: ChangeHub | None = None) -> APIRouter:
                 if batch is None:  # the feed ended: the store is closing
                     return error_response(request.url.path, 503, "StoreClosedError", "wait: the server is stopping")
                 if any(change.task_id == task_id for change in batch):
-                    task = await run_in_threadpool(store._waited, task_id)
+                    task = await run_in_threadpool(task_for_wait, store, task_id)
         return json_response(await run_in_threadpool(task_json, store, task, zone))
 
     @router.post(

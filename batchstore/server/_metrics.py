@@ -26,7 +26,7 @@ from prometheus_client.registry import Collector
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .._enums import BatchTaskState
+from .._enums import FINISHED, BatchTaskState
 from .._feed import Change
 from .._store import BatchStore
 
@@ -36,7 +36,7 @@ CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 #: Acquire times kept for tasks not finished yet; the oldest are forgotten past this many.
 REMEMBERED: Final = 100_000
 _STATES: Final = tuple(s for s in BatchTaskState if s not in (BatchTaskState.Unknown, BatchTaskState.All))
-_FINISHED: Final = frozenset({"Succeeded", "SucceededManualCleanup", "Failed"})
+_FINISHED: Final = frozenset(state.name for state in FINISHED)
 _DELETES: Final = frozenset({"delete", "delete_many", "prune", "retention"})
 #: Run times from seconds to a day.
 _BUCKETS: Final = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 43200, 86400, float("inf"))

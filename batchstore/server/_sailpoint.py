@@ -68,16 +68,15 @@ from typing import Annotated, Any, Final
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import Response
 
-from .._enums import BatchTaskState
+from .._api import STOPPED
+from .._enums import FINISHED, BatchTaskState
 from .._exceptions import BatchStoreError, PatchConflictError, PatchError, TaskNotFoundError
-from .._fields import to_json_value, wire_document
-from .._lifecycle import FINISHED
+from .._fields import INT32_MAX, to_json_value, wire_document
 from .._model import BatchTaskInfo
 from .._patch import apply_patch
-from .._queries import SELECT_TRACE
 from .._query import Q
 from .._store import BatchStore
-from .._trace import TraceEntry, entries, read_histories
+from .._trace import TraceEntry
 from . import _schemas as schemas
 from ._body import json_body
 from ._calls import StoreCalls
@@ -92,8 +91,6 @@ __all__ = [
     "read_page", "sailpoint_router", "status_answer", "status_of", "task_id_of", "task_status",
 ]  # fmt: skip
 
-#: How a Failed task says it was stopped (batchstore's stop() writes it to Result; a TERMINATED patch to Response).
-STOPPED: Final = "Stopped by request"
 _FINISHED_STATUS: Final = {
     BatchTaskState.Succeeded: "SUCCESS",
     BatchTaskState.SucceededManualCleanup: "WARNING",
@@ -112,7 +109,6 @@ _VIEWED: Final = (
 )  # fmt: skip
 _VIEWED_SET: Final = set(_VIEWED)
 _ATTEMPTS: Final = 5
-_INT32_MAX: Final = 2**31 - 1
 
 
 def completion_status(task: BatchTaskInfo) -> str | None:
@@ -173,7 +169,7 @@ def task_status(task: BatchTaskInfo, history: list[TraceEntry], *, to_encode: bo
 
 def _int32(text: str) -> int | None:
     # SailPoint's ids are strings; batchstore's are int32. Any other string names no task.
-    if len(text) <= 10 and text.isascii() and text.isdigit() and int(text) <= _INT32_MAX:
+    if len(text) <= 10 and text.isascii() and text.isdigit() and int(text) <= INT32_MAX:
         return int(text)
     return None
 
@@ -240,7 +236,7 @@ def _by_launcher(values: Sequence[str]) -> Q:
             queries.append(Q(IsSystemTask=True))
         elif value == "batchstore":
             queries.append(Q(IsSystemTask=False, AssociateId=None))
-        elif (found := _ASSOCIATE.fullmatch(value)) and -_INT32_MAX - 1 <= int(found[1]) <= _INT32_MAX:
+        elif (found := _ASSOCIATE.fullmatch(value)) and -INT32_MAX - 1 <= int(found[1]) <= INT32_MAX:
             queries.append(Q(IsSystemTask=False, AssociateId=int(found[1])))
     return _any_of(queries)
 
@@ -337,7 +333,9 @@ def status_of(store: BatchStore, task_id: int) -> dict[str, Any]:
     """The TaskStatus of one task (``GET .../task-status/{id}``)."""
     # The trace first, in one statement (store.history takes four: a transaction and an existence check),
     # then the task: a task deleted in between is a 404, as it was.
-    history = entries(store._engine.fetchall(SELECT_TRACE, (task_id,), "history"))
+    history = store.histories([task_id]).get(task_id)
+    if history is None:
+        raise TaskNotFoundError(task_id, "get")
     return task_status(store.get(task_id), history, to_encode=True)
 
 
@@ -354,14 +352,12 @@ def read_page(
     tasks = list(store.list(where=where, order_by=order_by, offset=offset, limit=limit))
     page = []
     if tasks:
-        ids = [task.id for task in tasks if task.id is not None]
-        marks = ",".join("?" * len(ids))
-        with store._engine.read("history") as tx:  # one snapshot: the traces of the tasks that still exist
-            existing = {row[0] for row in tx.all(f"SELECT id FROM batchtask WHERE id IN ({marks})", ids)}
-            histories = read_histories(tx, ids)
+        # The traces of the page's tasks that still exist, in one read (from one snapshot).
+        histories = store.histories(task.id for task in tasks if task.id is not None)
         for task in tasks:
-            if task.id in existing:  # else deleted since the page was read
-                page.append(task_status(task, histories.get(task.id, []), to_encode=True))  # type: ignore[arg-type]
+            history = histories.get(task.id)  # type: ignore[arg-type]
+            if history is not None:  # else deleted since the page was read
+                page.append(task_status(task, history, to_encode=True))
     return page, (store.count(where=where) if count else None)
 
 
@@ -457,7 +453,7 @@ async def _version(
 
 async def _page_parameters(
     limit: Annotated[int, Query(ge=0, le=250, description="At most this many (0..250)")] = 250,
-    offset: Annotated[int, Query(ge=0, le=_INT32_MAX, description="Skip this many")] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT32_MAX, description="Skip this many")] = 0,
     count: Annotated[bool, Query(description="Set X-Total-Count to the number of matches")] = False,
 ) -> tuple[int, int, bool]:
     return limit, offset, count

@@ -12,6 +12,7 @@ import shlex
 from typing import Final
 
 from .._enums import BatchTaskState, coerce_enum
+from .._fields import INT32_MAX
 from .._query import Q
 from ._errors import RequestRefusedError
 
@@ -35,7 +36,7 @@ def _state(text: str) -> BatchTaskState | None:
 
 
 def _number(text: str) -> int | None:
-    if not text.isdigit() or len(text) > 10 or int(text) > 2**31 - 1:
+    if not text.isdigit() or len(text) > 10 or int(text) > INT32_MAX:
         return None
     return int(text)
 

@@ -19,6 +19,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from .._enums import BatchTaskState, coerce_enum
 from .._exceptions import TaskNotFoundError
+from .._fields import INT32_MAX, INT32_MIN
 from .._model import BatchTaskInfo
 from .._query import Q
 from .._store import BatchStore
@@ -39,8 +40,6 @@ _T = TypeVar("_T")
 #: An answer up to this size is sent whole, with its Content-Length; a longer one is streamed.
 _WHOLE: Final = 1024 * 1024
 _CHUNK: Final = 64 * 1024  # bytes of JSON gathered before a streamed list hands them to the server
-_INT32_MIN: Final = -(2**31)
-_INT32_MAX: Final = 2**31 - 1
 _DATETIMES: Final = (("LastStarted", "last_started"), ("Created", "created"))
 _DIGITS: Final = re.compile(r"[0-9]+")
 #: The OData list's query parameters (matched in any case); those not listed in the route are ignored.
@@ -148,8 +147,8 @@ def _gather_chunk(
 def _int(value: Any, name: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise RequestRefusedError(400, f"must be an integer, got {json.dumps(value)}", field=name)
-    if not _INT32_MIN <= value <= _INT32_MAX:  # ids are int32; SQLite cannot bind a much larger number
-        raise RequestRefusedError(400, f"{value} is outside {_INT32_MIN}..{_INT32_MAX}", field=name)
+    if not INT32_MIN <= value <= INT32_MAX:  # ids are int32; SQLite cannot bind a much larger number
+        raise RequestRefusedError(400, f"{value} is outside {INT32_MIN}..{INT32_MAX}", field=name)
     return value
 
 
@@ -220,8 +219,8 @@ def _odata_parameters(request: Request) -> dict[str, str]:
 def _count_parameter(value: str | None, name: str) -> int | None:
     if value is None:
         return None
-    if not _DIGITS.fullmatch(value.strip()) or int(value) > _INT32_MAX:
-        raise RequestRefusedError(400, f"must be a whole number from 0 to {_INT32_MAX}, got {value!r}", field=name)
+    if not _DIGITS.fullmatch(value.strip()) or int(value) > INT32_MAX:
+        raise RequestRefusedError(400, f"must be a whole number from 0 to {INT32_MAX}, got {value!r}", field=name)
     return int(value)
 
 
