@@ -31,13 +31,13 @@ from server_process import postgres_schema
 from batchstore import BatchStore
 from batchstore._environment import environment_value
 
-# Imported here, once: pytester's in-process runs (tests/test_pytest_plugin.py) drop from sys.modules what they
+# Imported here, once: pytester's in-process runs (tests/plugin/test_pytest_plugin.py) drop from sys.modules what they
 # import, and a driver imported a second time is a second set of classes (its errors no longer match).
 for _module in ("psycopg", "psycopg_pool", "batchstore._engines.postgres", "batchstore._migrations"):
     with contextlib.suppress(ImportError):
         __import__(_module)
 
-# pytester runs pytest inside pytest: tests/test_pytest_plugin.py tests batchstore's plugin with it.
+# pytester runs pytest inside pytest: tests/plugin/test_pytest_plugin.py tests batchstore's plugin with it.
 pytest_plugins = ["pytester"]
 
 #: Where Hypothesis keeps the examples that failed, so the next run (CI caches the folder) tries them first.

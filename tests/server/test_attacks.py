@@ -60,7 +60,7 @@ from batchstore import (
 from batchstore._engines import redact
 from batchstore._environment import environment_value
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 UTC = dt.UTC
 #: A zone at UTC-12 and one at UTC+14: the farthest any clock is from UTC.
 WEST, EAST = "Etc/GMT+12", "Pacific/Kiritimati"
@@ -757,7 +757,7 @@ def test_an_allowed_host_must_be_a_host_name() -> None:
 def test_no_test_names_a_fixed_absolute_path_to_write_to() -> None:
     """The browser test copied its screenshot to /work/wt/...: every file a test writes is under tmp_path."""
     allowed = ("/usr/bin/", "/dev/null", "/proc")  # /proc: read to find processes; nothing is written there
-    for test_file in sorted((ROOT / "tests").glob("*.py")):
+    for test_file in sorted((ROOT / "tests").rglob("*.py")):
         tree = ast.parse(test_file.read_text(), str(test_file))
         for node in ast.walk(tree):
             if (isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "Path"

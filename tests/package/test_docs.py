@@ -36,7 +36,7 @@ from server_process import missing, postgres_schema, require, require_postgres, 
 
 import batchstore
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 EXAMPLES = DOCS / "examples"
 #: Every page a reader may open: the site's pages, and the Markdown files at the root that the site includes
@@ -84,7 +84,7 @@ def test_every_example_file_is_shown_on_a_page_and_every_included_file_exists() 
 def test_python_on_a_page_comes_from_an_example_file(page: Path) -> None:
     """An inline Python block would never run: every one is a file of docs/examples/ the tests run.
 
-    (README.md's own blocks run in tests/test_readme.py.)
+    (README.md's own blocks run in tests/package/test_readme.py.)
     """
     for language, body, line in fences(page):
         if language in ("python", "py", "pycon"):
@@ -334,7 +334,7 @@ def test_shell_example_runs(
     assert "Traceback" not in result.stderr, result.stderr
 
 
-# SQLite in-process: tests/test_pytest_plugin.py runs the same file with pytester.
+# SQLite in-process: tests/plugin/test_pytest_plugin.py runs the same file with pytester.
 @pytest.mark.parametrize("engine", ["memory", "postgresql"])
 @pytest.mark.parametrize("example", examples("test_*.py"), ids=lambda p: p.name)
 def test_pytest_example_passes_with_the_plugin(example: Path, engine: str, tmp_path: Path) -> None:

@@ -385,12 +385,12 @@ def test_postgresql_stores_are_fresh_per_test(pytester: pytest.Pytester) -> None
 
 # --- the docs ------------------------------------------------------------------------------------------
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 @pytest.mark.parametrize("engine", ["memory", "sqlite"])
 def test_the_docs_test_file_passes(pytester: pytest.Pytester, engine: str) -> None:
-    # docs/guide/pytest-plugin.md shows this file; tests/test_docs.py also runs it in a pytest of its own.
+    # docs/guide/pytest-plugin.md shows this file; tests/package/test_docs.py also runs it in a pytest of its own.
     source = (DOCS / "examples" / "test_tasks.py").read_text()
     tests = len(re.findall(r"^def test_", source, re.M))
     run(pytester, source, "--batchstore-url", engine).assert_outcomes(passed=tests)

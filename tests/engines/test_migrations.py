@@ -24,7 +24,7 @@ from server_process import require_postgres
 from batchstore import BatchStore, StorageError, TaskNotFoundError
 from batchstore._migrations import SCHEMA_VERSION, VERSION_TABLE, migrate, migration_sql
 
-FIXTURE = Path(__file__).resolve().parent / "fixtures" / "schema_v1.db"
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "schema_v1.db"
 V1_IDS = [1, 2, 3, 5]  # 4 was created, then deleted, by 0.1.0
 V1_TABLES = ("batchtask", "binaryobject")
 HEAD = f"{SCHEMA_VERSION:04d}"  # the Alembic revision of this release's schema

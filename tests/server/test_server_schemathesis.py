@@ -47,7 +47,7 @@ def test_schemathesis_finds_no_server_error_and_no_response_outside_the_schema(t
                 "--exclude-path",
                 "/batchstore/v1/events",
                 # A wait is a long poll: it answers when the task finishes or its timeout (up to 60 s) runs
-                # out, so most fuzzed requests would only time out. tests/test_wait_requeue.py covers it.
+                # out, so most fuzzed requests would only time out. tests/lifecycle/test_wait_requeue.py covers it.
                 "--exclude-path",
                 "/batchstore/v1/tasks/{task_id}/wait",
             ],

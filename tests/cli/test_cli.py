@@ -587,7 +587,7 @@ def test_a_terminal_gets_a_table_with_colour_and_progress_bars(cli_db: Path) -> 
 
 # --- migrate ------------------------------------------------------------------------------------
 
-V1_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "schema_v1.db"
+V1_FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "schema_v1.db"
 
 
 def test_migrate_upgrades_a_0_1_0_file_once_and_says_so(tmp_path: Path) -> None:

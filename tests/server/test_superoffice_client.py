@@ -20,7 +20,7 @@ from server_process import missing, require_server_packages, running_server
 
 #: The client's major version the test was written against (its BatchAgent has the fifteen methods).
 PACKAGE = "@superoffice/webapi@12"
-SCRIPT = Path(__file__).parent / "js" / "superoffice_agent.mjs"
+SCRIPT = Path(__file__).resolve().parents[1] / "js" / "superoffice_agent.mjs"
 TOKEN = "js-client-token"
 
 

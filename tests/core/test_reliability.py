@@ -26,7 +26,7 @@ from batchstore import BatchStore, StorageError, TaskNotFoundError
 
 pytestmark = pytest.mark.slow
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parents[1]  # tests/: crash_child.py
 KILLS = int(os.environ.get("BATCHSTORE_KILLS", "20"))
 LOAD_TASKS = int(os.environ.get("BATCHSTORE_LOAD_TASKS", "10000"))
 
