@@ -10,6 +10,11 @@ Every check of "what was written" reads the database with plain ``sqlite3`` or p
 through batchstore: :func:`snapshot` dumps every table (and, on PostgreSQL, every id sequence), and
 ``refuses`` asserts that a call raised the expected error, that the message names the field or operation,
 and that the dump did not change.
+
+Two tiers (docs/contributing.md). ``pytest`` alone runs the fast tier: every behaviour once, on SQLite,
+Hypothesis at a small example count, the CLI's verbs in-process through click's runner. With
+``BATCHSTORE_TESTS=full`` (CI: ``.ci/run``) it runs the full tier: every store-level suite on SQLite and
+PostgreSQL, fuzzing at full strength, the CLI as real processes, and the tests marked ``full``.
 """
 
 from __future__ import annotations
@@ -40,14 +45,32 @@ for _module in ("psycopg", "psycopg_pool", "batchstore._engines.postgres", "batc
 # pytester runs pytest inside pytest: tests/plugin/test_pytest_plugin.py tests batchstore's plugin with it.
 pytest_plugins = ["pytester"]
 
+#: The environment variable that picks the tier: ``full`` runs the full tier, anything else (or nothing) the fast.
+TIER_VARIABLE = "BATCHSTORE_TESTS"
+_tier = environment_value(TIER_VARIABLE)
+if _tier not in (None, "fast", "full"):
+    raise pytest.UsageError(f"{TIER_VARIABLE}={_tier!r}: the tiers are 'fast' (the default) and 'full'")
+#: True in the full tier (CI), False in the fast one (a plain ``pytest``).
+FULL = _tier == "full"
+
+
+def examples(full: int) -> int:
+    """A Hypothesis test's example count: ``full`` in the full tier, a tenth of it (at least 10) in the fast.
+
+    The fast tier still runs every property, with enough examples to hit the common shapes; the full tier's
+    counts find the rare ones.
+    """
+    return full if FULL else max(10, full // 10)
+
+
 #: Where Hypothesis keeps the examples that failed, so the next run (CI caches the folder) tries them first.
 HYPOTHESIS_EXAMPLES = Path(__file__).resolve().parent.parent / ".hypothesis" / "examples"
 # Also in CI, where Hypothesis's own "ci" profile (loaded when CI is set) would drop the database and
 # derandomize: a flaky fuzz failure is kept, and its blob printed, so the CI log can replay it
-# (@reproduce_failure) on any machine.
+# (@reproduce_failure) on any machine. A test that sets no max_examples of its own takes the tier's count.
 settings.register_profile(
     "batchstore", parent=settings.default, database=DirectoryBasedExampleDatabase(HYPOTHESIS_EXAMPLES),
-    derandomize=False, print_blob=True,
+    derandomize=False, print_blob=True, max_examples=examples(100),
 )
 settings.load_profile("batchstore")
 
@@ -173,7 +196,8 @@ SEEDS = {"001": SEED_CREATE_001, "000": SEED_UPDATE_000, "002": SEED_GET_002, "0
 
 
 POSTGRES_URL_VARIABLE = "BATCHSTORE_TEST_POSTGRES_URL"
-ENGINES = ("sqlite", "postgresql")
+#: The engines every store-level test runs on: both in the full tier, SQLite alone in the fast one.
+ENGINES: tuple[str, ...] = ("sqlite", "postgresql") if FULL else ("sqlite",)
 #: Every table batchstore writes; on PostgreSQL a snapshot also reads each table's id sequence.
 TABLES = ("batchtask", "binaryobject", "batchtaskchange", "batchstore_version")
 
@@ -298,6 +322,55 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "sqlite_only(reason): the test is about SQLite itself (files, pragmas, sqlite3 hooks); "
         "it runs on the sqlite engine only")
+    config.addinivalue_line(
+        "markers", "postgresql: the test needs the PostgreSQL server (BATCHSTORE_TEST_POSTGRES_URL); full tier only")
+    config.addinivalue_line(
+        "markers", "full(reason): slow or process-heavy (SIGKILLs, terminals, signals, 10,000-task loads); "
+        "full tier only")
+
+
+def needs_postgres(item: pytest.Item) -> bool:
+    """Whether a test runs on PostgreSQL: marked ``postgresql``, or given the engine "postgresql" by a parameter."""
+    if item.get_closest_marker("postgresql") is not None:
+        return True
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and "postgresql" in callspec.params.values()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The fast tier leaves out (deselects, so no SKIPPED line each) what only the full tier runs."""
+    if FULL:
+        return
+    kept, left_out = [], []
+    for item in items:
+        (left_out if item.get_closest_marker("full") is not None or needs_postgres(item) else kept).append(item)
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = kept
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if FULL:
+        postgres = environment_value(POSTGRES_URL_VARIABLE)
+        return f"batchstore tests: full tier (SQLite and PostgreSQL: {'set' if postgres else 'NOT SET'})"
+    return f"batchstore tests: fast tier (SQLite; {TIER_VARIABLE}=full runs the full tier)"
+
+
+#: The one reason every PostgreSQL test of a full-tier run without a server skips for (so ``-ra`` prints one line).
+NO_POSTGRES = f"needs a PostgreSQL server: set {POSTGRES_URL_VARIABLE} (CI: . .ci/postgres.sh)"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """In a full-tier run without a PostgreSQL server, its tests skip here, from one line, for one reason.
+
+    pytest folds skips that share a place and a reason into one ``-ra`` line: raised here, before any
+    fixture opens a database, the hundreds of PostgreSQL tests show as one. With BATCHSTORE_REQUIRE_ALL set
+    (CI) they fail instead, in ``require_postgres``.
+    """
+    if (needs_postgres(item) and environment_value(POSTGRES_URL_VARIABLE) is None
+            and environment_value("BATCHSTORE_REQUIRE_ALL") is None):
+        pytest.skip(NO_POSTGRES)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
