@@ -486,21 +486,33 @@ def sql_trace(store: BatchStore, engine: str) -> Iterator[list[str]]:
 # --- HTTP server processes (tests/server_process.py) ----------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """One real server process (no token) on its own SQLite file, shared by the session's HTTP tests."""
+@contextmanager
+def server_database(engine: str, folder: Path) -> Iterator[Path | str]:
+    """What a server process is started on: a SQLite file in ``folder``, or a fresh PostgreSQL schema's URL."""
+    if engine == "sqlite":
+        yield folder / "tasks.db"
+        return
+    with postgres_schema("server") as url:
+        yield url
+
+
+@pytest.fixture(scope="session", params=ENGINES)
+def live_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One real server process (no token) per engine, shared by the session's HTTP tests."""
     from server_process import running_server
 
-    with running_server(tmp_path_factory.mktemp("server") / "tasks.db") as server:
+    with server_database(request.param, tmp_path_factory.mktemp("server")) as target, running_server(target) as server:
         yield server
 
 
-@pytest.fixture(scope="session")
-def token_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A real server process that needs the token ``s3cret-token`` on every route."""
+@pytest.fixture(scope="session", params=ENGINES)
+def token_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real server process per engine that needs the token ``s3cret-token`` on every route."""
     from server_process import running_server
 
-    with running_server(tmp_path_factory.mktemp("token-server") / "tasks.db", token="s3cret-token") as server:
+    with server_database(request.param, tmp_path_factory.mktemp("token-server")) as target, running_server(
+        target, token="s3cret-token"
+    ) as server:
         yield server
 
 

@@ -292,8 +292,10 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
-@pytest.mark.parametrize("example", [p for p in examples("*.py") if not p.name.startswith("test_")],
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize("example", [
+    pytest.param(p, marks=[pytest.mark.postgresql] if p.name in NEEDS_POSTGRES else [])
+    for p in examples("*.py") if not p.name.startswith("test_")
+], ids=lambda p: p.name)
 def test_python_example_runs_and_prints_what_the_page_shows(
     example: Path,
     tmp_path: Path,

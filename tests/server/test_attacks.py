@@ -561,6 +561,7 @@ PROXY_SCRIPT = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.postgresql
 @pytest.mark.parametrize("logging_set_up", [False, True])
 def test_the_pools_warnings_go_to_batchstores_logger_silent_by_default(tmp_path: Path, logging_set_up: bool) -> None:
     with postgres_schema("attacks") as url:
@@ -653,6 +654,7 @@ def test_ctrl_c_with_a_dashboard_open_exits_130_at_once_without_a_traceback(
 # --- secrets in output; --db the same way everywhere; a typo taken silently ---------------------------------
 
 
+@pytest.mark.postgresql
 def test_demo_on_postgresql_never_prints_the_password(tmp_path: Path) -> None:
     with postgres_schema("attacks") as url:
         password = urllib.parse.urlsplit(url).password
