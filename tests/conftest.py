@@ -356,6 +356,25 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"batchstore tests: fast tier (SQLite; {TIER_VARIABLE}=full runs the full tier)"
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    """A skip is reported where it was decided (the helper that found a prerequisite missing), not per test.
+
+    pytest 8 reports a skip raised in a fixture at the test's own line, so ``-ra`` printed one SKIPPED line
+    per test (189 without PostgreSQL). Reported at the line that raised it, skips for one reason fold into
+    one line again: ``SKIPPED [n] tests/server_process.py:78: needs /usr/bin/chromium ...``.
+    """
+    report: pytest.TestReport = yield
+    excinfo = call.excinfo
+    if (report.skipped and excinfo is not None and isinstance(report.longrepr, tuple)
+            and excinfo.errisinstance(pytest.skip.Exception)):
+        crash = excinfo._getreprcrash()  # the last frame outside pytest's own: where pytest.skip() was called
+        # A skip mark is raised by pytest itself: it keeps the test's line.
+        if crash is not None and Path(pytest.__file__).parent.parent / "_pytest" not in Path(crash.path).parents:
+            report.longrepr = (crash.path, crash.lineno, report.longrepr[2])
+    return report
+
+
 #: The one reason every PostgreSQL test of a full-tier run without a server skips for (so ``-ra`` prints one line).
 NO_POSTGRES = f"needs a PostgreSQL server: set {POSTGRES_URL_VARIABLE} (CI: . .ci/postgres.sh)"
 

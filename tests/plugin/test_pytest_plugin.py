@@ -319,6 +319,7 @@ def left_over(url: str, schemas: list[str]) -> list[Any]:
         return list(conn.execute("SELECT nspname FROM pg_namespace WHERE nspname = ANY(%s)", (schemas,)).fetchall())
 
 
+@pytest.mark.postgresql
 def test_postgresql_gives_each_test_a_schema_of_its_own_and_drops_it(pytester: pytest.Pytester) -> None:
     url = postgres_url()
     result = run(pytester, """
@@ -350,6 +351,7 @@ def test_postgresql_gives_each_test_a_schema_of_its_own_and_drops_it(pytester: p
     assert len(schemas) == 2 and left_over(url, schemas) == [], "the per-test schemas were not dropped"
 
 
+@pytest.mark.postgresql
 def test_postgresql_stores_are_fresh_per_test(pytester: pytest.Pytester) -> None:
     url = postgres_url()
     try:

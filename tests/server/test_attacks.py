@@ -722,7 +722,7 @@ def test_an_empty_postgres_url_variable_is_unset_for_every_helper(monkeypatch: p
     monkeypatch.setenv("BATCHSTORE_TEST_POSTGRES_URL", "")
     monkeypatch.delenv("BATCHSTORE_REQUIRE_ALL", raising=False)
     assert environment_value("BATCHSTORE_TEST_POSTGRES_URL") is None
-    from test_pytest_plugin import postgres_url
+    from tests.plugin.test_pytest_plugin import postgres_url
 
     for helper in (require_postgres, postgres_url):
         with pytest.raises(pytest.skip.Exception):
