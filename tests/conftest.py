@@ -329,6 +329,13 @@ def pytest_configure(config: pytest.Config) -> None:
         "full tier only")
 
 
+def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:
+    """A set's id in sorted order: pytest-xdist's workers (each its own hash seed) must collect the same names."""
+    if isinstance(val, set | frozenset):
+        return "{" + ", ".join(sorted(map(repr, val))) + "}"
+    return None
+
+
 def needs_postgres(item: pytest.Item) -> bool:
     """Whether a test runs on PostgreSQL: marked ``postgresql``, or given the engine "postgresql" by a parameter."""
     if item.get_closest_marker("postgresql") is not None:
