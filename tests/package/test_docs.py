@@ -336,7 +336,8 @@ def test_shell_example_runs(
     assert "Traceback" not in result.stderr, result.stderr
 
 
-# SQLite in-process: tests/plugin/test_pytest_plugin.py runs the same file with pytester.
+# SQLite in-process: tests/plugin/test_pytest_plugin.py runs the same file with pytester (in both tiers).
+@pytest.mark.full("a pytest process running the example, a server process among its tests")
 @pytest.mark.parametrize("engine", ["memory", "postgresql"])
 @pytest.mark.parametrize("example", examples("test_*.py"), ids=lambda p: p.name)
 def test_pytest_example_passes_with_the_plugin(example: Path, engine: str, tmp_path: Path) -> None:

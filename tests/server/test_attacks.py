@@ -612,6 +612,7 @@ def test_a_500_answers_json_with_an_error_id_and_logs_the_traceback_only(
 # --- shutdown with a client attached --------------------------------------------------------------------------
 
 
+@pytest.mark.full("two server processes and a signal")
 @pytest.mark.parametrize("front", ["batchstore serve", "python -m batchstore.server"])
 def test_ctrl_c_with_a_dashboard_open_exits_130_at_once_without_a_traceback(
     engine: str, tmp_path: Path, front: str
