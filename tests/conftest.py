@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import signal
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -319,6 +320,11 @@ class Database:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # pytest-xdist's workers ignore SIGINT, and a child process inherits an ignored signal: the tests that
+    # press Ctrl-C on a CLI or server process would send it to a process that cannot hear it. A handler of
+    # our own is reset to the default in a child, so the child hears Ctrl-C as a terminal's would.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     config.addinivalue_line(
         "markers", "sqlite_only(reason): the test is about SQLite itself (files, pragmas, sqlite3 hooks); "
         "it runs on the sqlite engine only")
