@@ -321,6 +321,8 @@ def batchstore_on_path() -> dict[str, str]:
     return {**os.environ, "PATH": f"{scripts}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
+# Dozens of batchstore processes each: the full tier (CI) runs them; tests/cli runs every verb in the fast one.
+@pytest.mark.full("a shell running the example's batchstore commands as processes")
 @pytest.mark.parametrize("example", examples("*.sh"), ids=lambda p: p.name)
 def test_shell_example_runs(
     example: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
