@@ -31,17 +31,16 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, 
 from types import TracebackType
 from typing import Any, Concatenate, Final, ParamSpec, TypeVar
 
+from ._api import DEFAULT_WRITABLE, BatchStore, change_waiter, wait_seconds
+from ._api import task_id as task_id_of
 from ._blob import DEFAULT_MAX_BLOB_BYTES
-from ._core import _task_id as task_id_of
-from ._engines import Engine
+from ._enums import FINISHED
 from ._exceptions import StoreClosedError, WaitTimeoutError
 from ._feed import Change
-from ._lifecycle import FINISHED
 from ._model import BatchTaskInfo
 from ._retention import RetentionPolicy
-from ._store import DEFAULT_WRITABLE, BatchStore, wait_seconds
 
-__all__ = ["AsyncBatchStore"]
+__all__ = ["AsyncBatchStore", "close_now", "open_now"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -103,12 +102,26 @@ def _read_retention(store: BatchStore) -> RetentionPolicy | None:
     return store.retention
 
 
-def _engine(store: BatchStore) -> Engine:
-    return store._engine
-
-
 def _take(_: BatchStore, iterator: Iterator[T]) -> builtins.list[T]:
     return builtins.list(itertools.islice(iterator, _PAGE))
+
+
+def open_now(store: AsyncBatchStore) -> None:
+    """Wait, without an event loop, until the store's database is open; raise what kept it from opening.
+
+    For a fixture that must open the store before its test starts (the pytest plugin's ``async_batchstore``);
+    it closes the store (and waits for that) when the opening failed.
+    """
+    try:
+        store._store()
+    except BaseException:
+        store._close().result()
+        raise
+
+
+def close_now(store: AsyncBatchStore) -> None:
+    """Close the store and wait for it, without an event loop (a fixture's teardown, after its test's loop)."""
+    store._close().result()
 
 
 class AsyncBatchStore:
@@ -279,9 +292,9 @@ class AsyncBatchStore:
         at a time, so other calls of this store go on meanwhile and a cancelled watch stops at once.
         """
         after, timeout = await self._call(_checked_watch, after, timeout)  # BatchStore's own checks
-        engine = await self._call(_engine)
         loop = asyncio.get_running_loop()
-        waiter = await loop.run_in_executor(None, engine.change_waiter)  # armed before the first read
+        # Armed before the first read; made off the store's thread (on PostgreSQL it connects and LISTENs).
+        waiter = await loop.run_in_executor(None, change_waiter, self._store())
         waiting: asyncio.Future[None] | None = None
         try:
             cursor = await self._call(BatchStore.last_cursor) if after is None else after

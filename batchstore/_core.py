@@ -1,10 +1,10 @@
-"""The core every store operation stands on: the engine, the carrier rights, and the one path of every write.
+"""The one path of every write, and the checks every verb shares (a task id, a worker name).
 
-:class:`StoreCore` reads a task for a write (``_values``, with its row locked), writes a change and what it
-leaves behind (``_change``: the columns and a change-feed row, traced unless the task is internal),
-inserts new tasks (``_insert``) and deletes them (``_delete``). The lifecycle steps (``_lifecycle.py``) and
-the API of :class:`~batchstore.BatchStore` (``_store.py``) are built on these, and nothing above this
-module speaks SQL other than the named statements of ``_queries.py``.
+:class:`Writer` reads a task for a write (``values``, with its row locked), writes a change and what it
+leaves behind (``change``: the columns and a change-feed row, traced unless the task is internal),
+inserts new tasks (``insert``) and deletes them (``delete``). :class:`~batchstore.BatchStore`
+(``_store.py``), its lifecycle steps (``_lifecycle.py``) and its retention (``_retention.py``) each hold
+the store's one Writer, and none of them writes a task otherwise.
 """
 
 from __future__ import annotations
@@ -14,23 +14,21 @@ import datetime as dt
 import os
 import socket
 from collections.abc import Mapping
-from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final
 
 from ._blob import MIME_TYPE, pack
 from ._engines import Engine, Transaction
 from ._enums import BatchTaskState, CancellationBehaviour, coerce_enum
 from ._exceptions import InvalidTaskError, TaskNotFoundError
-from ._fields import BY_ATTR, DATA_FIELDS, FIELDS, UTC, Field, FrozenMap, check_text, to_wire_value
+from ._fields import BY_ATTR, DATA_FIELDS, FIELDS, ID_MAX, ID_MIN, UTC, Field, FrozenMap, check_text, to_wire_value
 from ._model import BatchTaskInfo, given_values
 from ._queries import DELETE_BLOB, DELETE_TASK, INSERT_BLOB, INSERT_TASK, LOCK_TASK, UNTRACE
 from ._rows import BINARY_OBJECT_TABLE, INSERT_COLUMNS, ReadPlan, read_plan, timestamp, to_column, update_sql
 from ._trace import Row, dump_changes, record, record_many
 
-__all__ = ["StoreCore", "TaskLike", "default_worker"]
+__all__ = ["TaskLike", "Writer", "carrier_rights", "default_worker"]
 
 TaskLike = BatchTaskInfo | Mapping[str, Any]
-INT32_MAX: Final = 2**31 - 1  # the API's System.Int32 fields
 FULL: Final = read_plan(None)
 NO_BLOB: Final = read_plan(frozenset(f.attr for f in FIELDS if f.attr != "parameter_object"))
 _COLUMN_INDEX: Final = {name: i for i, name in enumerate(INSERT_COLUMNS)}
@@ -62,15 +60,12 @@ _TRACED_COLUMNS: Final = tuple(
 )
 
 
-#: Ids a database can hold: signed 64-bit. No task has an id outside them.
-_ID_MIN: Final = -(2**63)
-_ID_MAX: Final = 2**63 - 1
 
 
 def _task_id(value: object, operation: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise InvalidTaskError(f"{operation} needs an integer task id, got {value!r}", field="Id")
-    if not _ID_MIN <= value <= _ID_MAX:
+    if not ID_MIN <= value <= ID_MAX:
         # A driver would refuse to bind it (OverflowError); no such task can exist.
         raise TaskNotFoundError(value, operation)
     return value
@@ -103,79 +98,42 @@ def default_worker() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-class StoreCore:
-    """What every operation of a store stands on; see the module's docstring. Not used on its own."""
+def carrier_rights(writable: frozenset[str]) -> dict[str, Any]:
+    """What SuperOffice returns as TableRight and FieldProperties, from a store's whitelist (attributes).
 
-    _engine: Engine
-    _writable: frozenset[str]
-    _writable_wire: tuple[str, ...]
-    _max_blob_bytes: int
-    _rights: dict[str, Any]
+    Read-only (and picklable) dicts: every result shares them.
+    """
+    def field_info(field: Field) -> Mapping[str, Any]:
+        mask = "Update" if field.attr in writable else "Read"
+        return FrozenMap({
+            "FieldRight": FrozenMap({"Mask": mask, "Reason": ""}),
+            "FieldType": field.net_type,
+            "FieldLength": field.max_length,
+        })
 
-    # --- the store itself ------------------------------------------------------------------------
+    return {
+        "table_right": FrozenMap({"Mask": "Select, Insert, Update, Delete", "Reason": ""}),
+        "field_properties": FrozenMap({f.wire: field_info(f) for f in DATA_FIELDS}),
+    }
 
-    def close(self) -> None:
-        """Close the database; using the store afterwards raises StoreClosedError."""
-        self._engine.close()
 
-    @property
-    def closed(self) -> bool:
-        return self._engine.closed
+class Writer:
+    """The one path of every write to a task, inside a transaction the caller opened with ``engine.write``.
 
-    def __enter__(self) -> Self:
-        return self
+    A store holds one, and so do its lifecycle steps and its retention: ``values``/``claimed_values`` read
+    a task with its row locked, ``change`` writes changed columns and what the change leaves behind (a
+    feed row, traced unless the task is internal), ``insert`` adds new tasks with their blobs and feed
+    rows, ``delete`` removes a task with its blob. Nothing else writes to a task.
+    """
 
-    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
-        self.close()
+    __slots__ = ("engine", "max_blob_bytes", "rights")
 
-    def __repr__(self) -> str:
-        return f"<BatchStore {self._engine.description!r}{' closed' if self.closed else ''}>"
+    def __init__(self, engine: Engine, rights: dict[str, Any], max_blob_bytes: int) -> None:
+        self.engine = engine
+        self.rights = rights
+        self.max_blob_bytes = max_blob_bytes
 
-    @property
-    def database(self) -> str:
-        """The database, as people may see it: the SQLite file's full path, or the URL with its password hidden.
-
-        >>> from batchstore import BatchStore
-        >>> BatchStore().database
-        ':memory:'
-        """
-        where = self._engine.description
-        if self._engine.name == "sqlite" and where not in ("", ":memory:") and not where.startswith("file:"):
-            return os.path.abspath(where)
-        return where
-
-    @property
-    def read_only(self) -> bool:
-        """Whether the store was opened with ``read_only=True`` (its writes raise StorageError)."""
-        return self._engine.read_only
-
-    @property
-    def writable(self) -> tuple[str, ...]:
-        """Wire names of the fields update and patch may change."""
-        return self._writable_wire
-
-    def _retain_if_due(self) -> None:
-        """Called after each write that makes or finishes tasks: retention's turn (``_retention.py``)."""
-
-    def _carrier_rights(self) -> dict[str, Any]:
-        # What SuperOffice returns as TableRight and FieldProperties, from this store's whitelist.
-        # Read-only (and picklable) dicts: every result shares them.
-        def field_info(field: Field) -> Mapping[str, Any]:
-            mask = "Update" if field.attr in self._writable else "Read"
-            return FrozenMap({
-                "FieldRight": FrozenMap({"Mask": mask, "Reason": ""}),
-                "FieldType": field.net_type,
-                "FieldLength": field.max_length,
-            })
-
-        return {
-            "table_right": FrozenMap({"Mask": "Select, Insert, Update, Delete", "Reason": ""}),
-            "field_properties": FrozenMap({f.wire: field_info(f) for f in DATA_FIELDS}),
-        }
-
-    # --- writing, in one place -------------------------------------------------------------------
-
-    def _new_row(self, task: TaskLike, stamp: str) -> tuple[list[Any], bytes | None]:
+    def new_row(self, task: TaskLike, stamp: str) -> tuple[list[Any], bytes | None]:
         """The column values (less id) and ParameterObject bytes of a new task, defaults filled in."""
         given = given_values(task)
         row = list(_ROW_TEMPLATE)
@@ -187,10 +145,10 @@ class StoreCore:
             row[_CREATED] = stamp
         row[_STATE_CHANGED] = stamp
         parameters = given.get("parameter_object")
-        blob = None if parameters is None else pack(parameters, max_bytes=self._max_blob_bytes)
+        blob = None if parameters is None else pack(parameters, max_bytes=self.max_blob_bytes)
         return row, blob
 
-    def _insert(self, tx: Transaction, prepared: builtins.list[tuple[builtins.list[Any], bytes | None]]) -> (
+    def insert(self, tx: Transaction, prepared: builtins.list[tuple[builtins.list[Any], bytes | None]]) -> (
         builtins.list[int]
     ):
         """Insert prepared rows with their blobs, their creation traces and feed rows; the new ids, in order."""
@@ -207,10 +165,10 @@ class StoreCore:
             (task_id, row[_STATE_CHANGED], "create", None, _creation_changes(row), not row[_IS_INTERNAL])
             for task_id, (row, _) in zip(ids, prepared)
         ]
-        record_many(tx, self._engine.insert_change, changes)
+        record_many(tx, self.engine.insert_change, changes)
         return ids
 
-    def _change(
+    def change(
         self,
         tx: Transaction,
         current: dict[str, Any],
@@ -249,37 +207,37 @@ class StoreCore:
         if recorded:
             if stop_asked:
                 shown["StopRequested"] = (False, True)
-            record(tx, self._engine.insert_change, current["id"], stamp, operation, worker, shown,
+            record(tx, self.engine.insert_change, current["id"], stamp, operation, worker, shown,
                    traced=not current["is_internal_task"])
         return {**current, **effective}
 
-    def _values(self, tx: Transaction, task_id: int, plan: ReadPlan, operation: str) -> dict[str, Any]:
+    def values(self, tx: Transaction, task_id: int, plan: ReadPlan, operation: str) -> dict[str, Any]:
         """The task's values for a write, its row locked until the write ends (TaskNotFoundError if none)."""
-        row = tx.one(plan.by_id + self._engine.lock, (task_id,))
+        row = tx.one(plan.by_id + self.engine.lock, (task_id,))
         if row is None:
             raise TaskNotFoundError(task_id, operation)
-        return plan.values(row, self._rights, operation)
+        return plan.values(row, self.rights, operation)
 
-    def _claimed_values(self, tx: Transaction, task_id: int, operation: str) -> tuple[dict[str, Any], str | None, bool]:
-        """Every value of the task, its worker and its stop flag, in one read, the row locked (see _values)."""
-        row = tx.one(FULL.by_id_with_claim + self._engine.lock, (task_id,))
+    def claimed_values(self, tx: Transaction, task_id: int, operation: str) -> tuple[dict[str, Any], str | None, bool]:
+        """Every value of the task, its worker and its stop flag, in one read, the row locked (see values)."""
+        row = tx.one(FULL.by_id_with_claim + self.engine.lock, (task_id,))
         if row is None:
             raise TaskNotFoundError(task_id, operation)
-        return FULL.values(row[:-2], self._rights, operation), row[-2], bool(row[-1])
+        return FULL.values(row[:-2], self.rights, operation), row[-2], bool(row[-1])
 
-    def _delete(self, tx: Transaction, task_id: int, operation: str) -> bool:
+    def delete(self, tx: Transaction, task_id: int, operation: str) -> bool:
         """Delete a task, its history and its own blob; the feed keeps its changes and gets a "delete" row.
 
         False if there was no such task.
         """
-        row = tx.one(LOCK_TASK + self._engine.lock, (task_id,))
+        row = tx.one(LOCK_TASK + self.engine.lock, (task_id,))
         if row is None:
             return False
         tx.run(DELETE_TASK, (task_id,))
         tx.run(UNTRACE, (task_id,))
         if row[0] is not None:
             tx.run(DELETE_BLOB, (row[0],))
-        record(tx, self._engine.insert_change, task_id, timestamp(_now()), operation, None, {}, traced=False)
+        record(tx, self.engine.insert_change, task_id, timestamp(_now()), operation, None, {}, traced=False)
         return True
 
 

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import enum
-from typing import TypeVar
+from typing import Final, TypeVar
 
-__all__ = ["BatchTaskState", "CancellationBehaviour"]
+__all__ = [
+    "CLAIMED",
+    "FINISHED",
+    "SUCCEEDED",
+    "UNFINISHED",
+    "BatchTaskState",
+    "CancellationBehaviour",
+    "coerce_enum",
+]
 
 
 class BatchTaskState(enum.IntEnum):
@@ -25,6 +33,15 @@ class BatchTaskState(enum.IntEnum):
     Failed = 5
     SucceededManualCleanup = 6
     All = 99999
+
+
+#: The state groups, the one definition every layer uses (SQL statements included): a finished task is
+#: done for good (retention prunes it, ``wait`` returns on it); a claimed one has a worker.
+FINISHED: Final = frozenset({BatchTaskState.Succeeded, BatchTaskState.Failed, BatchTaskState.SucceededManualCleanup})
+SUCCEEDED: Final = frozenset({BatchTaskState.Succeeded, BatchTaskState.SucceededManualCleanup})
+CLAIMED: Final = frozenset({BatchTaskState.Aquired, BatchTaskState.Started})
+#: Every stored state but the finished ones, in number order (``All`` is a filter, never stored).
+UNFINISHED: Final = tuple(s for s in BatchTaskState if s not in FINISHED and s is not BatchTaskState.All)
 
 
 class CancellationBehaviour(enum.IntEnum):

@@ -21,6 +21,10 @@ from ._exceptions import InvalidTaskError
 __all__ = [
     "EARLIEST",
     "FIELDS",
+    "ID_MAX",
+    "ID_MIN",
+    "INT32_MAX",
+    "INT32_MIN",
     "LATEST",
     "MAX_DEPTH",
     "MAX_DOCUMENT_DEPTH",
@@ -41,6 +45,9 @@ __all__ = [
 
 INT32_MIN: Final = -(2**31)
 INT32_MAX: Final = 2**31 - 1
+#: Ids a database can hold: signed 64-bit. No task has an id outside them.
+ID_MIN: Final = -(2**63)
+ID_MAX: Final = 2**63 - 1
 #: How deeply a ParameterObject may nest lists and maps: every later path (wire form, JSON, patch,
 #: comparison) recurses once per level, and this keeps them all far from Python's recursion limit.
 MAX_DEPTH: Final = 64
@@ -66,6 +73,7 @@ class Field:
     max_length: int = 0  # SuperOffice column length for strings; 0 for other kinds
     column: bool = True  # stored as a column of batchtask (ParameterObject lives in binaryobject)
     nullable: bool = True  # False: the column is NOT NULL, so the value may be left out but never null
+    writable: bool = False  # SuperOffice's UpdateBatchTask may change it: a store's default whitelist
 
 
 FIELDS: Final[tuple[Field, ...]] = (
@@ -83,10 +91,10 @@ FIELDS: Final[tuple[Field, ...]] = (
     Field("DatabaseSerialNumber", "database_serial_number", "str", "System.String", 254),
     Field("Context", "context", "str", "System.String", 254),
     Field("Result", "result", "str", "System.String", 254),
-    Field("State", "state", "state", "BatchTaskState", nullable=False),
-    Field("Description", "description", "str", "System.String", 254),
-    Field("Response", "response", "str", "System.String", 254),
-    Field("Request", "request", "str", "System.String", 254),
+    Field("State", "state", "state", "BatchTaskState", nullable=False, writable=True),
+    Field("Description", "description", "str", "System.String", 254, writable=True),
+    Field("Response", "response", "str", "System.String", 254, writable=True),
+    Field("Request", "request", "str", "System.String", 254, writable=True),
     Field("ProgressDescription", "progress_description", "str", "System.String", 254),
     Field("ProgressPercent", "progress_percent", "percent", "System.Int32", nullable=False),
     Field("FileName", "file_name", "str", "System.String", 260),

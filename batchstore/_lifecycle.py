@@ -17,20 +17,27 @@ import builtins
 import datetime as dt
 from typing import Any, Final
 
-from ._core import FULL, INT32_MAX, StoreCore, _now, _task_id, _worker, default_worker
+from ._core import FULL, Writer, _now, _task_id, _worker, default_worker
 from ._engines import Transaction
-from ._enums import BatchTaskState, CancellationBehaviour
+from ._enums import CLAIMED, FINISHED, BatchTaskState, CancellationBehaviour
 from ._exceptions import ClaimLostError, InvalidTaskError, InvalidTransitionError, TaskNotFoundError
-from ._fields import BY_ATTR, BY_WIRE, coerce
+from ._fields import BY_ATTR, BY_WIRE, INT32_MAX, coerce
 from ._model import BatchTaskInfo
 from ._queries import NEXT_NEW, NEXT_NEW_BY_NAME, SELECT_CLAIM, STALE_CLAIMS
 from ._rows import timestamp
 
-__all__ = ["ALLOWED", "CLAIMED", "FINISHED", "LifecycleSteps", "check_transition"]
+__all__ = [
+    "ALLOWED",
+    "CLAIMED",
+    "FINISHED",
+    "STOPPED",
+    "Lifecycle",
+    "check_transition",
+    "stopped_result",
+    "why_not_stopped",
+]
 
 S = BatchTaskState
-FINISHED: Final = frozenset({S.Succeeded, S.Failed, S.SucceededManualCleanup})
-CLAIMED: Final = frozenset({S.Aquired, S.Started})
 
 #: The states each lifecycle step may be taken from.
 ALLOWED: Final[dict[str, tuple[BatchTaskState, ...]]] = {
@@ -54,22 +61,48 @@ def check_transition(step: str, task_id: int, state: BatchTaskState) -> None:
 
 
 _RECOVERY_EVERY: Final = dt.timedelta(seconds=1)
-_STOPPED: Final = "Stopped by request"
-_WARNED: Final = "Stopped by request; CancelWithWarning: a warning applied"
+#: The Result of a task stopped by request (SailPoint's view of a task reads it too).
+STOPPED: Final = "Stopped by request"
+_WARNED: Final = f"{STOPPED}; CancelWithWarning: a warning applied"
 
 
-class LifecycleSteps(StoreCore):
-    """The steps a worker takes a task through, and stop; each one atomic, each checked against the table above."""
+def stopped_result(behaviour: CancellationBehaviour) -> str:
+    """The Result a stopped task gets: it says so, and that a warning applied for CancelWithWarning."""
+    return _WARNED if behaviour is CancellationBehaviour.CancelWithWarning else STOPPED
 
-    _lease_length: dt.timedelta
-    _max_starts: int
-    _next_recovery: dt.datetime = dt.datetime.min.replace(tzinfo=dt.UTC)  # when acquire next looks for stale claims
+
+def why_not_stopped(task: BatchTaskInfo) -> str:
+    """Why :meth:`BatchStore.stop` left a task as it was (it returned False), for a front to say so.
+
+    >>> why_not_stopped(BatchTaskInfo(state="Succeeded", cancellation_behaviour="CanCancel"))
+    'its State is Succeeded (finished)'
+    """
+    if task.cancellation_behaviour is CancellationBehaviour.CannotCancel:
+        return "its CancellationBehaviour is CannotCancel"
+    return f"its State is {task.state.name if task.state else None} (finished)"
+
+
+class Lifecycle:
+    """The steps a worker takes a task through, and stop; each one atomic, each checked against the table above.
+
+    A store's lifecycle concern: :class:`~batchstore.BatchStore` holds one and hands each lifecycle verb to
+    it. Every method reads top to bottom: check the arguments, open the write, read the task with its
+    claim (``Writer.claimed_values``), check the claim and the transition, write (``Writer.change``: the
+    columns, the feed row and the trace), and return the task.
+    """
+
+    def __init__(self, writer: Writer, lease_length: dt.timedelta, max_starts: int) -> None:
+        self._writer = writer
+        self._engine = writer.engine
+        self._lease_length = lease_length
+        self._max_starts = max_starts
+        self._next_recovery = dt.datetime.min.replace(tzinfo=dt.UTC)  # when acquire next looks for stale claims
 
     def _claimed(
         self, tx: Transaction, task_id: int, step: str, worker: str | None
     ) -> tuple[dict[str, Any], bool]:
         """The task's values and stop flag, once the worker's claim and the step's transition are checked."""
-        current, holder, stop = self._claimed_values(tx, task_id, step)
+        current, holder, stop = self._writer.claimed_values(tx, task_id, step)
         # A claim is lost when another worker holds the task, or recovery took it back (no holder). The
         # holder's own step on a task it finished is a step the State does not allow: a transition error.
         if worker is not None and holder != worker:
@@ -85,16 +118,12 @@ class LifecycleSteps(StoreCore):
         return timestamp(now + self._lease_length)
 
     def _result(self, values: dict[str, Any], stop: bool | None = None) -> BatchTaskInfo:
-        task = FULL.project(values, self._rights)
+        task = FULL.project(values, self._writer.rights)
         object.__setattr__(task, "_stop_requested", stop)
         return task
 
     def recover_stale(self) -> builtins.list[int]:
-        """Return tasks whose worker's lease expired to New (Failed after ``max_starts`` starts); their ids.
-
-        acquire runs this too (at most every tenth of a lease, and every second at most), so a worker killed
-        mid-task never leaves its task stuck.
-        """
+        """The work of BatchStore.recover_stale, whose docstring says what it does."""
         with self._engine.write("recover_stale") as tx:
             return self._recover(tx, _now())
 
@@ -102,33 +131,22 @@ class LifecycleSteps(StoreCore):
         # Claimed (SKIP LOCKED where the engine has it): two workers recovering at once never take the same task.
         stale = [r[0] for r in tx.all(STALE_CLAIMS + self._engine.claim, (timestamp(now),))]
         for task_id in stale:
-            current, _, stop = self._claimed_values(tx, task_id, "recover_stale")
+            current, _, stop = self._writer.claimed_values(tx, task_id, "recover_stale")
             clear = {"worker": None, "lease_expires": None}
             if stop:
                 # Someone asked the task to stop and its worker died first: the request is honoured, as
                 # stop() does for a task not yet started, rather than handed to the next worker.
-                warned = current["cancellation_behaviour"] is CancellationBehaviour.CancelWithWarning
-                changes = {"state": BatchTaskState.Failed, "result": _WARNED if warned else _STOPPED}
+                changes = {"state": BatchTaskState.Failed, "result": stopped_result(current["cancellation_behaviour"])}
             elif current["start_count"] >= self._max_starts:
                 result = f"Failed: its worker's lease expired after {current['start_count']} starts"
                 changes = {"state": BatchTaskState.Failed, "result": coerce(BY_WIRE["Result"], result[:254])}
             else:
                 changes = {"state": BatchTaskState.New}
-            self._change(tx, current, changes, "recover_stale", internal=clear, now=now)
+            self._writer.change(tx, current, changes, "recover_stale", internal=clear, now=now)
         return stale
 
     def acquire(self, *, name: str | None = None, worker: str | None = None) -> BatchTaskInfo | None:
-        """Claim the oldest New task (with this Name, if given) for ``worker``; None when there is none.
-
-        The task becomes Aquired and belongs to the worker (``host:pid`` by default) until its lease
-        ends; exactly one caller gets each task, across threads and processes.
-
-        >>> from batchstore import BatchStore
-        >>> with BatchStore() as store:
-        ...     _ = store.create({"Name": "ERPSync"})
-        ...     store.acquire(worker="w1").state, store.acquire(worker="w2")
-        (<BatchTaskState.Aquired: 2>, None)
-        """
+        """The work of BatchStore.acquire, whose docstring says what it does."""
         worker = default_worker() if worker is None else _worker(worker, "acquire")
         sql, params = (NEXT_NEW, ()) if name is None else (NEXT_NEW_BY_NAME, (coerce(BY_WIRE["Name"], name),))
         now = _now()
@@ -142,20 +160,15 @@ class LifecycleSteps(StoreCore):
             # LOCKED, so workers never wait on each other's claims; on SQLite, the write lock does it.
             row = tx.one(sql + self._engine.claim, params)
             if row is not None:
-                current, _, stop = self._claimed_values(tx, row[0], "acquire")
-                values = self._change(
+                current, _, stop = self._writer.claimed_values(tx, row[0], "acquire")
+                values = self._writer.change(
                     tx, current, {"state": BatchTaskState.Aquired}, "acquire",
                     worker=worker, internal={"worker": worker, "lease_expires": self._lease_until(now)}, now=now,
                 )
-        self._retain_if_due()  # an idle worker loop calls acquire too: retention's turn comes with it
         return None if row is None else self._result(values, bool(stop))
 
     def start(self, task_id: int, *, worker: str | None = None) -> BatchTaskInfo:
-        """Aquired -> Started: StartCount + 1, LastStarted now, the lease renewed, ProgressPercent 0.
-
-        A start begins a new run: progress is never lower than the last report of the same run, but
-        a run after a recovery starts again from 0. StartCount never passes 2**31 - 1 (the API's Int32).
-        """
+        """The work of BatchStore.start, whose docstring says what it does."""
         task_id = _task_id(task_id, "start")
         worker = _worker(worker, "start")
         now = _now()
@@ -169,17 +182,14 @@ class LifecycleSteps(StoreCore):
                 )
             changes = {"state": BatchTaskState.Started, "start_count": current["start_count"] + 1,
                        "last_started": now, "progress_percent": 0}
-            values = self._change(tx, current, changes, "start", worker=worker,
+            values = self._writer.change(tx, current, changes, "start", worker=worker,
                                   internal={"lease_expires": self._lease_until(now)}, now=now)
         return self._result(values, stop)
 
     def report_progress(
         self, task_id: int, percent: int, description: str | None = None, *, worker: str | None = None
     ) -> BatchTaskInfo:
-        """Record progress of a Started task (never lower than the last report of this run) and renew the lease.
-
-        The result's ``stop_requested`` tells the worker whether someone asked the task to stop.
-        """
+        """The work of BatchStore.report_progress, whose docstring says what it does."""
         task_id = _task_id(task_id, "report_progress")
         worker = _worker(worker, "report_progress")
         percent = coerce(BY_WIRE["ProgressPercent"], percent)
@@ -196,21 +206,13 @@ class LifecycleSteps(StoreCore):
                     f"progress never goes back: the last report was {current['progress_percent']}, not {percent}",
                     field="ProgressPercent",
                 )
-            values = self._change(tx, current, changes, "report_progress", worker=worker,
+            values = self._writer.change(tx, current, changes, "report_progress", worker=worker,
                                   internal={"lease_expires": self._lease_until(now)}, now=now)
         return self._result(values, stop)
 
-    def succeed(
-        self,
-        task_id: int,
-        *,
-        result: str | None = None,
-        response: str | None = None,
-        file_name: str | None = None,
-        cleanup: bool = False,
-        worker: str | None = None,
-    ) -> BatchTaskInfo:
-        """Started -> Succeeded (SucceededManualCleanup with ``cleanup=True``); ProgressPercent becomes 100."""
+    def succeed(self, task_id: int, *, result: str | None, response: str | None, file_name: str | None,
+                cleanup: bool, worker: str | None) -> BatchTaskInfo:
+        """The work of BatchStore.succeed, whose docstring says what it does."""
         task_id = _task_id(task_id, "succeed")
         worker = _worker(worker, "succeed")
         state = BatchTaskState.SucceededManualCleanup if cleanup else BatchTaskState.Succeeded
@@ -218,25 +220,22 @@ class LifecycleSteps(StoreCore):
         changes["progress_percent"] = 100
         with self._engine.write("succeed") as tx:
             current, stop = self._claimed(tx, task_id, "succeed", worker)
-            values = self._change(tx, current, changes, "succeed", worker=worker,
+            values = self._writer.change(tx, current, changes, "succeed", worker=worker,
                                   internal={"lease_expires": None})
-        self._retain_if_due()
         return self._result(values, stop)
 
     def fail(
         self, task_id: int, *, result: str | None = None, response: str | None = None, worker: str | None = None
     ) -> BatchTaskInfo:
-        """Aquired or Started -> Failed. A task asked to stop gets a Result saying so unless one is given."""
+        """The work of BatchStore.fail, whose docstring says what it does."""
         task_id = _task_id(task_id, "fail")
         worker = _worker(worker, "fail")
         changes = self._outcome(BatchTaskState.Failed, result=result, response=response)
         with self._engine.write("fail") as tx:
             current, stop = self._claimed(tx, task_id, "fail", worker)
             if stop and result is None:
-                warned = current["cancellation_behaviour"] is CancellationBehaviour.CancelWithWarning
-                changes["result"] = _WARNED if warned else _STOPPED
-            values = self._change(tx, current, changes, "fail", worker=worker, internal={"lease_expires": None})
-        self._retain_if_due()
+                changes["result"] = stopped_result(current["cancellation_behaviour"])
+            values = self._writer.change(tx, current, changes, "fail", worker=worker, internal={"lease_expires": None})
         return self._result(values, stop)
 
     @staticmethod
@@ -248,16 +247,10 @@ class LifecycleSteps(StoreCore):
         return changes
 
     def stop(self, task_id: int) -> bool:
-        """Ask a task to stop, as its CancellationBehaviour allows (SuperOffice's StopBatchJob).
-
-        A New or Aquired task fails at once, with a Result saying it was stopped (and that a warning
-        applied, for CancelWithWarning). A Started task is asked to stop: its worker sees
-        :meth:`stop_requested` (or ``stop_requested`` on the result of report_progress) and acts.
-        Returns False, changing nothing, for CannotCancel and for finished tasks.
-        """
+        """The work of BatchStore.stop, whose docstring says what it does."""
         task_id = _task_id(task_id, "stop")
         with self._engine.write("stop") as tx:
-            current, _, already = self._claimed_values(tx, task_id, "stop")
+            current, _, already = self._writer.claimed_values(tx, task_id, "stop")
             behaviour, state = current["cancellation_behaviour"], current["state"]
             if behaviour is CancellationBehaviour.CannotCancel or state not in (
                 BatchTaskState.New, *CLAIMED
@@ -265,42 +258,27 @@ class LifecycleSteps(StoreCore):
                 return False
             if state is BatchTaskState.Started:
                 if not already:
-                    self._change(tx, current, {}, "stop", internal={"stop_requested": True})
+                    self._writer.change(tx, current, {}, "stop", internal={"stop_requested": True})
                 return True
-            warned = behaviour is CancellationBehaviour.CancelWithWarning
-            changes = {"state": BatchTaskState.Failed, "result": _WARNED if warned else _STOPPED}
-            self._change(tx, current, changes, "stop", internal={"lease_expires": None})
+            changes = {"state": BatchTaskState.Failed, "result": stopped_result(behaviour)}
+            self._writer.change(tx, current, changes, "stop", internal={"lease_expires": None})
             return True
 
     def requeue(self, task_id: int, *, by: str | None = None) -> BatchTaskInfo:
-        """Failed (or stopped: a stopped task fails) -> New, so that a worker can acquire it again.
-
-        The task's history records the requeue, by ``by`` (``host:pid`` by default) and when; StartCount
-        keeps counting across runs, so ``max_starts`` still bounds a task that keeps failing its workers.
-        ProgressPercent goes back to 0 and a stop asked of the last run is forgotten. A task that is not
-        Failed raises InvalidTransitionError and nothing is written.
-
-        >>> from batchstore import BatchStore
-        >>> with BatchStore() as store:
-        ...     task_id = store.create({"Name": "ERPSync"})
-        ...     _ = store.stop(task_id)
-        ...     store.requeue(task_id, by="operator").state
-        <BatchTaskState.New: 1>
-        """
+        """The work of BatchStore.requeue, whose docstring says what it does."""
         task_id = _task_id(task_id, "requeue")
         by = default_worker() if by is None else _worker(by, "requeue")
         with self._engine.write("requeue") as tx:
-            current, _, _ = self._claimed_values(tx, task_id, "requeue")
+            current, _, _ = self._writer.claimed_values(tx, task_id, "requeue")
             check_transition("requeue", task_id, current["state"])
-            values = self._change(
+            values = self._writer.change(
                 tx, current, {"state": BatchTaskState.New, "progress_percent": 0}, "requeue", worker=by,
                 internal={"worker": None, "lease_expires": None, "stop_requested": False},
             )
-        self._retain_if_due()
         return self._result(values, False)
 
     def stop_requested(self, task_id: int) -> bool:
-        """Whether someone asked this (Started) task to stop."""
+        """The work of BatchStore.stop_requested, whose docstring says what it does."""
         task_id = _task_id(task_id, "stop_requested")
         row = self._engine.fetchone(SELECT_CLAIM, (task_id,), "stop_requested")
         if row is None:

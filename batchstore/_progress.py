@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ._enums import BatchTaskState
+from ._enums import SUCCEEDED, BatchTaskState
 
 __all__ = ["RECENT_REPORTS", "WINDOW", "ProgressEstimate", "estimate", "shown_percent"]
 
@@ -25,7 +25,6 @@ WINDOW: Final = dt.timedelta(minutes=10)
 RECENT_REPORTS: Final = 64
 #: Operations after which a task runs again from 0 %: a report before them belongs to an earlier run.
 _RUN_BEGINS: Final = frozenset({"start", "create", "requeue", "recover_stale"})
-_SUCCEEDED: Final = frozenset({BatchTaskState.Succeeded, BatchTaskState.SucceededManualCleanup})
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +55,7 @@ def shown_percent(state: BatchTaskState | None, percent: int | None) -> int:
     >>> shown_percent(BatchTaskState.Succeeded, 0), shown_percent(BatchTaskState.Failed, 35)
     (100, 35)
     """
-    if state in _SUCCEEDED:
+    if state in SUCCEEDED:
         return 100
     return max(0, min(100, percent or 0))
 

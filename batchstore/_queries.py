@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from ._enums import BatchTaskState
+from ._enums import CLAIMED, BatchTaskState
 from ._rows import INSERT_COLUMNS
 
 __all__ = [
@@ -63,7 +63,7 @@ SELECT_TRACE: Final = (
 
 #: Claims (the engine appends SKIP LOCKED where it has it): the oldest New task, by Id.
 _NEW: Final = int(BatchTaskState.New)
-_CLAIMED: Final = f"{int(BatchTaskState.Aquired)}, {int(BatchTaskState.Started)}"
+_CLAIMED: Final = ", ".join(str(int(s)) for s in sorted(CLAIMED))
 NEXT_NEW: Final = f"SELECT id FROM batchtask WHERE state = {_NEW} ORDER BY id LIMIT 1"
 NEXT_NEW_BY_NAME: Final = f"SELECT id FROM batchtask WHERE name = ? AND state = {_NEW} ORDER BY id LIMIT 1"
 #: Aquired or Started tasks whose worker's lease has run out.

@@ -28,8 +28,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ._core import StoreCore, _now
-from ._enums import BatchTaskState
+from ._core import Writer, _now
+from ._enums import FINISHED, SUCCEEDED
 from ._exceptions import BatchStoreError, ConfigurationError, StorageError
 from ._queries import (
     READ_SETTINGS,
@@ -42,7 +42,7 @@ from ._queries import (
 )
 from ._rows import timestamp
 
-__all__ = ["BATCH", "BUDGET", "CHECK_EVERY", "RetentionPolicy", "RetentionSteps"]
+__all__ = ["BATCH", "BUDGET", "CHECK_EVERY", "Retention", "RetentionPolicy", "before_now"]
 
 #: How often each store looks whether retention is due, in seconds.
 CHECK_EVERY: Final = 60.0
@@ -53,8 +53,8 @@ BUDGET: Final = 0.25
 AGAIN: Final = dt.timedelta(seconds=1)
 POLICY_KEY: Final = "retention"
 DUE_KEY: Final = "retention_due"
-_SUCCEEDED: Final = (int(BatchTaskState.Succeeded), int(BatchTaskState.SucceededManualCleanup))
-_FAILED: Final = (int(BatchTaskState.Failed),)
+_SUCCEEDED: Final = tuple(sorted(int(s) for s in SUCCEEDED))
+_FAILED: Final = tuple(sorted(int(s) for s in FINISHED - SUCCEEDED))
 _log = logging.getLogger("batchstore")
 
 
@@ -97,36 +97,35 @@ def _age(value: object, option: str) -> dt.timedelta:
         raise ConfigurationError(f"must be a datetime.timedelta, got {type(value).__name__}", option=option)
     if value <= dt.timedelta(0):
         raise ConfigurationError(f"must be longer than 0, got {value!r}", option=option)
-    try:
-        _now() - value
-    except OverflowError:
-        raise ConfigurationError(f"{value!r} reaches back before the year 1", option=option) from None
+    before_now(value, option)
     return value
 
 
-class RetentionSteps(StoreCore):
-    """The retention policy of a store: set it, read it, and the turn that applies it (see the module)."""
+def before_now(age: dt.timedelta, option: str) -> dt.datetime:
+    """The moment ``age`` ago, or ConfigurationError naming ``option`` when that is before the year 1."""
+    try:
+        return _now() - age
+    except OverflowError:
+        raise ConfigurationError(f"{age!r} reaches back before the year 1", option=option) from None
 
-    _next_retention_check: float = 0.0  # time.monotonic() when this store next looks whether retention is due
 
-    def set_retention(
+class Retention:
+    """The retention policy of a store: set it, read it, and the turn that applies it (see the module).
+
+    A store's retention concern: :class:`~batchstore.BatchStore` holds one, hands it ``set_retention``,
+    ``retention`` and ``apply_retention``, and calls :meth:`retain_if_due` after the writes that make or
+    finish tasks. It removes tasks through the store's one ``Writer``.
+    """
+
+    def __init__(self, writer: Writer) -> None:
+        self._writer = writer
+        self._engine = writer.engine
+        self._next_retention_check = 0.0  # time.monotonic() when this store next looks whether retention is due
+
+    def set_policy(
         self, finished_older_than: dt.timedelta | None, *, keep_failed_for: dt.timedelta | None = None
     ) -> RetentionPolicy | None:
-        """Keep finished tasks ``finished_older_than`` after their last State change, then remove them.
-
-        Failed tasks are kept ``keep_failed_for`` instead when it is given. ``None`` turns retention off.
-        The policy is stored in the database, for every process that uses it; the store applies it by
-        itself from then on (no call to ``prune`` needed), removing the tasks with their history and
-        ParameterObject, and the change feed's rows as old. Returns the policy now in force.
-
-        >>> import datetime as dt
-        >>> from batchstore import BatchStore
-        >>> with BatchStore() as store:
-        ...     store.set_retention(dt.timedelta(days=30), keep_failed_for=dt.timedelta(days=90))
-        ...     store.retention.failed_older_than.days
-        RetentionPolicy(finished_older_than=datetime.timedelta(days=30), keep_failed_for=datetime.timedelta(days=90))
-        90
-        """
+        """The work of BatchStore.set_retention, whose docstring says what it does."""
         if finished_older_than is None:
             if keep_failed_for is not None:
                 raise ConfigurationError("needs finished_older_than as well (None turns retention off)",
@@ -142,20 +141,15 @@ class RetentionSteps(StoreCore):
         self._next_retention_check = 0.0
         return policy
 
-    @property
-    def retention(self) -> RetentionPolicy | None:
-        """The retention policy stored in the database, or None when retention is off (the default)."""
+    def policy(self) -> RetentionPolicy | None:
+        """The work of BatchStore.retention, whose docstring says what it does."""
         rows = dict(self._engine.fetchall(READ_SETTINGS, (POLICY_KEY, DUE_KEY), "retention"))
         text = rows.get(POLICY_KEY)
         return None if text in (None, "null") else RetentionPolicy.from_json(text)
 
-    def apply_retention(self) -> int:
-        """Apply the retention policy now, to the end, whether it is due or not; returns how many tasks went.
-
-        The store does this by itself (see ``set_retention``); this is for a deployment that wants it done
-        at a time of its choosing. 0 when retention is off.
-        """
-        policy = self.retention
+    def apply(self) -> int:
+        """The work of BatchStore.apply_retention, whose docstring says what it does."""
+        policy = self.policy()
         if policy is None:
             return 0
         removed = 0
@@ -165,7 +159,7 @@ class RetentionSteps(StoreCore):
             if done:
                 return removed
 
-    def _retain_if_due(self) -> None:
+    def retain_if_due(self) -> None:
         """After a write: once a minute, look whether retention is due, and if so claim and apply a turn of it."""
         now = time.monotonic()
         if now < self._next_retention_check:
@@ -224,7 +218,7 @@ class RetentionSteps(StoreCore):
                     for (task_id,) in found:
                         # Requeued, or deleted, since the read: not this turn's to remove.
                         if tx.one(still_expired, (task_id, *states, cutoff)) is not None:
-                            gone += self._delete(tx, task_id, "retention")
+                            gone += self._writer.delete(tx, task_id, "retention")
                 removed += gone
                 if len(found) < BATCH or not gone:
                     break

@@ -10,13 +10,13 @@ import os
 import time
 from collections.abc import Generator, Iterable, Iterator, Mapping
 from functools import lru_cache
-from typing import Any, Final
+from types import TracebackType
+from typing import Any, Final, Self
 
 from ._blob import DEFAULT_MAX_BLOB_BYTES
-from ._core import _ID_MAX, _ID_MIN, FULL, INT32_MAX, NO_BLOB, TaskLike, _now, _state_filter, _task_id
-from ._engines import open_engine
-from ._engines.sqlite import SYNCHRONOUS
-from ._enums import BatchTaskState
+from ._core import FULL, NO_BLOB, TaskLike, Writer, _now, _state_filter, _task_id, carrier_rights
+from ._engines import check_synchronous, open_engine
+from ._enums import FINISHED, BatchTaskState
 from ._exceptions import (
     ConfigurationError,
     InvalidTaskError,
@@ -32,6 +32,9 @@ from ._fields import (
     CARRIER_FIELDS,
     DATA_FIELDS,
     FIELDS,
+    ID_MAX,
+    ID_MIN,
+    INT32_MAX,
     check_text,
     coerce,
     resolve,
@@ -39,20 +42,20 @@ from ._fields import (
     to_json_value,
     wire_document,
 )
-from ._lifecycle import FINISHED, LifecycleSteps
+from ._lifecycle import Lifecycle
 from ._model import BatchTaskInfo, given_values
 from ._patch import apply_patch, json_equal, parse_operations, referenced_fields
 from ._progress import RECENT_REPORTS, ProgressEstimate, estimate, reports_of
 from ._queries import PRUNE_CHANGES, RECENT_TRACE, TASK_EXISTS, prunable
 from ._query import Ordering, Q, compile_where, parse_order, to_q
-from ._retention import RetentionSteps
+from ._retention import Retention, RetentionPolicy, before_now
 from ._rows import ReadPlan, plan_for, read_plan, timestamp
 from ._trace import TraceEntry, read_history
 
 __all__ = ["DEFAULT_WRITABLE", "BatchStore"]
 
-#: The fields SuperOffice's UpdateBatchTask may change.
-DEFAULT_WRITABLE: Final = ("State", "Description", "Response", "Request")
+#: The fields SuperOffice's UpdateBatchTask may change: those the field table marks writable.
+DEFAULT_WRITABLE: Final = tuple(f.wire for f in FIELDS if f.writable)
 # Never writable: the id, and the fields that tie a task to the blob batchstore owns for it.
 _NEVER_WRITABLE: Final = frozenset({"id", "parameter_object", "details_table", "details_record"})
 _CARRIER: Final = frozenset(f.attr for f in CARRIER_FIELDS)
@@ -98,26 +101,36 @@ def _iterable(value: Any, operation: str, field: str) -> Iterable[Any]:
 
 
 def _cursor(value: object, operation: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _ID_MAX:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= ID_MAX:
         raise InvalidTaskError(f"{operation} needs a cursor from a Change (an integer 0 or more), got {value!r}",
                                field="after")
     return value
 
 
+def _whole(value: object, low: int, high: int) -> int:
+    """``value`` if it is a whole number from ``low`` to ``high``, else ValueError: one rule, one message."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"must be a whole number from {low} to {high}, got {value!r}")
+    return value
+
+
 def _bound(value: object, name: str, low: int, high: int) -> int:
     """A whole number of tasks (an offset, a limit) within bounds, or InvalidTaskError naming it."""
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidTaskError(f"must be a whole number from {low} to {high}, got {value!r}", field=name)
-    return value
+    try:
+        return _whole(value, low, high)
+    except ValueError as exc:
+        raise InvalidTaskError(str(exc), field=name) from None
 
 
 def _count(value: object, option: str, *, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ConfigurationError(f"must be a whole number from {low} to {high}, got {value!r}", option=option)
-    return value
+    """A whole number an option takes, within bounds, or ConfigurationError naming the option."""
+    try:
+        return _whole(value, low, high)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc), option=option) from None
 
 
-class BatchStore(LifecycleSteps, RetentionSteps):
+class BatchStore:
     """Batch tasks in a SQLite database: a private in-memory one, a file, or a ``sqlite://`` URL.
 
     One store may be shared by many threads; several processes may open the same file.
@@ -171,9 +184,7 @@ class BatchStore(LifecycleSteps, RetentionSteps):
         lease = _seconds(lease_seconds, "lease_seconds", low=0, high=MAX_LEASE_SECONDS, zero=False)
         max_starts = _count(max_starts, "max_starts", low=1, high=INT32_MAX)
         timeout = _seconds(timeout, "timeout", low=0, high=MAX_TIMEOUT_SECONDS, zero=True)
-        if not isinstance(synchronous, str) or synchronous.upper() not in SYNCHRONOUS:
-            raise ConfigurationError(f"must be one of {', '.join(SYNCHRONOUS)}, not {synchronous!r}",
-                                     option="synchronous")
+        synchronous = check_synchronous(synchronous)
         pool_size = _count(pool_size, "pool_size", low=1, high=1000)
         if not isinstance(read_only, bool):
             raise ConfigurationError(f"must be True or False, not {read_only!r}", option="read_only")
@@ -191,14 +202,57 @@ class BatchStore(LifecycleSteps, RetentionSteps):
             raise InvalidTaskError(f"these fields can never be made writable: {', '.join(refused)}")
         self._writable = frozenset(f.attr for f in fields)
         self._writable_wire = tuple(f.wire for f in FIELDS if f.attr in self._writable)
-        self._max_blob_bytes = max_blob_bytes
-        self._lease_length = dt.timedelta(seconds=lease)
-        self._max_starts = max_starts
-        self._rights = self._carrier_rights()
+        self._rights = carrier_rights(self._writable)
         self._rights_wire = {f.wire: to_json_value(self._rights[f.attr]) for f in CARRIER_FIELDS}
         target = None if database is None else os.fspath(database)
         self._engine = open_engine(target, timeout=timeout, synchronous=synchronous, read_only=read_only,
                                    pool_size=pool_size)
+        # The concerns, each a class of its own on the one write path (see ARCHITECTURE.md):
+        self._writer = Writer(self._engine, self._rights, max_blob_bytes)
+        self._lifecycle = Lifecycle(self._writer, dt.timedelta(seconds=lease), max_starts)
+        self._retention = Retention(self._writer)
+
+    # --- the store itself ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the database; using the store afterwards raises StoreClosedError."""
+        self._engine.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._engine.closed
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<BatchStore {self._engine.description!r}{' closed' if self.closed else ''}>"
+
+    @property
+    def database(self) -> str:
+        """The database, as people may see it: the SQLite file's full path, or the URL with its password hidden.
+
+        >>> from batchstore import BatchStore
+        >>> BatchStore().database
+        ':memory:'
+        """
+        where = self._engine.description
+        if self._engine.name == "sqlite" and where not in ("", ":memory:") and not where.startswith("file:"):
+            return os.path.abspath(where)
+        return where
+
+    @property
+    def read_only(self) -> bool:
+        """Whether the store was opened with ``read_only=True`` (its writes raise StorageError)."""
+        return self._engine.read_only
+
+    @property
+    def writable(self) -> tuple[str, ...]:
+        """Wire names of the fields update and patch may change."""
+        return self._writable_wire
 
     # --- create ----------------------------------------------------------------------------------
 
@@ -212,10 +266,10 @@ class BatchStore(LifecycleSteps, RetentionSteps):
         ...     store.create({"Name": "ContactExport", "State": "New"})
         1
         """
-        prepared = [self._new_row(task, timestamp(_now()))]
+        prepared = [self._writer.new_row(task, timestamp(_now()))]
         with self._engine.write("create") as tx:
-            task_id = self._insert(tx, prepared)[0]
-        self._retain_if_due()
+            task_id = self._writer.insert(tx, prepared)[0]
+        self._retention.retain_if_due()
         return task_id
 
     def create_many(self, tasks: Iterable[TaskLike]) -> builtins.list[int]:
@@ -237,7 +291,7 @@ class BatchStore(LifecycleSteps, RetentionSteps):
         prepared = []
         for index, task in enumerate(_iterable(tasks, "create_many", "tasks")):
             try:
-                prepared.append(self._new_row(task, stamp))
+                prepared.append(self._writer.new_row(task, stamp))
             except InvalidTaskError as exc:
                 raise InvalidTaskError(f"task {index}: {exc}", field=exc.field) from exc
         ids: builtins.list[int] = []
@@ -245,8 +299,8 @@ class BatchStore(LifecycleSteps, RetentionSteps):
             return ids
         with self._engine.write("create_many") as tx:
             for first in range(0, len(prepared), _INSERT_CHUNK):
-                ids += self._insert(tx, prepared[first:first + _INSERT_CHUNK])
-        self._retain_if_due()
+                ids += self._writer.insert(tx, prepared[first:first + _INSERT_CHUNK])
+        self._retention.retain_if_due()
         return ids
 
     # --- read ----------------------------------------------------------------------------------
@@ -259,7 +313,7 @@ class BatchStore(LifecycleSteps, RetentionSteps):
         ...     store.get(task_id, select="name").name
         'ERPSync'
         """
-        if task_id.__class__ is not int or not _ID_MIN <= task_id <= _ID_MAX:
+        if task_id.__class__ is not int or not ID_MIN <= task_id <= ID_MAX:
             task_id = _task_id(task_id, "get")
         plan = plan_for(select)
         row = self._engine.fetchone(plan.by_id, (task_id,), "get")
@@ -294,9 +348,9 @@ class BatchStore(LifecycleSteps, RetentionSteps):
         """
         condition, params = self._condition(state, where)
         ordering = parse_order(order_by)
-        offset = _bound(offset, "offset", 0, _ID_MAX)
+        offset = _bound(offset, "offset", 0, ID_MAX)
         if limit is not None:
-            limit = _bound(limit, "limit", 0, _ID_MAX)
+            limit = _bound(limit, "limit", 0, ID_MAX)
         return self._pages(plan_for(select), condition, params, ordering, offset, limit)
 
     def count(self, state: BatchTaskState | str | int = "All", *, where: Where = None) -> int:
@@ -556,10 +610,10 @@ class BatchStore(LifecycleSteps, RetentionSteps):
         # Read what the check, the trace and the result need: the blob only when one of them does.
         needed = plan if plan is FULL else read_plan(frozenset({*plan.fields_set, *given, *_ALWAYS_READ}))
         with self._engine.write("update") as tx:
-            current = self._values(tx, task_id, needed, "update")
+            current = self._writer.values(tx, task_id, needed, "update")
             self._check_unchanged(current, given)
-            values = self._change(tx, current, changes, "update")
-        self._retain_if_due()
+            values = self._writer.change(tx, current, changes, "update")
+        self._retention.retain_if_due()
         return plan.project(values, self._rights)
 
     def patch(self, task_id: int, operations: Any, *, select: Select = None) -> BatchTaskInfo:
@@ -583,7 +637,7 @@ class BatchStore(LifecycleSteps, RetentionSteps):
         plan = plan_for(select)
         reads_blob = plan.with_blob or named is None or "ParameterObject" in named
         with self._engine.write("patch") as tx:
-            current = self._values(tx, task_id, FULL if reads_blob else NO_BLOB, "patch")
+            current = self._writer.values(tx, task_id, FULL if reads_blob else NO_BLOB, "patch")
             document = wire_document(current, named)
             for wire, value in self._rights_wire.items():
                 if named is None or wire in named:
@@ -595,8 +649,8 @@ class BatchStore(LifecycleSteps, RetentionSteps):
                     patched[name] = copy.deepcopy(document[name])
             patched = apply_patch(patched, ops)
             changes = self._patched_changes(document, patched, touched)
-            values = self._change(tx, current, changes, "patch")
-        self._retain_if_due()
+            values = self._writer.change(tx, current, changes, "patch")
+        self._retention.retain_if_due()
         return plan.project(values, self._rights)
 
     def _patched_changes(
@@ -641,7 +695,7 @@ class BatchStore(LifecycleSteps, RetentionSteps):
         """
         task_id = _task_id(task_id, "delete")
         with self._engine.write("delete") as tx:
-            if not self._delete(tx, task_id, "delete"):
+            if not self._writer.delete(tx, task_id, "delete"):
                 raise TaskNotFoundError(task_id, "delete")
 
     def delete_many(self, task_ids: Iterable[int]) -> int:
@@ -654,7 +708,7 @@ class BatchStore(LifecycleSteps, RetentionSteps):
                 continue  # an id no task can have: unknown, so skipped like any other
         with self._engine.write("delete_many") as tx:
             # In Id order: two calls locking rows of the same tasks never wait on each other in a circle.
-            return sum(self._delete(tx, i, "delete_many") for i in sorted(set(ids)))
+            return sum(self._writer.delete(tx, i, "delete_many") for i in sorted(set(ids)))
 
     def prune(
         self,
@@ -676,10 +730,7 @@ class BatchStore(LifecycleSteps, RetentionSteps):
         if unfinished or not wanted:
             raise InvalidTaskError(f"prune removes finished tasks only, not {', '.join(unfinished) or 'none'}",
                                    field="State")
-        try:
-            cutoff = timestamp(_now() - older_than)
-        except OverflowError:
-            raise ConfigurationError(f"{older_than!r} reaches back before the year 1", option="older_than") from None
+        cutoff = timestamp(before_now(older_than, "older_than"))
         # SKIP LOCKED where the engine has it: a task a worker is writing right now waits for the next prune.
         sql = prunable(len(wanted)) + self._engine.claim
         removed = 0
@@ -687,7 +738,7 @@ class BatchStore(LifecycleSteps, RetentionSteps):
             with self._engine.write("prune") as tx:
                 ids = [r[0] for r in tx.all(sql, (*wanted, cutoff, _PRUNE_BATCH))]
                 for task_id in ids:
-                    self._delete(tx, task_id, "prune")
+                    self._writer.delete(tx, task_id, "prune")
                 if len(ids) < _PRUNE_BATCH:
                     # The change feed is kept as long as the tasks: its rows as old go too.
                     tx.run(PRUNE_CHANGES, (cutoff,))
@@ -695,6 +746,142 @@ class BatchStore(LifecycleSteps, RetentionSteps):
             if len(ids) < _PRUNE_BATCH:
                 return removed
 
+
+    # --- the lifecycle: each step's work is in _lifecycle.py, on the same write path ------------------
+
+    def recover_stale(self) -> builtins.list[int]:
+        """Return tasks whose worker's lease expired to New (Failed after ``max_starts`` starts); their ids.
+
+        acquire runs this too (at most every tenth of a lease, and every second at most), so a worker killed
+        mid-task never leaves its task stuck.
+        """
+        return self._lifecycle.recover_stale()
+
+    def acquire(self, *, name: str | None = None, worker: str | None = None) -> BatchTaskInfo | None:
+        """Claim the oldest New task (with this Name, if given) for ``worker``; None when there is none.
+
+        The task becomes Aquired and belongs to the worker (``host:pid`` by default) until its lease
+        ends; exactly one caller gets each task, across threads and processes.
+
+        >>> from batchstore import BatchStore
+        >>> with BatchStore() as store:
+        ...     _ = store.create({"Name": "ERPSync"})
+        ...     store.acquire(worker="w1").state, store.acquire(worker="w2")
+        (<BatchTaskState.Aquired: 2>, None)
+        """
+        task = self._lifecycle.acquire(name=name, worker=worker)
+        self._retention.retain_if_due()  # a write that makes or finishes tasks: retention's turn
+        return task
+
+    def start(self, task_id: int, *, worker: str | None = None) -> BatchTaskInfo:
+        """Aquired -> Started: StartCount + 1, LastStarted now, the lease renewed, ProgressPercent 0.
+
+        A start begins a new run: progress is never lower than the last report of the same run, but
+        a run after a recovery starts again from 0. StartCount never passes 2**31 - 1 (the API's Int32).
+        """
+        return self._lifecycle.start(task_id, worker=worker)
+
+    def report_progress(
+        self, task_id: int, percent: int, description: str | None = None, *, worker: str | None = None
+    ) -> BatchTaskInfo:
+        """Record progress of a Started task (never lower than the last report of this run) and renew the lease.
+
+        The result's ``stop_requested`` tells the worker whether someone asked the task to stop.
+        """
+        return self._lifecycle.report_progress(task_id, percent, description, worker=worker)
+
+    def succeed(
+        self,
+        task_id: int,
+        *,
+        result: str | None = None,
+        response: str | None = None,
+        file_name: str | None = None,
+        cleanup: bool = False,
+        worker: str | None = None,
+    ) -> BatchTaskInfo:
+        """Started -> Succeeded (SucceededManualCleanup with ``cleanup=True``); ProgressPercent becomes 100."""
+        task = self._lifecycle.succeed(task_id, result=result, response=response, file_name=file_name,
+                                       cleanup=cleanup, worker=worker)
+        self._retention.retain_if_due()  # a write that makes or finishes tasks: retention's turn
+        return task
+
+    def fail(
+        self, task_id: int, *, result: str | None = None, response: str | None = None, worker: str | None = None
+    ) -> BatchTaskInfo:
+        """Aquired or Started -> Failed. A task asked to stop gets a Result saying so unless one is given."""
+        task = self._lifecycle.fail(task_id, result=result, response=response, worker=worker)
+        self._retention.retain_if_due()  # a write that makes or finishes tasks: retention's turn
+        return task
+
+    def stop(self, task_id: int) -> bool:
+        """Ask a task to stop, as its CancellationBehaviour allows (SuperOffice's StopBatchJob).
+
+        A New or Aquired task fails at once, with a Result saying it was stopped (and that a warning
+        applied, for CancelWithWarning). A Started task is asked to stop: its worker sees
+        :meth:`stop_requested` (or ``stop_requested`` on the result of report_progress) and acts.
+        Returns False, changing nothing, for CannotCancel and for finished tasks.
+        """
+        return self._lifecycle.stop(task_id)
+
+    def requeue(self, task_id: int, *, by: str | None = None) -> BatchTaskInfo:
+        """Failed (or stopped: a stopped task fails) -> New, so that a worker can acquire it again.
+
+        The task's history records the requeue, by ``by`` (``host:pid`` by default) and when; StartCount
+        keeps counting across runs, so ``max_starts`` still bounds a task that keeps failing its workers.
+        ProgressPercent goes back to 0 and a stop asked of the last run is forgotten. A task that is not
+        Failed raises InvalidTransitionError and nothing is written.
+
+        >>> from batchstore import BatchStore
+        >>> with BatchStore() as store:
+        ...     task_id = store.create({"Name": "ERPSync"})
+        ...     _ = store.stop(task_id)
+        ...     store.requeue(task_id, by="operator").state
+        <BatchTaskState.New: 1>
+        """
+        task = self._lifecycle.requeue(task_id, by=by)
+        self._retention.retain_if_due()  # a write that makes or finishes tasks: retention's turn
+        return task
+
+    def stop_requested(self, task_id: int) -> bool:
+        """Whether someone asked this (Started) task to stop."""
+        return self._lifecycle.stop_requested(task_id)
+
+    # --- retention: the policy and its turns are in _retention.py ----------------------------------
+
+    def set_retention(
+        self, finished_older_than: dt.timedelta | None, *, keep_failed_for: dt.timedelta | None = None
+    ) -> RetentionPolicy | None:
+        """Keep finished tasks ``finished_older_than`` after their last State change, then remove them.
+
+        Failed tasks are kept ``keep_failed_for`` instead when it is given. ``None`` turns retention off.
+        The policy is stored in the database, for every process that uses it; the store applies it by
+        itself from then on (no call to ``prune`` needed), removing the tasks with their history and
+        ParameterObject, and the change feed's rows as old. Returns the policy now in force.
+
+        >>> import datetime as dt
+        >>> from batchstore import BatchStore
+        >>> with BatchStore() as store:
+        ...     store.set_retention(dt.timedelta(days=30), keep_failed_for=dt.timedelta(days=90))
+        ...     store.retention.failed_older_than.days
+        RetentionPolicy(finished_older_than=datetime.timedelta(days=30), keep_failed_for=datetime.timedelta(days=90))
+        90
+        """
+        return self._retention.set_policy(finished_older_than, keep_failed_for=keep_failed_for)
+
+    @property
+
+    def retention(self) -> RetentionPolicy | None:
+        """The retention policy stored in the database, or None when retention is off (the default)."""
+        return self._retention.policy()
+
+    def apply_retention(self) -> int:
+        """Apply the retention policy now, to the end, whether it is due or not; returns how many tasks went.
+
+        The store does this by itself (see ``set_retention``); this is for a deployment that wants it done
+        at a time of its choosing. 0 when retention is off.
+        """
+        return self._retention.apply()
 
 
 @lru_cache(maxsize=64)

@@ -26,14 +26,12 @@ The engine: in memory by default; ``--batchstore-url URL``, else the environment
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import os
 import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,9 +40,9 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import pytest
 
-from ._engines import check_not_an_engine_word, redact
+from ._api import POSTGRES_SCHEMES, check_not_an_engine_word, postgres_driver_installed, redact, scratch_postgres_schema
 from ._environment import environment_value
-from ._exceptions import ConfigurationError
+from ._exceptions import ConfigurationError, StorageError
 from ._fields import resolve
 from ._samples import sample_tasks
 
@@ -57,7 +55,6 @@ __all__ = ["BatchStoreFactory", "BatchStoreSeeder", "BatchStoreServer", "Engine"
 ENV_VAR: Final = "BATCHSTORE_TEST_URL"
 _ENGINE_KEY: Final = pytest.StashKey["Engine"]()
 _MEMORY: Final = frozenset({"", "memory", ":memory:", "sqlite://", "sqlite:///:memory:"})
-_POSTGRES_SCHEMES: Final = ("postgresql", "postgres")
 
 
 # --- which engine -----------------------------------------------------------------------------------
@@ -102,7 +99,7 @@ def parse_engine(value: str, source: str) -> Engine:
     scheme = text.split("://", 1)[0].lower().split("+", 1)[0]
     if scheme == "sqlite":
         return Engine("sqlite", None, source)
-    if scheme in _POSTGRES_SCHEMES:
+    if text.startswith(POSTGRES_SCHEMES):  # the schemes a store opens
         return Engine("postgresql", text, source)
     raise pytest.UsageError(
         f"{source}: {redact(text)!r} names no engine batchstore's fixtures know; use memory, sqlite "
@@ -182,32 +179,14 @@ def batchstore_database(request: pytest.FixtureRequest, tmp_path: Path) -> Itera
 
 def _postgres_schema(engine: Engine) -> Iterator[str]:
     assert engine.url is not None
-    try:
-        psycopg: Any = importlib.import_module("psycopg")  # only PostgreSQL users install it
-    except ImportError:
+    if not postgres_driver_installed():  # only PostgreSQL users install it
         pytest.fail(f"{engine.source} names PostgreSQL, which needs psycopg: pip install 'batchstore[postgres]'",
                     pytrace=False)
-    # libpq reads postgresql:// URLs; SQLAlchemy's "+psycopg" driver suffix is not part of that form.
-    scheme, rest = engine.url.split("://", 1)
-    conninfo = f"{scheme.split('+', 1)[0]}://{rest}"
-    schema = f"bs_{uuid.uuid4().hex}"
     try:
-        conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=10)
-    except psycopg.Error as exc:
-        pytest.fail(f"batchstore fixtures: cannot reach PostgreSQL at {redact(engine.url)} "
-                    f"(from {engine.source}): {str(exc).strip()}", pytrace=False)
-    try:
-        conn.execute(f'CREATE SCHEMA "{schema}"')  # a uuid's hex digits: nothing to quote
-        yield with_search_path(engine.url, schema)
-        # A connection the test left open inside a transaction would make the drop wait for ever.
-        conn.execute("SET lock_timeout = '10s'")
-        try:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        except psycopg.Error as exc:
-            pytest.fail(f"batchstore fixtures: cannot drop the test's schema {schema} ({str(exc).strip()}); "
-                        f"close every store and connection the test opened on it", pytrace=False)
-    finally:
-        conn.close()
+        with scratch_postgres_schema(engine.url) as schema:
+            yield with_search_path(engine.url, schema)
+    except StorageError as exc:  # reaching the server, or dropping the schema after the test
+        pytest.fail(f"batchstore fixtures: {exc} (from {engine.source})", pytrace=False)
 
 
 class BatchStoreFactory(Protocol):
@@ -268,20 +247,16 @@ def async_batchstore(
     A plain fixture: it needs no event loop, so it serves ``asyncio.run`` in a test as well as an async
     test runner. On SQLite and PostgreSQL it shares the test's database with ``batchstore``.
     """
-    from ._async import AsyncBatchStore
+    from ._async import AsyncBatchStore, close_now, open_now
 
     engine = request.config.stash.get(_ENGINE_KEY, None) or _chosen_engine(request.config)
     # As batchstore_factory: SQLite files without fsync; elsewhere BatchStore's default.
     store = AsyncBatchStore(batchstore_database, synchronous="OFF" if engine.kind == "sqlite" else "NORMAL")
     # Opened before the test starts, as the other fixtures' stores are: the test sees the database made,
     # and an error opening it is an error of this fixture.
-    try:
-        store._store()
-    except BaseException:
-        store._close().result()
-        raise
+    open_now(store)
     yield store
-    store._close().result()  # the test's loop is gone: wait for the worker thread to close it
+    close_now(store)  # the test's loop is gone: wait for the worker thread to close it
 
 
 class BatchStoreSeeder:

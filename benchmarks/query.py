@@ -10,16 +10,22 @@ raw side (with the planner statistics batchstore gathers on its first open of a 
 connection gets batchstore's connection settings. Each query's plan, as SQLite
 explains it for batchstore's statement, is printed under the table: it shows which index serves it.
 
-    python -m benchmarks.query [--full] [--rounds N]
+With ``--postgres URL`` (a user that may CREATE DATABASE) the same queries run on PostgreSQL as well, against
+hand-written psycopg code on a copy of the same database (``ops_postgres.py``'s fresh databases, ANALYZEd
+on both sides), with ``LIKE 'ERPSync-1%'`` where SQLite's hand-written SQL has ``GLOB``.
+
+    python -m benchmarks.query [--full] [--rounds N] [--postgres URL]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sqlite3
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):
     sys.path.append(str(Path(__file__).resolve().parent.parent))
@@ -51,10 +57,25 @@ RAW_PAGE = (
 )
 RAW_COUNT = "SELECT count(*) FROM batchtask WHERE state IN (1, 3) AND name GLOB 'ERPSync-1*'"
 RAW_STATE_PAGE = f"{_SELECT} WHERE t.state = 1 ORDER BY t.id LIMIT 10"
+#: The same on PostgreSQL: a prefix is LIKE there (the Name index is built for it: text_pattern_ops or C).
+PG_PAGE = (
+    f"{_SELECT} WHERE t.state IN (1, 3) AND t.name LIKE 'ERPSync-1%' ORDER BY t.created DESC, t.id DESC LIMIT {PAGE}"
+)
+PG_COUNT = "SELECT count(*) FROM batchtask WHERE state IN (1, 3) AND name LIKE 'ERPSync-1%'"
+PG_STATE_PAGE = RAW_STATE_PAGE
 WHERE = Q(State__in=["New", "Started"]) & Q(Name__startswith="ERPSync-1")
 
 
-def build_ops(store: BatchStore, conn: sqlite3.Connection) -> list[Op]:
+def build_ops(store: BatchStore, conn: Any, engine: str = "sqlite") -> list[Op]:
+    """The goal queries; ``conn`` is a sqlite3 or psycopg connection, as ``engine`` says."""
+    page_sql, count_sql, state_sql = (
+        (RAW_PAGE, RAW_COUNT, RAW_STATE_PAGE) if engine == "sqlite" else (PG_PAGE, PG_COUNT, PG_STATE_PAGE)
+    )
+    if engine == "sqlite":
+        decode = _raw_task
+    else:
+        from benchmarks.ops_postgres import _raw_full as decode  # psycopg: only when PostgreSQL is measured
+
     def store_page(n: int) -> None:
         for _ in range(n):
             tasks = list(store.list(where=WHERE, order_by="-Created", limit=PAGE))
@@ -62,7 +83,7 @@ def build_ops(store: BatchStore, conn: sqlite3.Connection) -> list[Op]:
 
     def raw_page(n: int) -> None:
         for _ in range(n):
-            tasks = [_raw_task(row) for row in conn.execute(RAW_PAGE).fetchall()]
+            tasks = [decode(row) for row in conn.execute(page_sql).fetchall()]
         assert len(tasks) == PAGE
 
     def store_count(n: int) -> None:
@@ -71,7 +92,7 @@ def build_ops(store: BatchStore, conn: sqlite3.Connection) -> list[Op]:
 
     def raw_count(n: int) -> None:
         for _ in range(n):
-            conn.execute(RAW_COUNT).fetchone()
+            conn.execute(count_sql).fetchone()
 
     def store_state_page(n: int) -> None:
         for _ in range(n):
@@ -79,7 +100,7 @@ def build_ops(store: BatchStore, conn: sqlite3.Connection) -> list[Op]:
 
     def raw_state_page(n: int) -> None:
         for _ in range(n):
-            [_raw_task(row) for row in conn.execute(RAW_STATE_PAGE).fetchall()]
+            [decode(row) for row in conn.execute(state_sql).fetchall()]
 
     return [
         Op(f"list: 2 states, Name prefix, newest first, {PAGE}", store_page, raw_page, goal=True),
@@ -106,6 +127,33 @@ def plans(store: BatchStore, conn: sqlite3.Connection) -> list[str]:
     return lines
 
 
+def run_postgres(url: str, *, rounds: int = MIN_ROUNDS, tasks: int = POPULATION) -> str:
+    """The same queries on PostgreSQL: a populated database and its copy, both ANALYZEd, in one run."""
+    from benchmarks import ops_postgres
+
+    names = f"pg_bench_query_store_{os.getpid()}", f"pg_bench_query_raw_{os.getpid()}"
+    with ops_postgres.fresh_databases(url, *names) as (store_url, raw_url):
+        populate(store_url, tasks)  # type: ignore[arg-type]  # BatchStore(str(path)) takes a URL too
+        ops_postgres.copy_database(url, *names)
+        with BatchStore(store_url) as store, ops_postgres.open_raw(raw_url) as conn:
+            conn.execute("ANALYZE")  # autovacuum may not have come by yet: both sides get fresh statistics
+            with ops_postgres.open_raw(store_url) as analyzer:
+                analyzer.execute("ANALYZE")
+            results = [measure(op, rounds) for op in build_ops(store, conn, "postgres")]
+            version = ops_postgres.server_version(url)
+    rows = [
+        (r.name, "goal" if r.goal else "", fmt_rate(r.store_rate), fmt_rate(r.raw_rate), fmt_ratio(r.ratio))
+        for r in results
+    ]
+    return "\n".join(
+        [
+            f"The same on PostgreSQL {version} vs raw psycopg (median of {rounds} interleaved rounds; {tasks:,} tasks)",
+            "",
+            markdown_table(("query", "", "batchstore/s", "raw psycopg/s", "ratio"), rows),
+        ]
+    )
+
+
 def run(*, rounds: int = MIN_ROUNDS, tasks: int = POPULATION) -> str:
     with temp_dir("query") as tmp:
         store_path, raw_path = tmp / "batchstore.db", tmp / "raw.db"
@@ -121,17 +169,21 @@ def run(*, rounds: int = MIN_ROUNDS, tasks: int = POPULATION) -> str:
                 explained = plans(store, conn)
             finally:
                 conn.close()
-    rows = [(r.name, "goal" if r.goal else "", fmt_rate(r.store_rate), fmt_rate(r.raw_rate), fmt_ratio(r.ratio))
-            for r in results]
-    return "\n".join([
-        f"The query model vs the same SQL by hand (median of {rounds} interleaved rounds; {tasks:,} tasks, "
-        f"populated in {populated:.1f} s; target >= {TARGET} on the goal rows)",
-        "",
-        markdown_table(("query", "", "batchstore/s", "raw sqlite3/s", "ratio"), rows),
-        "",
-        "SQLite's plan for batchstore's statements:",
-        *explained,
-    ])
+    rows = [
+        (r.name, "goal" if r.goal else "", fmt_rate(r.store_rate), fmt_rate(r.raw_rate), fmt_ratio(r.ratio))
+        for r in results
+    ]
+    return "\n".join(
+        [
+            f"The query model vs the same SQL by hand (median of {rounds} interleaved rounds; {tasks:,} tasks, "
+            f"populated in {populated:.1f} s; target >= {TARGET} on the goal rows)",
+            "",
+            markdown_table(("query", "", "batchstore/s", "raw sqlite3/s", "ratio"), rows),
+            "",
+            "SQLite's plan for batchstore's statements:",
+            *explained,
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,8 +191,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=MIN_ROUNDS)
     parser.add_argument("--tasks", type=int, default=POPULATION)
     parser.add_argument("--full", action="store_true", help=f"the same as --tasks {FULL_POPULATION}")
+    parser.add_argument("--postgres", help="also run the queries on PostgreSQL (a URL whose user may CREATE DATABASE)")
+    parser.add_argument("--only", choices=("sqlite", "postgres"), help="run one engine only")
     args = parser.parse_args(argv)
-    print(run(rounds=max(MIN_ROUNDS, args.rounds), tasks=FULL_POPULATION if args.full else args.tasks))
+    rounds, tasks = max(MIN_ROUNDS, args.rounds), FULL_POPULATION if args.full else args.tasks
+    if args.only != "postgres":
+        print(run(rounds=rounds, tasks=tasks))
+    if args.postgres and args.only != "sqlite":
+        print(run_postgres(args.postgres, rounds=rounds, tasks=tasks))
     return 0
 
 

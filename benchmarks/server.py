@@ -29,10 +29,11 @@ server share the machine's cores: on 2 cores the client's own work is part of ev
 
 Run ``python -m benchmarks.server`` (about 3 minutes on 2 cores) or, for scaling on a bigger machine,
 ``python -m benchmarks.server --workers 1,2,4,8 --clients 1,8,32 --seconds 1.5`` (about 4 minutes).
-Timings are reported, never asserted. Measured 2026-12-04 on 2 shared cores (SQLite, uvloop and httptools on
-both sides), batchstore req/s and ratio at 1 / 8 clients: GetBatchTaskInfo 1,462 (0.53) / 1,792 (0.69),
-UpdateBatchTask 913 (0.39) / 1,336 (0.34), BatchTask/Started of 100 358 (0.16) / 274 (0.13); docs/speed.md's
-HTTP server section has the whole table.
+Timings are reported, never asserted. Measured 2026-12-07 on 2 shared, heavily loaded cores (SQLite, uvloop and
+httptools on both sides, medians of 5 rounds of 1.5 s), batchstore req/s and ratio at 1 / 8 clients:
+GetBatchTaskInfo 1,693 (1.12) / 1,991 (0.97), UpdateBatchTask 956 (0.61) / 1,248 (0.49), BatchTask/Started
+of 100 187 (0.25) / 163 (0.18); docs/speed.md's HTTP server section has the whole table, other runs, and
+what stands in the way of the rest.
 """
 
 from __future__ import annotations

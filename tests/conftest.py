@@ -32,7 +32,7 @@ from typing import Any
 import pytest
 from hypothesis import settings
 from hypothesis.database import DirectoryBasedExampleDatabase
-from server_process import postgres_schema
+from server_process import postgres_schema, require_postgres
 
 from batchstore import BatchStore
 from batchstore._environment import environment_value
@@ -343,11 +343,23 @@ def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str)
 
 
 def needs_postgres(item: pytest.Item) -> bool:
-    """Whether a test runs on PostgreSQL: marked ``postgresql``, or given the engine "postgresql" by a parameter."""
+    """Whether a test runs on PostgreSQL: marked ``postgresql``, or given "postgresql" as its ``engine``
+    parameter or as the parameter of a fixture parametrized by engine (a server's, say).
+
+    A parameter of another name that happens to say "postgresql" (a SQL dialect to print) needs no server.
+    """
     if item.get_closest_marker("postgresql") is not None:
         return True
     callspec = getattr(item, "callspec", None)
-    return callspec is not None and "postgresql" in callspec.params.values()
+    for name, value in (callspec.params.items() if callspec is not None else ()):
+        if value != "postgresql":
+            continue
+        if name == "engine":
+            return True
+        definitions = item._fixtureinfo.name2fixturedefs.get(name, ())  # type: ignore[attr-defined]
+        if definitions and definitions[-1].params is not None:  # a fixture of its own, not a parametrize name
+            return True
+    return False
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -388,21 +400,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
-#: The one reason every PostgreSQL test of a full-tier run without a server skips for (so ``-ra`` prints one line).
-NO_POSTGRES = f"needs a PostgreSQL server: set {POSTGRES_URL_VARIABLE} (CI: . .ci/postgres.sh)"
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """In a full-tier run without a PostgreSQL server, its tests skip here, from one line, for one reason.
+    """In a full-tier run without a PostgreSQL server, its tests skip here, before any fixture opens a database.
 
-    pytest folds skips that share a place and a reason into one ``-ra`` line: raised here, before any
-    fixture opens a database, the hundreds of PostgreSQL tests show as one. With BATCHSTORE_REQUIRE_ALL set
-    (CI) they fail instead, in ``require_postgres``.
+    ``require_postgres`` skips them all from one line for one reason (so ``-ra`` prints one line for the
+    hundreds of them); with BATCHSTORE_REQUIRE_ALL set (CI) it fails them instead.
     """
-    if (needs_postgres(item) and environment_value(POSTGRES_URL_VARIABLE) is None
-            and environment_value("BATCHSTORE_REQUIRE_ALL") is None):
-        pytest.skip(NO_POSTGRES)
+    if needs_postgres(item):
+        require_postgres()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

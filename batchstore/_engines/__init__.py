@@ -8,23 +8,32 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Final
 
 from .._exceptions import ConfigurationError, StorageError
-from .base import Engine, Transaction
+from .._migrations import SCHEMA_VERSION, upgrade_sql
+from .base import POSTGRES_SCHEMES, SYNCHRONOUS, Engine, Transaction
 
 __all__ = [
+    "POSTGRES_SCHEMES",
+    "SYNCHRONOUS",
     "Engine",
     "Transaction",
     "check_not_an_engine_word",
+    "check_synchronous",
     "engine_name",
+    "migrate",
+    "migration_sql",
     "open_engine",
+    "postgres_driver_installed",
     "redact",
     "schema_version",
+    "scratch_postgres_schema",
     "sqlalchemy_url",
 ]
 
-_POSTGRES: Final = ("postgresql://", "postgresql+psycopg://", "postgres://")
 #: What each engine's URL looks like, for a value that names an engine without being one.
 _EXPECTED_FORM: Final = {
     "postgresql": "a URL such as postgresql://user:password@host:5432/dbname",
@@ -84,7 +93,7 @@ def engine_name(target: str) -> str:
     >>> engine_name("postgresql://u@127.0.0.1/tasks"), engine_name("tasks.db")
     ('postgresql', 'sqlite')
     """
-    if target.startswith(_POSTGRES):
+    if target.startswith(POSTGRES_SCHEMES):
         return "postgresql"
     check_not_an_engine_word(target)
     if "://" not in target or target.startswith("sqlite"):
@@ -113,9 +122,9 @@ def sqlite_path(target: str) -> str:
 def sqlalchemy_url(target: str) -> str:
     """The SQLAlchemy URL of a target (for Alembic): ``postgresql+psycopg://...`` or ``sqlite:///path``."""
     if engine_name(target) == "postgresql":
-        from .postgres import conninfo_of
+        from .postgres import sqlalchemy_url_of
 
-        return "postgresql+psycopg://" + conninfo_of(target)[len("postgresql://"):]
+        return sqlalchemy_url_of(target)
     return f"sqlite:///{os.path.abspath(sqlite_path(target))}"
 
 
@@ -150,3 +159,66 @@ def schema_version(target: str) -> int:
     if path == ":memory:" or not os.path.exists(path):
         return 0
     return read_schema_version(path)
+
+
+def check_synchronous(value: object) -> str:
+    """``value`` if it is one of SQLite's ``synchronous`` settings (any case), else ConfigurationError."""
+    if not isinstance(value, str) or value.upper() not in SYNCHRONOUS:
+        raise ConfigurationError(f"must be one of {', '.join(SYNCHRONOUS)}, not {value!r}", option="synchronous")
+    return value
+
+
+def migrate(target: str) -> tuple[int, int]:
+    """Bring the database at ``target`` (a SQLite path or a URL) to this release's schema: (before, after).
+
+    Opening a store does the same on its own; this is for deployments that upgrade as a separate step.
+
+    >>> import tempfile, os
+    >>> migrate(os.path.join(tempfile.mkdtemp(), "new.db")) == (0, SCHEMA_VERSION)
+    True
+    """
+    before = schema_version(target)
+    open_engine(target).close()
+    return before, SCHEMA_VERSION
+
+
+def migration_sql(target: str) -> str:
+    """The SQL that would bring the database at ``target`` to this release's schema, for a DBA to run by hand.
+
+    The database is only read (for its current version); nothing is written, and a missing SQLite file is
+    not created. The SQL is one transaction; it is empty for a database already at this release's schema.
+
+    >>> import tempfile, os
+    >>> sql = migration_sql(os.path.join(tempfile.mkdtemp(), "missing.db"))
+    >>> sql.startswith("BEGIN;"), "CREATE TABLE batchtaskchange" in sql
+    (True, True)
+    """
+    before = schema_version(target)
+    if before == SCHEMA_VERSION:
+        return ""
+    sqlite = engine_name(target) == "sqlite"
+    stamp = False
+    if sqlite and before:
+        from .sqlite import has_version_table
+
+        stamp = not has_version_table(sqlite_path(target))
+    return upgrade_sql(sqlalchemy_url(target), before, sqlite=sqlite, stamp_version_table=stamp)
+
+
+def postgres_driver_installed() -> bool:
+    """Whether the postgres extra (psycopg, psycopg_pool) is installed; nothing is imported to find out."""
+    from .postgres import driver_installed
+
+    return driver_installed()
+
+
+@contextmanager
+def scratch_postgres_schema(url: str) -> Iterator[str]:
+    """A new schema in the PostgreSQL database at ``url``, dropped with its contents after; yields its name.
+
+    For test fixtures; every failure raises StorageError.
+    """
+    from .postgres import scratch_schema
+
+    with scratch_schema(url) as schema:
+        yield schema

@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
+
+#: The URL schemes that name PostgreSQL (libpq's two, and SQLAlchemy's with its driver): the one list.
+POSTGRES_SCHEMES: Final = ("postgresql://", "postgresql+psycopg://", "postgres://")
+#: SQLite's PRAGMA synchronous values a store accepts.
+SYNCHRONOUS: Final = ("OFF", "NORMAL", "FULL", "EXTRA")
+#: What every engine says when a closed store is used.
+CLOSED: Final = "the store is closed; open a new BatchStore"
 
 __all__ = ["ChangeWaiter", "Engine", "Transaction"]
 

@@ -18,6 +18,7 @@ import os
 import select
 import threading
 import time
+import uuid
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -25,19 +26,37 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final
 
 from .._exceptions import StorageError, StoreClosedError
+from .._migrations import (
+    PG_LOCK_KEY,
+    SCHEMA_VERSION,
+    VERSION_TABLE,
+    create_version_table,
+    judge_postgres_version,
+    not_a_database,
+    read_only_upgrade,
+    upgrade_postgres,
+)
 from .._queries import INSERT_CHANGE
 from . import redact
+from .base import CLOSED, POSTGRES_SCHEMES
 
 if TYPE_CHECKING:
     import psycopg
     import psycopg_pool
 
-__all__ = ["PostgresEngine", "conninfo_of", "redact"]
+__all__ = [
+    "PostgresEngine",
+    "conninfo_of",
+    "driver_installed",
+    "ensure_postgres_schema",
+    "postgres_schema_version",
+    "redact",
+    "scratch_schema",
+]
 
 #: The LISTEN/NOTIFY channel on which a commit that changed tasks wakes the change feed's watchers.
 CHANNEL: Final = "batchstore_changes"
 _INSTALL: Final = 'PostgreSQL needs the postgres extra: pip install "batchstore[postgres]"'
-_SCHEMES: Final = ("postgresql+psycopg://", "postgresql+psycopg2://", "postgresql://", "postgres://")
 
 
 def conninfo_of(url: str) -> str:
@@ -46,7 +65,7 @@ def conninfo_of(url: str) -> str:
     >>> conninfo_of("postgresql+psycopg://u:p@127.0.0.1:5432/tasks")
     'postgresql://u:p@127.0.0.1:5432/tasks'
     """
-    for scheme in _SCHEMES:
+    for scheme in POSTGRES_SCHEMES:
         if url.startswith(scheme):
             return "postgresql://" + url[len(scheme):]
     raise StorageError(f"open: {redact(url)!r} is not a PostgreSQL URL")
@@ -234,13 +253,95 @@ class _Transaction:
 def read_schema_version(url: str, timeout: float = 30.0) -> int:
     """The schema version of the PostgreSQL database at ``url`` (0: no batchstore tables), read without writing."""
     psycopg, _ = _driver()
-    from .._migrations import postgres_schema_version
-
     try:
         with psycopg.connect(conninfo_of(url), autocommit=True, connect_timeout=max(2, int(timeout))) as conn:
             return postgres_schema_version(conn, f"open {redact(url)}")
     except psycopg.Error as exc:
         raise translate(exc, "open", url) from None
+
+
+def postgres_schema_version(conn: psycopg.Connection[Any], where: str) -> int:
+    """The schema version of a PostgreSQL database (its search path): 0 when it has none of our tables."""
+    # pg_class read through the statement's snapshot, not to_regclass(): that one consults the backend's
+    # catalog cache, which inside a transaction begun before another process created the tables (while we
+    # waited for the advisory lock) still says they do not exist.
+    row = conn.execute(
+        "SELECT bool_or(c.relname = %s), bool_or(c.relname = 'batchtask') FROM pg_catalog.pg_class c "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = current_schema() AND c.relname IN (%s, 'batchtask')",
+        (VERSION_TABLE, VERSION_TABLE),
+    ).fetchone()
+    assert row is not None
+    has_versions, has_tasks = (bool(v) for v in row)
+    stamp = None
+    if has_versions:
+        found = conn.execute(f"SELECT version_num FROM {VERSION_TABLE}").fetchone()
+        stamp = None if found is None else found[0]
+    return judge_postgres_version(has_versions, has_tasks, stamp, where)
+
+
+def ensure_postgres_schema(conn: psycopg.Connection[Any], url: str, where: str, *, read_only: bool) -> None:
+    """Check, create or upgrade batchstore's tables in the database (and schema) ``conn`` is connected to."""
+    version = postgres_schema_version(conn, where)
+    if version == SCHEMA_VERSION:
+        return
+    if read_only:
+        if version == 0:
+            raise not_a_database(where)
+        raise read_only_upgrade(version, where)
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (PG_LOCK_KEY,))
+        version = postgres_schema_version(conn, where)  # another process may have done it while we waited
+        if version == 0:
+            from .._schema import ddl
+
+            for statement in ddl("postgresql"):
+                conn.execute(statement)
+            create_version_table(conn.execute)
+            return
+    if version < SCHEMA_VERSION:
+        # The opening connection's lock_timeout (the store's timeout) bounds the wait for the lock there too.
+        row = conn.execute("SHOW lock_timeout").fetchone()
+        upgrade_postgres(sqlalchemy_url_of(url), where, lock_timeout=str(row[0]) if row else "0")
+
+
+def sqlalchemy_url_of(url: str) -> str:
+    """The SQLAlchemy URL of a PostgreSQL target (for Alembic): ``postgresql+psycopg://...``."""
+    return "postgresql+psycopg://" + conninfo_of(url)[len("postgresql://"):]
+
+
+def driver_installed() -> bool:
+    """Whether psycopg and psycopg_pool can be imported (the postgres extra), without importing them."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in ("psycopg", "psycopg_pool"))
+
+
+@contextmanager
+def scratch_schema(url: str, *, connect_timeout: int = 10) -> Iterator[str]:
+    """A new, empty schema in the PostgreSQL database at ``url``, dropped with everything in it afterwards.
+
+    For test fixtures (the pytest plugin's ``batchstore_database``); yields the schema's name. Every
+    failure, reaching the server or dropping the schema, raises StorageError.
+    """
+    psycopg, _ = _driver()
+    schema = f"bs_{uuid.uuid4().hex}"
+    try:
+        conn = psycopg.connect(conninfo_of(url), autocommit=True, connect_timeout=connect_timeout)
+    except psycopg.Error as exc:
+        raise StorageError(f"cannot reach PostgreSQL at {redact(url)}: {str(exc).strip()}") from None
+    try:
+        conn.execute(f'CREATE SCHEMA "{schema}"')  # a uuid's hex digits: nothing to quote
+        yield schema
+        # A connection the test left open inside a transaction would make the drop wait for ever.
+        conn.execute("SET lock_timeout = '10s'")
+        try:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        except psycopg.Error as exc:
+            raise StorageError(f"cannot drop the schema {schema} ({str(exc).strip()}); "
+                               "close every store and connection opened on it") from None
+    finally:
+        conn.close()
 
 
 # The feed in commit order. A transaction's id (xid) is taken when it first writes and rows are read by
@@ -367,8 +468,6 @@ class PostgresEngine:
         self._psycopg = psycopg
         self._lock = threading.Lock()
         self._forked = False
-        from .._migrations import ensure_postgres_schema  # only opening may create or upgrade tables
-
         with self._connect("open") as conn:
             ensure_postgres_schema(conn, url, f"open {self.description}", read_only=read_only)
         self._pool: psycopg_pool.ConnectionPool[Any] | None = self._open_pool()
@@ -437,7 +536,7 @@ class PostgresEngine:
             with self._lock:
                 if self._pool is None:
                     if not self._forked:
-                        raise StoreClosedError("the store is closed; open a new BatchStore")
+                        raise StoreClosedError(CLOSED)
                     self._pool = self._open_pool()
                     self._forked = False
                 pool = self._pool

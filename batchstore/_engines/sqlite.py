@@ -31,16 +31,16 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Final, TypeVar
 
+from .. import _migrations as versions  # the version rules and Alembic; this module reads and creates
 from .._exceptions import StorageError, StoreClosedError
-from .._migrations import SCHEMA_VERSION, ensure_sqlite_schema, read_only_upgrade, sqlite_schema_version
 from .._queries import INSERT_CHANGE
+from .base import CLOSED
 
-__all__ = ["SQLiteEngine", "read_schema_version"]
+__all__ = ["SQLiteEngine", "ensure_sqlite_schema", "has_version_table", "read_schema_version", "sqlite_schema_version"]
 
 PAGE_SIZE: Final = 2048
 #: A table of this many tasks or more gets statistics for SQLite's query planner, once (see _gather_statistics).
 STATISTICS_FROM: Final = 10_000
-SYNCHRONOUS: Final = ("OFF", "NORMAL", "FULL", "EXTRA")
 _T = TypeVar("_T")
 _BUSY: Final = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 #: The first and the longest sleep while another connection holds a lock (the sleeps double, jittered;
@@ -128,6 +128,10 @@ class _ChangeWaiter:
         self._seen_commits = engine._commits
         self._conn: sqlite3.Connection | None = None
         self._seen_version = 0
+        # close() may come from another thread while wait() reads (an async watch cancelled mid-wait:
+        # asyncio marks the wait done at once, while its thread still runs). sqlite3 crashes the process
+        # on a connection closed under a running statement, so the two take turns.
+        self._using = threading.Lock()
         if not engine.in_memory:  # a private in-memory database has no other connections to hear from
             try:
                 self._conn = sqlite3.connect(engine.path, uri=engine.path.startswith("file:"),
@@ -137,8 +141,10 @@ class _ChangeWaiter:
                 raise translate(exc, "watch") from exc
 
     def _data_version(self) -> int:
-        assert self._conn is not None
-        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+        with self._using:
+            if self._conn is None:  # closed meanwhile: nothing more to hear
+                return self._seen_version
+            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
 
     def wait(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -161,9 +167,10 @@ class _ChangeWaiter:
                 return
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        with self._using:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
 
 def read_schema_version(path: str) -> int:
@@ -176,6 +183,62 @@ def read_schema_version(path: str) -> int:
         return sqlite_schema_version(conn, f"open {path!r}")
     except sqlite3.Error as exc:
         raise translate(exc, f"open {path!r}") from exc
+    finally:
+        conn.close()
+
+
+def sqlite_schema_version(conn: sqlite3.Connection, where: str) -> int:
+    """The schema version of an open SQLite database: 0 for an empty one. Reads only; refuses a foreign one."""
+    # One snapshot for both reads: another process may be creating the tables meanwhile.
+    own = not conn.in_transaction
+    if own:
+        conn.execute("BEGIN")
+    try:
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+        tables = [name for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )]
+        table = versions.VERSION_TABLE
+        stamps = conn.execute(f"SELECT version_num FROM {table}").fetchall() if table in tables else []
+    finally:
+        if own:
+            conn.execute("COMMIT")
+    return versions.judge_sqlite_version(version, tables, stamps, where)
+
+
+def ensure_sqlite_schema(conn: sqlite3.Connection, where: str, *, path: str | None, timeout: float) -> None:
+    """Create batchstore's tables in an empty database, or upgrade an older one; ``conn`` is in autocommit.
+
+    ``path`` is the file (None: an in-memory database, which is always new). Call it only after
+    :func:`sqlite_schema_version` said the database is new or older, and only when the store may write.
+    """
+    conn.execute("BEGIN IMMEDIATE")  # the write lock: one process creates, the others find it made
+    try:
+        version = sqlite_schema_version(conn, where)
+        if version == 0:
+            from .._schema import ddl
+
+            for statement in ddl("sqlite"):
+                conn.execute(statement)
+            versions.create_version_table(conn.execute)
+            conn.execute(f"PRAGMA user_version = {versions.SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    if version not in (0, versions.SCHEMA_VERSION):
+        assert path is not None, "an in-memory database is always new"
+        versions.upgrade_sqlite(lambda: sqlite3.connect(path, timeout=timeout), where)
+
+
+def has_version_table(path: str) -> bool:
+    """Whether the SQLite file has batchstore's version table (a file of 0.1.0 has none), read only."""
+    conn = sqlite3.connect(_read_only_uri(path), uri=True)
+    try:
+        query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+        return conn.execute(query, (versions.VERSION_TABLE,)).fetchone() is not None
+    except sqlite3.Error as exc:
+        raise StorageError(f"migrate: could not read {path!r}: {exc}") from exc
     finally:
         conn.close()
 
@@ -381,8 +444,8 @@ class SQLiteEngine:
                 if version == 0:
                     raise StorageError(f"{where}: not a batchstore database (it has no tables); "
                                        "a read-only store never creates them")
-                if version != SCHEMA_VERSION:
-                    raise read_only_upgrade(version, where)
+                if version != versions.SCHEMA_VERSION:
+                    raise versions.read_only_upgrade(version, where)
             else:
                 if version == 0:
                     # For a new file only (SQLite ignores it once the file has pages): each commit writes
@@ -393,7 +456,7 @@ class SQLiteEngine:
                     conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
                 if not self.in_memory:
                     self._busy_retry(lambda: self._set_wal(conn))
-                if version != SCHEMA_VERSION:
+                if version != versions.SCHEMA_VERSION:
                     # Several processes may open a new or older file at once: under the write lock one
                     # of them creates (or upgrades) the tables and the others find them made.
                     ensure_sqlite_schema(conn, where, path=None if self.in_memory else self.path,
@@ -462,7 +525,7 @@ class SQLiteEngine:
     def _connection(self) -> sqlite3.Connection:
         conn = self._conn
         if conn is None:
-            raise StoreClosedError("the store is closed; open a new BatchStore")
+            raise StoreClosedError(CLOSED)
         if self._forked:
             # A connection inherited through fork() must not be used by the child: open its own.
             # Nor closed: SQLite would take the parent's open files for its own and could, on the last
@@ -524,12 +587,20 @@ class SQLiteEngine:
     def _fetch(
         self, sql: str, params: Sequence[Any], operation: str, fetch: Callable[[sqlite3.Cursor], Any]
     ) -> Any:
-        deadline = time.monotonic() + self._timeout  # one deadline for both waits, as in a write
-        self._acquire(deadline, operation)
+        # The usual case is inline (a free lock, an open connection, no busy database): a get of two
+        # fields spends about 14 µs in all, and the deadline, the closure and the retry loop were 2 of them.
+        deadline = None
+        if not self._lock.acquire(False):
+            deadline = time.monotonic() + self._timeout  # one deadline for both waits, as in a write
+            self._acquire(deadline, operation)
         try:
-            # The open, unforked connection is the usual case: checked inline before _connection().
             conn = self._conn if self._conn is not None and not self._forked else self._connection()
             try:
+                try:
+                    return fetch(conn.execute(sql, params))
+                except sqlite3.OperationalError as exc:
+                    if not _busy(exc):
+                        raise
                 return self._busy_retry(lambda: fetch(conn.execute(sql, params)), deadline)
             except sqlite3.Error as exc:
                 raise translate(exc, operation) from exc
@@ -553,7 +624,7 @@ class SQLiteEngine:
     def change_waiter(self) -> _ChangeWaiter:
         """Something to sleep on until a change may have been committed."""
         if self.closed:
-            raise StoreClosedError("the store is closed; open a new BatchStore")
+            raise StoreClosedError(CLOSED)
         return _ChangeWaiter(self)
 
     @property

@@ -5,6 +5,11 @@ A database records its version in the table ``batchstore_version`` (Alembic's ve
 never meets an application's own Alembic history); SQLite files mirror it in ``PRAGMA user_version``, which
 costs nothing to read. Files written by batchstore 0.1.0 have ``user_version`` 1 and no version table.
 
+This module knows Alembic and SQLAlchemy, never a driver: the engines (``_engines/``) read a database's
+version with their own connections and hand what they read to ``judge_*_version``; they create the tables
+(``_schema.ddl``) and call ``upgrade_*`` here for an older database. ``migrate`` and ``migration_sql``,
+which start from a target, live with the engines (``_engines/__init__.py``).
+
 Opening reads the version with the driver alone. Only a new or an older database loads SQLAlchemy and
 Alembic, and then under a lock (SQLite's write lock, a PostgreSQL advisory lock), so that several processes
 opening one database at once upgrade it once. A newer database, or another application's, is refused with
@@ -14,8 +19,7 @@ StorageError before anything is written.
 from __future__ import annotations
 
 import io
-import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -23,16 +27,20 @@ from typing import TYPE_CHECKING, Any, Final
 from .._exceptions import StorageError
 
 if TYPE_CHECKING:
-    import psycopg
     from sqlalchemy.engine import Connection
 
 __all__ = [
+    "PG_LOCK_KEY",
     "SCHEMA_VERSION",
     "VERSION_TABLE",
-    "ensure_postgres_schema",
-    "ensure_sqlite_schema",
-    "migrate",
-    "migration_sql",
+    "create_version_table",
+    "judge_postgres_version",
+    "judge_sqlite_version",
+    "not_a_database",
+    "read_only_upgrade",
+    "upgrade_postgres",
+    "upgrade_sql",
+    "upgrade_sqlite",
 ]
 
 #: The schema this release reads and writes: Alembic revision "0004".
@@ -40,7 +48,7 @@ SCHEMA_VERSION: Final = 4
 VERSION_TABLE: Final = "batchstore_version"
 _SCRIPTS: Final = Path(__file__).resolve().parent / "alembic"
 # pg_advisory_xact_lock key held while a PostgreSQL database is created or upgraded ("batchstr" in ASCII).
-_PG_LOCK_KEY: Final = 0x6261746368737472
+PG_LOCK_KEY: Final = 0x6261746368737472
 _OURS: Final = frozenset({
     "batchtask", "binaryobject", "batchtasktrace", "batchtaskchange", "batchstore_setting", VERSION_TABLE,
 })
@@ -70,31 +78,22 @@ def read_only_upgrade(version: int, where: str) -> StorageError:
     )
 
 
-# --- SQLite -----------------------------------------------------------------------------------------
+# --- what the engines read, judged -------------------------------------------------------------------
 
 
-def sqlite_schema_version(conn: sqlite3.Connection, where: str) -> int:
-    """The schema version of an open SQLite database: 0 for an empty one. Reads only; refuses a foreign one."""
-    # One snapshot for both reads: another process may be creating the tables meanwhile.
-    own = not conn.in_transaction
-    if own:
-        conn.execute("BEGIN")
-    try:
-        (version,) = conn.execute("PRAGMA user_version").fetchone()
-        tables = [name for (name,) in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-        )]
-        # The version table is what Alembic goes by: a newer release's scripts, run by Alembic's own
-        # command line, may have stamped it; the newer of the two versions counts.
-        stamps = conn.execute(f"SELECT version_num FROM {VERSION_TABLE}").fetchall() if VERSION_TABLE in tables else []
-    finally:
-        if own:
-            conn.execute("COMMIT")
+def judge_sqlite_version(version: int, tables: list[str], stamps: list[Any], where: str) -> int:
+    """The schema version of a SQLite database, from what its engine read in one snapshot.
+
+    ``version`` is ``PRAGMA user_version``, ``tables`` the tables' names, ``stamps`` the rows of the version
+    table (empty without one). 0 for an empty database; StorageError for a newer or a foreign one.
+    """
     if version == 0 and not tables:
         return 0
     for (stamp,) in stamps:
         if not str(stamp).isdigit():
             raise StorageError(f"{where}: the table {VERSION_TABLE} holds {stamp!r}, no batchstore schema version")
+        # The version table is what Alembic goes by: a newer release's scripts, run by Alembic's own
+        # command line, may have stamped it; the newer of the two versions counts.
         version = max(version, int(stamp))
     if version > SCHEMA_VERSION:
         if "batchtask" in tables:
@@ -105,36 +104,37 @@ def sqlite_schema_version(conn: sqlite3.Connection, where: str) -> int:
     return int(version)
 
 
-def ensure_sqlite_schema(conn: sqlite3.Connection, where: str, *, path: str | None, timeout: float) -> None:
-    """Create batchstore's tables in an empty database, or upgrade an older one; ``conn`` is in autocommit.
+def judge_postgres_version(has_versions: bool, has_tasks: bool, stamp: Any, where: str) -> int:
+    """The schema version of a PostgreSQL database, from what its engine read: 0 when it has none of our tables.
 
-    ``path`` is the file (None: an in-memory database, which is always new). Call it only after
-    :func:`sqlite_schema_version` said the database is new or older, and only when the store may write.
+    ``stamp`` is the version table's value (None when the table is empty or missing).
     """
-    conn.execute("BEGIN IMMEDIATE")  # the write lock: one process creates, the others find it made
-    try:
-        version = sqlite_schema_version(conn, where)
-        if version == 0:
-            from .._schema import ddl
-
-            for statement in ddl("sqlite"):
-                conn.execute(statement)
-            _create_version_table(conn.execute)
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    if version not in (0, SCHEMA_VERSION):
-        assert path is not None, "an in-memory database is always new"
-        _upgrade_sqlite(path, where, timeout)
+    if not has_versions:
+        if has_tasks:
+            raise _foreign(where, ["batchtask (without batchstore's version table)"])
+        return 0
+    if stamp is None or not str(stamp).isdigit():
+        raise StorageError(f"{where}: the table {VERSION_TABLE} holds no batchstore schema version")
+    version = int(stamp)
+    if version > SCHEMA_VERSION:
+        raise _newer(version, where)
+    return version
 
 
-def _upgrade_sqlite(path: str, where: str, timeout: float) -> None:
+def not_a_database(where: str) -> StorageError:
+    """A read-only store found no batchstore tables: it never creates them."""
+    return StorageError(f"{where}: not a batchstore database (no batchstore tables); nothing was changed")
+
+
+# --- upgrades, through SQLAlchemy and Alembic ---------------------------------------------------------
+
+
+def upgrade_sqlite(connect: Callable[[], Any], where: str) -> None:
+    """Upgrade an older SQLite database to this release's schema; ``connect`` opens a DB-API connection to it."""
     from sqlalchemy import create_engine, event
     from sqlalchemy.pool import NullPool
 
-    engine = create_engine("sqlite://", creator=lambda: sqlite3.connect(path, timeout=timeout), poolclass=NullPool)
+    engine = create_engine("sqlite://", creator=connect, poolclass=NullPool)
 
     # SQLAlchemy's recipe for SQLite transactions: the driver leaves BEGIN to us, and we take the write lock.
     @event.listens_for(engine, "connect")
@@ -151,72 +151,17 @@ def _upgrade_sqlite(path: str, where: str, timeout: float) -> None:
             _upgrade(conn, version)
 
 
-# --- PostgreSQL ---------------------------------------------------------------------------------------
-
-
-def postgres_schema_version(conn: psycopg.Connection[Any], where: str) -> int:
-    """The schema version of a PostgreSQL database (its search path): 0 when it has none of our tables."""
-    # pg_class read through the statement's snapshot, not to_regclass(): that one consults the backend's
-    # catalog cache, which inside a transaction begun before another process created the tables (while we
-    # waited for the advisory lock) still says they do not exist.
-    row = conn.execute(
-        "SELECT bool_or(c.relname = %s), bool_or(c.relname = 'batchtask') FROM pg_catalog.pg_class c "
-        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = current_schema() AND c.relname IN (%s, 'batchtask')",
-        (VERSION_TABLE, VERSION_TABLE),
-    ).fetchone()
-    assert row is not None
-    has_versions, has_tasks = (bool(v) for v in row)
-    if not has_versions:
-        if has_tasks:
-            raise _foreign(where, ["batchtask (without batchstore's version table)"])
-        return 0
-    found = conn.execute(f"SELECT version_num FROM {VERSION_TABLE}").fetchone()
-    if found is None or not str(found[0]).isdigit():
-        raise StorageError(f"{where}: the table {VERSION_TABLE} holds no batchstore schema version")
-    version = int(found[0])
-    if version > SCHEMA_VERSION:
-        raise _newer(version, where)
-    return version
-
-
-def ensure_postgres_schema(conn: psycopg.Connection[Any], url: str, where: str, *, read_only: bool) -> None:
-    """Check, create or upgrade batchstore's tables in the database (and schema) ``conn`` is connected to."""
-    version = postgres_schema_version(conn, where)
-    if version == SCHEMA_VERSION:
-        return
-    if read_only:
-        if version == 0:
-            raise StorageError(f"{where}: not a batchstore database (no batchstore tables); nothing was changed")
-        raise read_only_upgrade(version, where)
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK_KEY,))
-        version = postgres_schema_version(conn, where)  # another process may have done it while we waited
-        if version == 0:
-            from .._schema import ddl
-
-            for statement in ddl("postgresql"):
-                conn.execute(statement)
-            _create_version_table(conn.execute)
-            return
-    if version < SCHEMA_VERSION:
-        # The opening connection's lock_timeout (the store's timeout) bounds the wait for the lock there too.
-        row = conn.execute("SHOW lock_timeout").fetchone()
-        _upgrade_postgres(url, where, lock_timeout=str(row[0]) if row else "0")
-
-
-def _upgrade_postgres(url: str, where: str, *, lock_timeout: str = "0") -> None:
+def upgrade_postgres(sqlalchemy_url: str, where: str, *, lock_timeout: str = "0") -> None:
+    """Upgrade an older PostgreSQL database (SQLAlchemy's URL of it) under the schema lock."""
     # Alembic speaks SQLAlchemy: a connection of its own, inside a transaction holding the same advisory lock.
     from sqlalchemy import create_engine
     from sqlalchemy.pool import NullPool
 
-    from .._engines import sqlalchemy_url
-
-    engine = create_engine(sqlalchemy_url(url), poolclass=NullPool)
+    engine = create_engine(sqlalchemy_url, poolclass=NullPool)
     with _upgrading(engine, where), engine.begin() as conn:
         conn.exec_driver_sql("SET TIME ZONE 'UTC'")
         conn.exec_driver_sql("SELECT set_config('lock_timeout', %(t)s, true)", {"t": lock_timeout})
-        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_LOCK_KEY})")
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_LOCK_KEY})")
         found = conn.exec_driver_sql(f"SELECT version_num FROM {VERSION_TABLE}").scalar()
         version = int(found or 0)
         if version < SCHEMA_VERSION:
@@ -239,7 +184,7 @@ def _upgrading(engine: Any, where: str) -> Iterator[None]:
         engine.dispose()
 
 
-def _create_version_table(execute: Any, version: int = SCHEMA_VERSION) -> None:
+def create_version_table(execute: Any, version: int = SCHEMA_VERSION) -> None:
     # The very table Alembic makes, so that Alembic's own commands work on a batchstore database too.
     execute(
         f"CREATE TABLE {VERSION_TABLE} (version_num VARCHAR(32) NOT NULL, "
@@ -271,71 +216,34 @@ def _upgrade(conn: Connection, version: int) -> None:
     command.upgrade(config, _revision(SCHEMA_VERSION))
 
 
-def migrate(target: str) -> tuple[int, int]:
-    """Bring the database at ``target`` (a SQLite path or a URL) to this release's schema: (before, after).
+def upgrade_sql(sqlalchemy_url: str, before: int, *, sqlite: bool, stamp_version_table: bool) -> str:
+    """The SQL that brings a database from version ``before`` to this release's, as one transaction.
 
-    Opening a store does the same on its own; this is for deployments that upgrade as a separate step.
-
-    >>> import tempfile, os
-    >>> migrate(os.path.join(tempfile.mkdtemp(), "new.db")) == (0, SCHEMA_VERSION)
-    True
-    """
-    from .._engines import open_engine, schema_version
-
-    before = schema_version(target)
-    open_engine(target).close()
-    return before, SCHEMA_VERSION
-
-
-def migration_sql(target: str) -> str:
-    """The SQL that would bring the database at ``target`` to this release's schema, for a DBA to run by hand.
-
-    The database is only read (for its current version); nothing is written, and a missing SQLite file is
-    not created. The SQL is one transaction; it is empty for a database already at this release's schema.
-
-    >>> import tempfile, os
-    >>> sql = migration_sql(os.path.join(tempfile.mkdtemp(), "missing.db"))
-    >>> sql.startswith("BEGIN;"), "CREATE TABLE batchtaskchange" in sql
-    (True, True)
+    ``sqlite``: Alembic writes no transaction for SQLite, so one is written around it;
+    ``stamp_version_table``: a file of batchstore 0.1.0, which knows its version only by user_version.
     """
     from alembic import command
 
-    from .._engines import engine_name, schema_version, sqlalchemy_url, sqlite_path
-
-    before = schema_version(target)
     if before == SCHEMA_VERSION:
         return ""
     buffer = io.StringIO()
     config = _config(output_buffer=buffer)
     # Config is a ConfigParser: a "%" in the URL (an escaped libpq option) would read as interpolation.
-    config.set_main_option("sqlalchemy.url", sqlalchemy_url(target).replace("%", "%%"))
+    config.set_main_option("sqlalchemy.url", sqlalchemy_url.replace("%", "%%"))
     start = "base" if before == 0 else _revision(before)
     try:
         command.upgrade(config, f"{start}:{_revision(SCHEMA_VERSION)}", sql=True)
     except Exception as exc:
         raise StorageError(f"migrate: could not write the upgrade SQL: {exc}") from exc
     script = buffer.getvalue()
-    if engine_name(target) == "sqlite":
+    if sqlite:
         # Alembic writes no transaction for SQLite (it thinks DDL is not transactional there), but SQLite's
         # DDL and user_version are: one transaction, so that a script stopped half-way leaves no half schema.
         stamp = ""
-        if before and not _sqlite_has_version_table(sqlite_path(target)):
+        if stamp_version_table:
             # A file of batchstore 0.1.0 knows its version only by user_version: record it Alembic's way.
             statements: list[str] = []
-            _create_version_table(statements.append, before)
+            create_version_table(statements.append, before)
             stamp = "".join(f"{statement};\n\n" for statement in statements)
         script = f"BEGIN;\n\n{stamp}{script}COMMIT;\n"
     return script
-
-
-def _sqlite_has_version_table(path: str) -> bool:
-    from .._engines.sqlite import _read_only_uri
-
-    conn = sqlite3.connect(_read_only_uri(path), uri=True)
-    try:
-        query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
-        return conn.execute(query, (VERSION_TABLE,)).fetchone() is not None
-    except sqlite3.Error as exc:
-        raise StorageError(f"migrate: could not read {path!r}: {exc}") from exc
-    finally:
-        conn.close()

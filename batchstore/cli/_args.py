@@ -11,12 +11,12 @@ import click
 
 from .._enums import BatchTaskState, coerce_enum
 from .._exceptions import InvalidTaskError
-from .._fields import parse_json
+from .._fields import ID_MAX, ID_MIN, parse_json
 
 __all__ = ["TASK_ID", "format_duration", "parse_duration", "parse_seconds", "parse_states", "read_json"]
 
-_ID_MIN: Final = -(2**63)
-_ID_MAX: Final = 2**63 - 1
+_ID_MIN: Final = ID_MIN
+_ID_MAX: Final = ID_MAX
 
 
 class TaskId(click.IntRange):

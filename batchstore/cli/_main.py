@@ -45,13 +45,17 @@ class Session:
         self._creates = creates
         self._store: BatchStore | None = None
 
+    def target(self, *, must_exist: bool = False) -> str:
+        """The database ``--db`` names, checked (a usage error without one): for the verbs that open it."""
+        if self.db is None:
+            raise click.UsageError(f"Missing option '--db' (or set {ENV_DB})")
+        check_target(self.db, must_exist=must_exist)
+        return self.db
+
     @property
     def store(self) -> BatchStore:
         if self._store is None:
-            if self.db is None:
-                raise click.UsageError(f"Missing option '--db' (or set {ENV_DB})")
-            check_target(self.db, must_exist=not self._creates)
-            self._store = _open(self.db, read_only=self._reads)
+            self._store = _open(self.target(must_exist=not self._creates), read_only=self._reads)
         return self._store
 
     def close(self) -> None:

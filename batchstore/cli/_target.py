@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .._engines import check_not_an_engine_word, redact
+from .._api import check_not_an_engine_word, redact
 from .._exceptions import BatchStoreError
 
 __all__ = ["check_target", "shown_target", "sqlite_file"]

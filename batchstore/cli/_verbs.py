@@ -19,18 +19,18 @@ from typing import Any, Final, TypeVar
 
 import click
 
-from .._enums import BatchTaskState, CancellationBehaviour
+from .._api import migrate as run_migrations
+from .._api import migration_sql, why_not_stopped
+from .._enums import BatchTaskState
 from .._exceptions import BatchStoreError, InvalidTaskError, TaskNotFoundError, WaitTimeoutError
 from .._fields import FIELDS
-from .._migrations import migrate as run_migrations
-from .._migrations import migration_sql
 from .._model import BatchTaskInfo
 from .._query import OPERATORS, Q
 from .._retention import RetentionPolicy
 from .._store import BatchStore
 from ._args import TASK_ID, format_duration, parse_duration, parse_seconds, parse_states, read_json
-from ._main import ENV_DB, Session, cli, verb
-from ._target import check_target, shown_target
+from ._main import Session, cli, verb
+from ._target import shown_target
 
 __all__: list[str] = []
 
@@ -251,12 +251,7 @@ def stop(s: Session, task_id: int, worker: str | None) -> None:
     """Stop a task: a New or Aquired one fails now, a Started one is asked to stop; print it."""
     del worker  # BatchStore.stop takes none: a stop is a request, not a step of the worker holding the task
     if not s.store.stop(task_id):
-        task = s.store.get(task_id, select="State,CancellationBehaviour")
-        why = (
-            "its CancellationBehaviour is CannotCancel"
-            if task.cancellation_behaviour is CancellationBehaviour.CannotCancel
-            else f"its State is {task.state.name if task.state else None} (finished)"
-        )
+        why = why_not_stopped(s.store.get(task_id, select="State,CancellationBehaviour"))
         raise BatchStoreError(f"stop: task {task_id} was not stopped: {why}")
     try:
         task = s.store.get(task_id)
@@ -426,24 +421,19 @@ def serve(
     """Serve the SuperOffice and SailPoint task APIs and the dashboard over HTTP, until Ctrl-C."""
     from ..server import serve as run_server  # without the [server] extra: one line saying how to install it
 
-    if s.db is None:
-        raise click.UsageError(f"Missing option '--db' (or set {ENV_DB})")
-    check_target(s.db, must_exist=False)
-    run_server(s.db, host=host, port=port, token=token, allowed_hosts=allowed_hosts, workers=workers)
+    run_server(s.target(), host=host, port=port, token=token, allowed_hosts=allowed_hosts, workers=workers)
 
 
 @verb(creates=True)
 @click.option("--sql", is_flag=True, help="Print the upgrade's SQL for a DBA to run; change nothing.")
 def migrate(s: Session, sql: bool) -> None:
     """Upgrade the database's schema to this release's (opening a store does it too); --sql prints it."""
-    if s.db is None:
-        raise click.UsageError(f"Missing option '--db' (or set {ENV_DB})")
-    check_target(s.db, must_exist=False)
+    target = s.target()
     if sql:
         # Reads the version only: a missing file stays missing, and the script creates every table.
-        click.echo(migration_sql(s.db), nl=False)
+        click.echo(migration_sql(target), nl=False)
         return
-    before, after = run_migrations(s.db)
+    before, after = run_migrations(target)
     if before == after:
         click.echo(f"already at schema version {after}")
     else:

@@ -28,6 +28,7 @@ from ._calls import StoreCalls
 from ._changes import ChangeHub
 from ._errors import InternalErrors, install_error_handlers
 from ._extras import extras_router
+from ._fast import FastApp, FastPath
 from ._guard import Guard, HeadAsGet
 from ._metrics import CONTENT_TYPE, Metrics, RequestCounter
 from ._sailpoint import sailpoint_router
@@ -82,6 +83,7 @@ def create_app(
         raise ServerConfigurationError(
             f"must be a positive number of bytes, got {max_body_bytes!r}", option="max_body_bytes"
         )
+    allowed_hosts = tuple(allowed_hosts)  # read by the guard and the fast path: a generator would be spent
     allowed_host_names(allowed_hosts)  # checked here, before a store is opened
     owned = not isinstance(store_or_url, BatchStore)
     store = store_or_url if isinstance(store_or_url, BatchStore) else BatchStore(store_or_url)
@@ -135,14 +137,20 @@ def create_app(
     def metrics_route() -> Response:
         return Response(metrics.scrape(), media_type=CONTENT_TYPE)
 
-    # Outermost last: InternalErrors, the RequestCounter (outside the guard, so its refusals (401, 413...) are
-    # counted too, and inside InternalErrors, so a failure counts as the 500 it answers), HeadAsGet, then the
-    # Guard (which sees the routes, for 404 and 405).
+    # Outermost last: InternalErrors, the RequestCounter (outside the guard, so its refusals
+    # (401, 413...) are counted too, and inside InternalErrors, so a failure counts as the 500 it answers),
+    # HeadAsGet, then the Guard (which sees the routes, for 404 and 405).
     app.add_middleware(Guard, token=token, max_body_bytes=max_body_bytes, router=app.router,
                        allowed_hosts=allowed_hosts)
     app.add_middleware(HeadAsGet, router=app.router)
     app.add_middleware(RequestCounter, metrics=metrics, routes=app.router.routes)
     app.add_middleware(InternalErrors)
+    # In front of all of it, the hot routes (see _fast.py): the guard's and the counter's work done once, no
+    # routing; FastAPIOffline makes a plain FastAPI, which becomes a FastApp (it only adds __call__).
+    app.__class__ = FastApp
+    assert isinstance(app, FastApp)
+    app.fast_path = FastPath(calls=calls, metrics=metrics, token=token, max_body_bytes=max_body_bytes,
+                             allowed_hosts=allowed_hosts)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

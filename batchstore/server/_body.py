@@ -10,12 +10,20 @@ from fastapi import Request
 from .._fields import parse_json
 from ._errors import RequestRefusedError
 
-__all__ = ["json_body", "members"]
+__all__ = ["json_body", "members", "parse_body"]
 
 
 async def json_body(request: Request) -> Any:
     """The parsed body. Empty or malformed JSON is a 400 naming the body; the Guard already checked type and size."""
-    raw = await request.body()
+    return parse_body(await request.body())
+
+
+def parse_body(raw: bytes) -> Any:
+    """The value of a JSON body already read (the fast path reads it itself): as :func:`json_body`.
+
+    >>> parse_body(b'{"Id": 7}')
+    {'Id': 7}
+    """
     if not raw.strip():
         raise RequestRefusedError(400, "a JSON body is required", field="body")
     try:

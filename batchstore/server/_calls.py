@@ -21,8 +21,8 @@ import functools
 from collections.abc import Callable
 from typing import TypeVar
 
+from .._api import BatchStore, engine_name, sqlite_file
 from .._exceptions import BatchStoreError
-from .._store import BatchStore
 
 __all__ = ["StoreCalls"]
 
@@ -43,8 +43,7 @@ class StoreCalls:
     def __init__(self, store: BatchStore) -> None:
         self.store = store
         self.reader = _reader(store)
-        engine = store._engine  # which engine, to size the executor: the store says nothing else about it
-        threads = 1 if engine.name == "sqlite" else _POSTGRES_THREADS
+        threads = 1 if engine_name(store) == "sqlite" else _POSTGRES_THREADS
         self._executor = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="batchstore-http")
 
     @property
@@ -76,10 +75,10 @@ class StoreCalls:
 
 def _reader(store: BatchStore) -> BatchStore | None:
     """A read-only store on the same SQLite file, or None (PostgreSQL, in-memory, or the open failed)."""
-    engine = store._engine
-    if engine.name != "sqlite" or getattr(engine, "in_memory", True):
+    path = sqlite_file(store)
+    if path is None:
         return None
     with contextlib.suppress(BatchStoreError):
         # The same writable fields: a task's FieldProperties say which ones are.
-        return BatchStore(getattr(engine, "path"), writable=store.writable, read_only=True)  # noqa: B009
+        return BatchStore(path, writable=store.writable, read_only=True)
     return None

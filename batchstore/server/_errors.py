@@ -44,7 +44,9 @@ __all__ = [
     "error_response",
     "flat_routes",
     "install_error_handlers",
+    "internal_error",
     "refusal",
+    "store_error_response",
 ]
 
 #: Where a failure of the server's own (a 500) is logged, with its traceback, under the id its answer gives.
@@ -126,6 +128,13 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=dict(headers or {}))
 
 
+def store_error_response(path: str, exc: BatchStoreError) -> JSONResponse:
+    """The answer to one of batchstore's errors on ``path`` (the routes' handler, and the fast path's)."""
+    headers = exc.headers if isinstance(exc, RequestRefusedError) else None
+    kind = "PatchError" if type(exc) is PatchError else type(exc).__name__
+    return error_response(path, _status_of(exc), kind, str(exc), _fields_of(exc), headers)
+
+
 def _status_of(exc: BatchStoreError) -> int:
     if isinstance(exc, RequestRefusedError):
         return exc.status
@@ -156,9 +165,7 @@ def refusal(request: Request, exc: Exception) -> JSONResponse:
     """The one exception handler: batchstore's errors, FastAPI's parameter checks, Starlette's HTTP errors."""
     path = request.url.path
     if isinstance(exc, BatchStoreError):
-        headers = exc.headers if isinstance(exc, RequestRefusedError) else None
-        kind = "PatchError" if type(exc) is PatchError else type(exc).__name__
-        return error_response(path, _status_of(exc), kind, str(exc), _fields_of(exc), headers)
+        return store_error_response(path, exc)
     if isinstance(exc, RequestValidationError):
         errors = list(exc.errors())
         names = [_location(e.get("loc", ())) for e in errors]
@@ -234,11 +241,14 @@ class InternalErrors:
         try:
             await self.app(scope, receive, tracked)
         except Exception:
-            error_id = uuid.uuid4().hex[:16]
-            where = f"{scope.get('method')} {scope.get('path')}"
-            LOG.exception("error %s: %s failed%s", error_id, where, " after its response began" if started else "")
-            if not started:
-                message = f"the server failed on {where}; nothing more is known here (error id {error_id} in its log)"
-                await error_response(scope["path"], 500, "InternalError", message, error_id=error_id)(
-                    scope, receive, send
-                )
+            await internal_error(scope, receive, send, started=started)
+
+
+async def internal_error(scope: Scope, receive: Receive, send: Send, *, started: bool) -> None:
+    """Log the failure being handled (call it in an ``except``) and answer 500 unless the response began."""
+    error_id = uuid.uuid4().hex[:16]
+    where = f"{scope.get('method')} {scope.get('path')}"
+    LOG.exception("error %s: %s failed%s", error_id, where, " after its response began" if started else "")
+    if not started:
+        message = f"the server failed on {where}; nothing more is known here (error id {error_id} in its log)"
+        await error_response(scope["path"], 500, "InternalError", message, error_id=error_id)(scope, receive, send)

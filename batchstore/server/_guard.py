@@ -71,6 +71,16 @@ def _accepts_json(accept: str) -> bool:
     return False
 
 
+#: Header values remembered per guard: a client sends a few; whoever sends thousands gets them forgotten.
+_REMEMBERED: Final = 256
+
+
+def _remember(memo: dict[str, bool], key: str, value: bool) -> None:
+    if len(memo) >= _REMEMBERED:
+        memo.clear()
+    memo[key] = value
+
+
 def _answers_json(route: BaseRoute | None, path: str) -> bool:
     """Whether a route's answer is JSON (so an Accept without JSON is a 406): its documented 200 says so."""
     if path.startswith(_API_PREFIXES):
@@ -103,6 +113,10 @@ class Guard:
         self.router = router
         self._routes: tuple[BaseRoute, ...] | None = None
         self.allowed_hosts = allowed_host_names(allowed_hosts)
+        # Host and Accept headers seen before -> whether they pass: a client sends the same ones with every
+        # request, and telling a loopback name (an IP address parse) costs more than the store's read.
+        self._hosts: dict[str, bool] = {}
+        self._accepts: dict[str, bool] = {}
 
     def _authorized(self, scope: Scope) -> bool:
         # Bytes against bytes: the header as sent (a browser or curl sends a non-ASCII token as UTF-8)
@@ -129,7 +143,11 @@ class Guard:
         host = _header(scope, b"host")
         if host is None:
             return  # HTTP/1.0 without Host: no browser sends that, so no rebinding can either
-        if not answers_to(host_name(host), self.allowed_hosts):
+        known = self._hosts.get(host)
+        if known is None:
+            known = answers_to(host_name(host), self.allowed_hosts)
+            _remember(self._hosts, host, known)
+        if not known:
             raise RequestRefusedError(
                 400,
                 f"{host!r} is not a name this server answers to; it answers to loopback names (localhost, "
@@ -154,6 +172,14 @@ class Guard:
         return (Match.PARTIAL, partial) if partial is not None else (Match.NONE, None)
 
     def _check(self, scope: Scope) -> None:
+        self.check_access(scope)
+        match, route = self._route(scope) if self.router is not None else (Match.FULL, None)
+        if match is not Match.FULL:
+            return  # the router answers: 405 with Allow for a wrong method, 404 for an unknown path
+        self.check_route(scope, route)
+
+    def check_access(self, scope: Scope) -> None:
+        """The checks before routing: the Host header (400), then the token (401)."""
         path: str = scope["path"]
         self._check_host(scope)
         # The token route is how a SailPoint client that holds the token as its client secret gets in; the
@@ -166,12 +192,16 @@ class Guard:
                 field="Authorization",
                 headers={"WWW-Authenticate": 'Basic realm="batchstore"'},  # browsers prompt for Basic
             )
-        match, route = self._route(scope) if self.router is not None else (Match.FULL, None)
-        if match is not Match.FULL:
-            return  # the router answers: 405 with Allow for a wrong method, 404 for an unknown path
+
+    def check_route(self, scope: Scope, route: BaseRoute | None) -> None:
+        """The checks of a request whose route is known to match it: Accept, Content-Type, Content-Length.
+
+        The fast path (``_fast.py``) calls this with the route it matched itself, after :meth:`check_access`.
+        """
+        path: str = scope["path"]
         if _answers_json(route, path):
             accept = _header(scope, b"accept")
-            if accept and not _accepts_json(accept):
+            if accept and not self._json_accepted(accept):
                 raise RequestRefusedError(
                     406, f"responses are application/json or text/json, not {accept!r}", field="Accept"
                 )
@@ -200,9 +230,17 @@ class Guard:
                 415, f"the body must be {' or '.join(sorted(allowed))}, not {shown}", field="Content-Type"
             )
         if length is not None and length.strip().isdigit() and int(length) > self.max_body_bytes:
-            raise self._too_large()
+            raise self.too_large()
 
-    def _too_large(self) -> RequestRefusedError:
+    def _json_accepted(self, accept: str) -> bool:
+        known = self._accepts.get(accept)
+        if known is None:
+            known = _accepts_json(accept)
+            _remember(self._accepts, accept, known)
+        return known
+
+    def too_large(self) -> RequestRefusedError:
+        """The 413 of a body over the limit."""
         return RequestRefusedError(413, f"the body is over the limit of {self.max_body_bytes} bytes", field="body")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -232,7 +270,7 @@ class Guard:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise self._too_large()
+                    raise self.too_large()
             return message
 
         await self.app(scope, counted, send)

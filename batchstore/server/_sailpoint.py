@@ -74,9 +74,10 @@ from .._fields import to_json_value, wire_document
 from .._lifecycle import FINISHED
 from .._model import BatchTaskInfo
 from .._patch import apply_patch
+from .._queries import SELECT_TRACE
 from .._query import Q
 from .._store import BatchStore
-from .._trace import TraceEntry
+from .._trace import TraceEntry, entries, read_histories
 from . import _schemas as schemas
 from ._body import json_body
 from ._calls import StoreCalls
@@ -86,7 +87,10 @@ from ._sailpoint_paths import API_VERSIONS, TOKEN_PATH
 from ._superoffice import json_response
 from ._timezone import in_zone
 
-__all__ = ["FILTERS", "STOPPED", "completion_status", "sailpoint_router", "task_status"]
+__all__ = [
+    "FILTERS", "SORTERS", "STOPPED", "completion_status", "operations", "page_answer", "patch_answer", "patched",
+    "read_page", "sailpoint_router", "status_answer", "status_of", "task_id_of", "task_status",
+]  # fmt: skip
 
 #: How a Failed task says it was stopped (batchstore's stop() writes it to Result; a TERMINATED patch to Response).
 STOPPED: Final = "Stopped by request"
@@ -120,8 +124,14 @@ def completion_status(task: BatchTaskInfo) -> str | None:
     return _FINISHED_STATUS.get(state) if state is not None else None
 
 
-def task_status(task: BatchTaskInfo, history: list[TraceEntry]) -> dict[str, Any]:
-    """The TaskStatus document of a task (read with every field) and its trace."""
+def task_status(task: BatchTaskInfo, history: list[TraceEntry], *, to_encode: bool = False) -> dict[str, Any]:
+    """The TaskStatus document of a task (read with every field) and its trace.
+
+    ``to_encode``: the document only goes to :func:`~batchstore.server._encode.dumps`, which converts what
+    JSON cannot hold as ``to_json_value`` does, so a ParameterObject that is a dict is left to it (walking
+    it here first was most of what a list of 100 cost). Without it, the document is JSON values only (a
+    PATCH evaluates its operations on it).
+    """
     status = completion_status(task)
     fallback = task.last_started or task.created
     modified = history[-1].at if history else fallback
@@ -130,7 +140,9 @@ def task_status(task: BatchTaskInfo, history: list[TraceEntry]) -> dict[str, Any
         changes = [e.at for e in history if "State" in e.changes]
         completed = changes[-1] if changes else fallback
     # Not task.to_wire(): that converts the store's FieldProperties too, 150 µs a task for one field here.
-    parameters = to_json_value(task.parameter_object)
+    parameters = task.parameter_object
+    if not (to_encode and isinstance(parameters, dict)):
+        parameters = to_json_value(parameters)
     if task.is_system_task:
         launcher = "system"
     elif task.associate_id is not None:
@@ -166,7 +178,7 @@ def _int32(text: str) -> int | None:
     return None
 
 
-def _task_id(text: str) -> int:
+def task_id_of(text: str) -> int:
     task_id = _int32(text)
     if task_id is None:
         raise TaskNotFoundError(text, "task-status")  # type: ignore[arg-type]
@@ -243,10 +255,10 @@ FILTERS: Final = {
     "type": FilterField(_EQ_IN, lambda values: Q() if "QUEUED_TASK" in values else _NO_TASK),
     "launcher": FilterField(_EQ_IN, _by_launcher),
 }
-_SORTERS: Final = {"created": "Created"}
+SORTERS: Final = {"created": "Created"}
 
 
-def _operations(body: Any) -> list[dict[str, Any]]:
+def operations(body: Any) -> list[dict[str, Any]]:
     """Checked copies of a SailPoint patch: test anywhere; add or replace only /completionStatus and /completed."""
     if not isinstance(body, list):
         raise RequestRefusedError(400, "a JSON Patch is an array of operations", field="body")
@@ -319,6 +331,88 @@ def _after_write(store: BatchStore, written: BatchTaskInfo) -> dict[str, Any]:
         status["modified"] = status["completed"] = in_zone(dt.datetime.now(dt.UTC), None)
         return status
     return task_status(written, history)
+
+
+def status_of(store: BatchStore, task_id: int) -> dict[str, Any]:
+    """The TaskStatus of one task (``GET .../task-status/{id}``)."""
+    # The trace first, in one statement (store.history takes four: a transaction and an existence check),
+    # then the task: a task deleted in between is a 404, as it was.
+    history = entries(store._engine.fetchall(SELECT_TRACE, (task_id,), "history"))
+    return task_status(store.get(task_id), history, to_encode=True)
+
+
+def read_page(
+    store: BatchStore, where: Q, order_by: str | None, paging: tuple[int, int, bool]
+) -> tuple[list[dict[str, Any]], int | None]:
+    """A page of TaskStatus documents, and the count of every match when asked.
+
+    One query for the page (the store compiles filter, order, offset and limit to SQL), then the traces
+    of the whole page in one read (not a read per task: that was most of a page's time), then the count
+    when asked: never a read of the whole table.
+    """
+    limit, offset, count = paging
+    tasks = list(store.list(where=where, order_by=order_by, offset=offset, limit=limit))
+    page = []
+    if tasks:
+        ids = [task.id for task in tasks if task.id is not None]
+        marks = ",".join("?" * len(ids))
+        with store._engine.read("history") as tx:  # one snapshot: the traces of the tasks that still exist
+            existing = {row[0] for row in tx.all(f"SELECT id FROM batchtask WHERE id IN ({marks})", ids)}
+            histories = read_histories(tx, ids)
+        for task in tasks:
+            if task.id in existing:  # else deleted since the page was read
+                page.append(task_status(task, histories.get(task.id, []), to_encode=True))  # type: ignore[arg-type]
+    return page, (store.count(where=where) if count else None)
+
+
+def patched(store: BatchStore, task_id: int, operations: list[dict[str, Any]]) -> dict[str, Any]:
+    """The TaskStatus after the patch: read, evaluated and written on one thread, retried if the task moved."""
+    for _ in range(_ATTEMPTS):
+        task = store.get(task_id)
+        before = task_status(task, store.history(task_id))
+        try:
+            after = apply_patch(copy.deepcopy(before), operations)
+        except PatchConflictError:
+            raise
+        except PatchError as exc:
+            raise RequestRefusedError(400, str(exc), field="body") from None
+        changes = _target(before, after)
+        if changes is None:
+            return before
+        wire = wire_document(task.__dict__, _VIEWED_SET)  # the viewed fields only: not the rights' 2.5 KB
+        guard = [{"op": "test", "path": f"/{name}", "value": wire[name]} for name in _VIEWED]
+        writes = [{"op": "replace", "path": f"/{name}", "value": value} for name, value in changes.items()]
+        try:
+            written = store.patch(task_id, guard + writes)
+        except PatchConflictError:
+            continue  # the task changed after it was read: evaluate the patch again on the new reading
+        return _after_write(store, written)
+    raise PatchConflictError(f"task {task_id} kept changing while the patch was applied; nothing was written")
+
+
+# --- the answers of the routes the fast path (_fast.py) serves too: one implementation for both ----------
+
+
+async def status_answer(calls: StoreCalls, id: str) -> Response:
+    """``GET .../task-status/{id}``."""
+    task_id = task_id_of(id)
+    return json_response(await calls.read(lambda s: status_of(s, task_id)))
+
+
+async def page_answer(calls: StoreCalls, where: Q, order_by: str | None, paging: tuple[int, int, bool]) -> Response:
+    """A list of task statuses (``GET .../task-status``, ``.../pending-tasks``), X-Total-Count when counted."""
+    page, total = await calls.read(lambda s: read_page(s, where, order_by, paging))
+    response = json_response(page)
+    if total is not None:
+        response.headers["X-Total-Count"] = str(total)
+    return response
+
+
+async def patch_answer(calls: StoreCalls, id: str, body: Any) -> Response:
+    """``PATCH .../task-status/{id}``: the TaskStatus after the patch."""
+    task_id = task_id_of(id)
+    checked = operations(body)
+    return json_response(await calls.write(lambda s: patched(s, task_id, checked)))
 
 
 _TOKEN_LIFETIME: Final = 3600
@@ -463,32 +557,8 @@ def sailpoint_router(store: BatchStore | StoreCalls, *, token: str | None = None
     versioned = [Depends(_version)]
     v1, vn = "/task-status/v1", "/{version}/task-status"
 
-    def read_page(store: BatchStore, where: Q, order_by: str | None, paging: tuple[int, int, bool]) -> (
-        tuple[list[dict[str, Any]], int | None]
-    ):
-        limit, offset, count = paging
-        # One query for the page (the store compiles filter, order, offset and limit to SQL), then the
-        # trace of each task on it, then the count when asked: never a read of the whole table.
-        tasks = list(store.list(where=where, order_by=order_by, offset=offset, limit=limit))
-        page = []
-        for task in tasks:
-            assert task.id is not None
-            try:
-                page.append(task_status(task, store.history(task.id)))
-            except TaskNotFoundError:
-                continue  # deleted since the page was read
-        return page, (store.count(where=where) if count else None)
-
-    async def page_of(where: Q, order_by: str | None, paging: tuple[int, int, bool]) -> Response:
-        page, total = await calls.read(lambda s: read_page(s, where, order_by, paging))
-        response = json_response(page)
-        if total is not None:
-            response.headers["X-Total-Count"] = str(total)
-        return response
-
     async def get_status(id: Annotated[str, Path(description="The task's Id")]) -> Response:
-        task_id = _task_id(id)
-        return json_response(await calls.read(lambda s: task_status(s.get(task_id), s.history(task_id))))
+        return await status_answer(calls, id)
 
     async def list_statuses(
         paging: Paging,
@@ -501,10 +571,10 @@ def sailpoint_router(store: BatchStore | StoreCalls, *, token: str | None = None
         ] = None,
         sorters: Annotated[str | None, Query(description="created or -created (by Id without)")] = None,
     ) -> Response:
-        return await page_of(parse_filters(filters, FILTERS), parse_sorters(sorters, _SORTERS), paging)
+        return await page_answer(calls, parse_filters(filters, FILTERS), parse_sorters(sorters, SORTERS), paging)
 
     async def pending_tasks(paging: Paging) -> Response:
-        return await page_of(_pending(), None, paging)
+        return await page_answer(calls, _pending(), None, paging)
 
     async def pending_count() -> Response:
         total = await calls.read(lambda s: s.count(where=_pending()))
@@ -514,33 +584,7 @@ def sailpoint_router(store: BatchStore | StoreCalls, *, token: str | None = None
         id: Annotated[str, Path(description="The task's Id")],
         body: Annotated[Any, Depends(json_body)],
     ) -> Response:
-        task_id = _task_id(id)
-        operations = _operations(body)
-        return json_response(await calls.write(lambda s: patched(s, task_id, operations)))
-
-    def patched(store: BatchStore, task_id: int, operations: list[dict[str, Any]]) -> dict[str, Any]:
-        """The TaskStatus after the patch: read, evaluated and written on one thread, retried if the task moved."""
-        for _ in range(_ATTEMPTS):
-            task = store.get(task_id)
-            before = task_status(task, store.history(task_id))
-            try:
-                after = apply_patch(copy.deepcopy(before), operations)
-            except PatchConflictError:
-                raise
-            except PatchError as exc:
-                raise RequestRefusedError(400, str(exc), field="body") from None
-            changes = _target(before, after)
-            if changes is None:
-                return before
-            wire = wire_document(task.__dict__, _VIEWED_SET)  # the viewed fields only: not the rights' 2.5 KB
-            guard = [{"op": "test", "path": f"/{name}", "value": wire[name]} for name in _VIEWED]
-            writes = [{"op": "replace", "path": f"/{name}", "value": value} for name, value in changes.items()]
-            try:
-                written = store.patch(task_id, guard + writes)
-            except PatchConflictError:
-                continue  # the task changed after it was read: evaluate the patch again on the new reading
-            return _after_write(store, written)
-        raise PatchConflictError(f"task {task_id} kept changing while the patch was applied; nothing was written")
+        return await patch_answer(calls, id, body)
 
     list_summary = "Task statuses: filters on id, sourceId, completionStatus, type, launcher; sorters on created"
     pending_summary = "The statuses of unfinished tasks, by Id"

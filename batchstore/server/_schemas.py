@@ -12,7 +12,7 @@ from typing import Any, Final
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from .._enums import BatchTaskState, CancellationBehaviour
-from .._fields import FIELDS
+from .._fields import BY_WIRE, FIELDS, INT32_MAX, INT32_MIN
 from .._fields import Field as FieldRule
 
 __all__ = [
@@ -31,7 +31,7 @@ __all__ = [
 _STATES: Final = [s.name for s in BatchTaskState]
 _STORED_STATES: Final = [s.name for s in BatchTaskState if s is not BatchTaskState.All]
 _BEHAVIOURS: Final = [c.name for c in CancellationBehaviour]
-_INT32: Final[dict[str, Any]] = {"minimum": -(2**31), "maximum": 2**31 - 1}
+_INT32: Final[dict[str, Any]] = {"minimum": INT32_MIN, "maximum": INT32_MAX}
 
 
 def _wire_field(field: FieldRule) -> tuple[Any, Any]:
@@ -106,7 +106,7 @@ def _object(required: list[str], **properties: dict[str, Any]) -> dict[str, Any]
 
 _ID: Final = {"type": "integer", **_INT32}
 _STATE: Final = {"type": "string", "enum": _STATES, "description": "a BatchTaskState name (any case), or All"}
-_NAME: Final = {"type": "string", "maxLength": 254}
+_NAME: Final = {"type": "string", "maxLength": BY_WIRE["Name"].max_length}
 _ASSOCIATES: Final = {"type": "array", "items": _ID}  # ids of associates, or of tasks
 
 #: The request bodies of the Batch agent's endpoints, by endpoint name.

@@ -30,7 +30,10 @@ from ._errors import RequestRefusedError
 from ._odata import Column, parse_filter, parse_order_by, parse_select
 from ._timezone import ResponseZone, in_zone, response_zone
 
-__all__ = ["array_response", "dump", "json_response", "superoffice_router", "task_response", "task_wire"]
+__all__ = [
+    "array_response", "by_id_or_state_answer", "dump", "get_task_answer", "json_response", "superoffice_router",
+    "task_response", "task_wire", "update_task_answer",
+]  # fmt: skip
 
 _T = TypeVar("_T")
 #: An answer up to this size is sent whole, with its Content-Length; a longer one is streamed.
@@ -231,6 +234,43 @@ def _odata_row(task: BatchTaskInfo, columns: tuple[Column, ...], zone: ResponseZ
 
 
 
+# --- the answers of the routes the fast path (_fast.py) serves too: one implementation for both ----------
+
+
+async def by_id_or_state_answer(
+    calls: StoreCalls, id_or_state: str, zone: ResponseZone, select: str | None
+) -> Response:
+    """``GET /api/v1/BatchTask/{id_or_state}``: the task with that Id, or the user tasks in that state."""
+    if _DIGITS.fullmatch(id_or_state):
+        task_id = int(id_or_state)
+        return task_response(await calls.read(lambda s: s.get(task_id, select=select)), zone)
+    try:
+        state = coerce_enum(BatchTaskState, id_or_state)
+    except ValueError as exc:
+        raise RequestRefusedError(400, f"is neither a task id nor a state: {exc}", field="state") from None
+    return await array_response(calls, lambda s: s.list(state, where=USER, select=select),
+                                lambda task: task_bytes(task, zone))
+
+
+async def get_task_answer(calls: StoreCalls, body: Any, zone: ResponseZone, select: str | None) -> Response:
+    """``POST Agents/Batch/GetBatchTaskInfo``: the task, or null for an unknown Id."""
+    task_id = _int(members(body, "Id")["Id"], "Id")
+    try:
+        return task_response(await calls.read(lambda s: s.get(task_id, select=select)), zone)
+    except TaskNotFoundError:
+        return json_response(None)
+
+
+async def update_task_answer(calls: StoreCalls, body: Any, zone: ResponseZone, select: str | None) -> Response:
+    """``POST Agents/Batch/UpdateBatchTask``: the task as written."""
+    info = members(body, "BatchTaskInfo")["BatchTaskInfo"]
+    if not isinstance(info, dict):
+        raise RequestRefusedError(
+            400, "must be a BatchTaskInfo object with the Id of the task", field="BatchTaskInfo"
+        )
+    return task_response(await calls.write(lambda s: s.update(info, select=select)), zone)
+
+
 def superoffice_router(store: BatchStore | StoreCalls) -> APIRouter:
     """The SuperOffice routes on ``store`` (or on the app's :class:`StoreCalls` for it)."""
     router = APIRouter(tags=["SuperOffice BatchTask"])
@@ -314,14 +354,7 @@ def superoffice_router(store: BatchStore | StoreCalls) -> APIRouter:
         zone: Zone,
         select: Select = None,
     ) -> Response:
-        if _DIGITS.fullmatch(id_or_state):
-            task_id = int(id_or_state)
-            return task_response(await calls.read(lambda s: s.get(task_id, select=select)), zone)
-        try:
-            state = coerce_enum(BatchTaskState, id_or_state)
-        except ValueError as exc:
-            raise RequestRefusedError(400, f"is neither a task id nor a state: {exc}", field="state") from None
-        return await tasks(lambda s: s.list(state, where=USER, select=select), zone)
+        return await by_id_or_state_answer(calls, id_or_state, zone, select)
 
     @router.post(
         rest,
@@ -387,11 +420,7 @@ def superoffice_router(store: BatchStore | StoreCalls) -> APIRouter:
         openapi_extra=body_of("GetBatchTaskInfo"),
     )
     async def get_task(body: Body, zone: Zone, select: Select = None) -> Response:
-        task_id = _int(members(body, "Id")["Id"], "Id")
-        try:
-            return task_response(await calls.read(lambda s: s.get(task_id, select=select)), zone)
-        except TaskNotFoundError:
-            return json_response(None)
+        return await get_task_answer(calls, body, zone, select)
 
     @router.post(
         agent + "StartBatchJob",
@@ -410,12 +439,7 @@ def superoffice_router(store: BatchStore | StoreCalls) -> APIRouter:
         openapi_extra=body_of("UpdateBatchTask"),
     )
     async def update_task(body: Body, zone: Zone, select: Select = None) -> Response:
-        info = members(body, "BatchTaskInfo")["BatchTaskInfo"]
-        if not isinstance(info, dict):
-            raise RequestRefusedError(
-                400, "must be a BatchTaskInfo object with the Id of the task", field="BatchTaskInfo"
-            )
-        return task_response(await calls.write(lambda s: s.update(info, select=select)), zone)
+        return await update_task_answer(calls, body, zone, select)
 
     def list_route(
         name: str,

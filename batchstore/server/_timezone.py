@@ -11,7 +11,7 @@ from fastapi import Header
 
 from ._errors import RequestRefusedError
 
-__all__ = ["ResponseZone", "in_zone", "response_zone"]
+__all__ = ["ResponseZone", "in_zone", "response_zone", "zone_of"]
 
 
 @functools.lru_cache(maxsize=64)
@@ -36,6 +36,15 @@ async def response_zone(
     """The zone named by the SO-TimeZone header, or None (date-times stay in UTC).
 
     A coroutine only so that FastAPI calls it on the event loop rather than on a thread (a hop of ~100 µs).
+    """
+    return zone_of(so_timezone)
+
+
+def zone_of(so_timezone: str | None) -> dt.tzinfo | None:
+    """The zone an SO-TimeZone header's value names, or None (none, or blank); a 400 for an unknown zone.
+
+    >>> zone_of(None), zone_of("UTC")
+    (None, zoneinfo.ZoneInfo(key='UTC'))
     """
     if so_timezone is None or not so_timezone.strip():
         return None

@@ -22,7 +22,8 @@ from conftest import FULL, snapshot
 from server_process import require_postgres
 
 from batchstore import BatchStore, StorageError, TaskNotFoundError
-from batchstore._migrations import SCHEMA_VERSION, VERSION_TABLE, migrate, migration_sql
+from batchstore._engines import migrate, migration_sql
+from batchstore._migrations import SCHEMA_VERSION, VERSION_TABLE
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "schema_v1.db"
 V1_IDS = [1, 2, 3, 5]  # 4 was created, then deleted, by 0.1.0
@@ -644,7 +645,7 @@ def test_an_upgrade_that_fails_leaves_the_file_as_it_was(v1: Path) -> None:
 def test_a_waiting_postgres_upgrade_gives_up_after_the_timeout(pg: tuple[str, Callable[[str], str]]) -> None:
     import psycopg
 
-    from batchstore._migrations import _PG_LOCK_KEY
+    from batchstore._migrations import PG_LOCK_KEY as _PG_LOCK_KEY
 
     url, new_schema = pg
     schema = new_schema("wait")

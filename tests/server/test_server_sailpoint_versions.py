@@ -380,6 +380,8 @@ def test_a_list_page_reads_its_page_and_counts_in_sql(store: BatchStore, sql_tra
     listing, counting = task_reads
     assert listing.rstrip().endswith("LIMIT 2 OFFSET 3") and "t.state IN (0, 1, 2, 3)" in listing, listing
     assert counting.startswith("SELECT count(*)"), counting
-    traced = sorted(int(s.rsplit("task_id = ", 1)[1].split()[0]) for s in sql_trace if "FROM batchtaskchange" in s)
+    trace_reads = [s for s in sql_trace if "FROM batchtaskchange" in s]
+    assert len(trace_reads) == 1, trace_reads  # the traces of the whole page in one statement
+    traced = sorted(int(i) for i in trace_reads[0].split("task_id IN (", 1)[1].split(")", 1)[0].split(","))
     assert traced == page  # the trace of the page's tasks only
     app.state.calls.close()

@@ -1,0 +1,67 @@
+"""What the fronts (``server/``, ``cli/``, ``_async.py``, ``pytest_plugin.py``) may use of the layers below.
+
+A front reaches the store through :class:`BatchStore`'s public API and, for what that API does not say,
+through this module: which engine a store runs on, the file it reads, the change feed's waiter, a task
+id's check, the database-level verbs (``migrate``, ``migration_sql``) and the test fixtures' scratch
+schema. The fronts never import ``_engines``, ``_migrations``, ``_core`` or a driver themselves; the
+import-linter contracts in ``pyproject.toml`` hold them to that (``.ci/run`` checks them).
+
+>>> from batchstore._api import BatchStore, engine_name, sqlite_file
+>>> with BatchStore() as store:
+...     engine_name(store), sqlite_file(store)
+('sqlite', None)
+"""
+
+from __future__ import annotations
+
+from ._core import _task_id as task_id
+from ._engines import (
+    POSTGRES_SCHEMES,
+    check_not_an_engine_word,
+    migrate,
+    migration_sql,
+    postgres_driver_installed,
+    redact,
+    scratch_postgres_schema,
+)
+from ._engines.base import ChangeWaiter
+from ._lifecycle import why_not_stopped
+from ._store import DEFAULT_WRITABLE, BatchStore, wait_seconds
+
+__all__ = [
+    "DEFAULT_WRITABLE",
+    "POSTGRES_SCHEMES",
+    "BatchStore",
+    "ChangeWaiter",
+    "change_waiter",
+    "check_not_an_engine_word",
+    "engine_name",
+    "migrate",
+    "migration_sql",
+    "postgres_driver_installed",
+    "redact",
+    "scratch_postgres_schema",
+    "sqlite_file",
+    "task_id",
+    "wait_seconds",
+    "why_not_stopped",
+]
+
+
+def engine_name(store: BatchStore) -> str:
+    """``"sqlite"`` or ``"postgresql"``: the engine the store runs on (the HTTP front sizes its threads by it)."""
+    return store._engine.name
+
+
+def sqlite_file(store: BatchStore) -> str | None:
+    """The SQLite file the store has open, or None (in memory, or PostgreSQL): a second reader may open it."""
+    engine = store._engine
+    if engine.name != "sqlite" or getattr(engine, "in_memory", True):
+        return None
+    return str(getattr(engine, "path"))  # noqa: B009 (SQLiteEngine's attribute, not in the Engine protocol)
+
+
+def change_waiter(store: BatchStore) -> ChangeWaiter:
+    """A new waiter on the store's change feed, armed now: ``wait(seconds)`` returns when a commit may have
+    added changes (the async twin's ``watch`` sleeps on it off the store's thread)."""
+    return store._engine.change_waiter()
