@@ -2,7 +2,7 @@
 # The documentation site: installs the docs extra into CI's virtual environment (made by .ci/run) and builds
 # the site with `mkdocs build --strict`, which fails on any warning: a page missing from the nav, a broken
 # link or anchor, an example file that is not there, a docstring mkdocstrings cannot read. The site goes to
-# a temporary folder and is thrown away: it is never committed. (tests/test_docs.py runs the examples.)
+# a temporary folder and is thrown away: it is never committed. (tests/package/test_docs.py runs the examples.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The official SuperOffice client's test (tests/test_superoffice_client.py) runs @superoffice/webapi under
+# The official SuperOffice client's test (tests/server/test_superoffice_client.py) runs @superoffice/webapi under
 # Node and installs it with npm. Debian's nodejs and npm, installed only when missing, so running this
 # twice is harmless.
 set -euo pipefail

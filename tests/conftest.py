@@ -10,12 +10,18 @@ Every check of "what was written" reads the database with plain ``sqlite3`` or p
 through batchstore: :func:`snapshot` dumps every table (and, on PostgreSQL, every id sequence), and
 ``refuses`` asserts that a call raised the expected error, that the message names the field or operation,
 and that the dump did not change.
+
+Two tiers (docs/contributing.md). ``pytest`` alone runs the fast tier: every behaviour once, on SQLite,
+Hypothesis at a small example count, the CLI's verbs in-process through click's runner. With
+``BATCHSTORE_TESTS=full`` (CI: ``.ci/run``) it runs the full tier: every store-level suite on SQLite and
+PostgreSQL, fuzzing at full strength, the CLI as real processes, and the tests marked ``full``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import signal
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -26,28 +32,46 @@ from typing import Any
 import pytest
 from hypothesis import settings
 from hypothesis.database import DirectoryBasedExampleDatabase
-from server_process import postgres_schema
+from server_process import postgres_schema, require_postgres
 
 from batchstore import BatchStore
 from batchstore._environment import environment_value
 
-# Imported here, once: pytester's in-process runs (tests/test_pytest_plugin.py) drop from sys.modules what they
+# Imported here, once: pytester's in-process runs (tests/plugin/test_pytest_plugin.py) drop from sys.modules what they
 # import, and a driver imported a second time is a second set of classes (its errors no longer match).
 for _module in ("psycopg", "psycopg_pool", "batchstore._engines.postgres", "batchstore._migrations"):
     with contextlib.suppress(ImportError):
         __import__(_module)
 
-# pytester runs pytest inside pytest: tests/test_pytest_plugin.py tests batchstore's plugin with it.
+# pytester runs pytest inside pytest: tests/plugin/test_pytest_plugin.py tests batchstore's plugin with it.
 pytest_plugins = ["pytester"]
+
+#: The environment variable that picks the tier: ``full`` runs the full tier, anything else (or nothing) the fast.
+TIER_VARIABLE = "BATCHSTORE_TESTS"
+_tier = environment_value(TIER_VARIABLE)
+if _tier not in (None, "fast", "full"):
+    raise pytest.UsageError(f"{TIER_VARIABLE}={_tier!r}: the tiers are 'fast' (the default) and 'full'")
+#: True in the full tier (CI), False in the fast one (a plain ``pytest``).
+FULL = _tier == "full"
+
+
+def examples(full: int) -> int:
+    """A Hypothesis test's example count: ``full`` in the full tier, a tenth of it (at least 10) in the fast.
+
+    The fast tier still runs every property, with enough examples to hit the common shapes; the full tier's
+    counts find the rare ones.
+    """
+    return full if FULL else max(10, full // 10)
+
 
 #: Where Hypothesis keeps the examples that failed, so the next run (CI caches the folder) tries them first.
 HYPOTHESIS_EXAMPLES = Path(__file__).resolve().parent.parent / ".hypothesis" / "examples"
 # Also in CI, where Hypothesis's own "ci" profile (loaded when CI is set) would drop the database and
 # derandomize: a flaky fuzz failure is kept, and its blob printed, so the CI log can replay it
-# (@reproduce_failure) on any machine.
+# (@reproduce_failure) on any machine. A test that sets no max_examples of its own takes the tier's count.
 settings.register_profile(
     "batchstore", parent=settings.default, database=DirectoryBasedExampleDatabase(HYPOTHESIS_EXAMPLES),
-    derandomize=False, print_blob=True,
+    derandomize=False, print_blob=True, max_examples=examples(100),
 )
 settings.load_profile("batchstore")
 
@@ -173,7 +197,8 @@ SEEDS = {"001": SEED_CREATE_001, "000": SEED_UPDATE_000, "002": SEED_GET_002, "0
 
 
 POSTGRES_URL_VARIABLE = "BATCHSTORE_TEST_POSTGRES_URL"
-ENGINES = ("sqlite", "postgresql")
+#: The engines every store-level test runs on: both in the full tier, SQLite alone in the fast one.
+ENGINES: tuple[str, ...] = ("sqlite", "postgresql") if FULL else ("sqlite",)
 #: Every table batchstore writes; on PostgreSQL a snapshot also reads each table's id sequence.
 TABLES = ("batchtask", "binaryobject", "batchtaskchange", "batchstore_version")
 
@@ -295,9 +320,95 @@ class Database:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # pytest-xdist's workers ignore SIGINT, and a child process inherits an ignored signal: the tests that
+    # press Ctrl-C on a CLI or server process would send it to a process that cannot hear it. A handler of
+    # our own is reset to the default in a child, so the child hears Ctrl-C as a terminal's would.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     config.addinivalue_line(
         "markers", "sqlite_only(reason): the test is about SQLite itself (files, pragmas, sqlite3 hooks); "
         "it runs on the sqlite engine only")
+    config.addinivalue_line(
+        "markers", "postgresql: the test needs the PostgreSQL server (BATCHSTORE_TEST_POSTGRES_URL); full tier only")
+    config.addinivalue_line(
+        "markers", "full(reason): slow or process-heavy (SIGKILLs, terminals, signals, 10,000-task loads); "
+        "full tier only")
+
+
+def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:
+    """A set's id in sorted order: pytest-xdist's workers (each its own hash seed) must collect the same names."""
+    if isinstance(val, set | frozenset):
+        return "{" + ", ".join(sorted(map(repr, val))) + "}"
+    return None
+
+
+def needs_postgres(item: pytest.Item) -> bool:
+    """Whether a test runs on PostgreSQL: marked ``postgresql``, or given "postgresql" as its ``engine``
+    parameter or as the parameter of a fixture parametrized by engine (a server's, say).
+
+    A parameter of another name that happens to say "postgresql" (a SQL dialect to print) needs no server.
+    """
+    if item.get_closest_marker("postgresql") is not None:
+        return True
+    callspec = getattr(item, "callspec", None)
+    for name, value in (callspec.params.items() if callspec is not None else ()):
+        if value != "postgresql":
+            continue
+        if name == "engine":
+            return True
+        definitions = item._fixtureinfo.name2fixturedefs.get(name, ())  # type: ignore[attr-defined]
+        if definitions and definitions[-1].params is not None:  # a fixture of its own, not a parametrize name
+            return True
+    return False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The fast tier leaves out (deselects, so no SKIPPED line each) what only the full tier runs."""
+    if FULL:
+        return
+    kept, left_out = [], []
+    for item in items:
+        (left_out if item.get_closest_marker("full") is not None or needs_postgres(item) else kept).append(item)
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = kept
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if FULL:
+        postgres = environment_value(POSTGRES_URL_VARIABLE)
+        return f"batchstore tests: full tier (SQLite and PostgreSQL: {'set' if postgres else 'NOT SET'})"
+    return f"batchstore tests: fast tier (SQLite; {TIER_VARIABLE}=full runs the full tier)"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    """A skip is reported where it was decided (the helper that found a prerequisite missing), not per test.
+
+    pytest 8 reports a skip raised in a fixture at the test's own line, so ``-ra`` printed one SKIPPED line
+    per test (189 without PostgreSQL). Reported at the line that raised it, skips for one reason fold into
+    one line again: ``SKIPPED [n] tests/server_process.py:78: needs /usr/bin/chromium ...``.
+    """
+    report: pytest.TestReport = yield
+    excinfo = call.excinfo
+    if (report.skipped and excinfo is not None and isinstance(report.longrepr, tuple)
+            and excinfo.errisinstance(pytest.skip.Exception)):
+        crash = excinfo._getreprcrash()  # the last frame outside pytest's own: where pytest.skip() was called
+        # A skip mark is raised by pytest itself: it keeps the test's line.
+        if crash is not None and Path(pytest.__file__).parent.parent / "_pytest" not in Path(crash.path).parents:
+            report.longrepr = (crash.path, crash.lineno, report.longrepr[2])
+    return report
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """In a full-tier run without a PostgreSQL server, its tests skip here, before any fixture opens a database.
+
+    ``require_postgres`` skips them all from one line for one reason (so ``-ra`` prints one line for the
+    hundreds of them); with BATCHSTORE_REQUIRE_ALL set (CI) it fails them instead.
+    """
+    if needs_postgres(item):
+        require_postgres()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -413,21 +524,33 @@ def sql_trace(store: BatchStore, engine: str) -> Iterator[list[str]]:
 # --- HTTP server processes (tests/server_process.py) ----------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """One real server process (no token) on its own SQLite file, shared by the session's HTTP tests."""
+@contextmanager
+def server_database(engine: str, folder: Path) -> Iterator[Path | str]:
+    """What a server process is started on: a SQLite file in ``folder``, or a fresh PostgreSQL schema's URL."""
+    if engine == "sqlite":
+        yield folder / "tasks.db"
+        return
+    with postgres_schema("server") as url:
+        yield url
+
+
+@pytest.fixture(scope="session", params=ENGINES)
+def live_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One real server process (no token) per engine, shared by the session's HTTP tests."""
     from server_process import running_server
 
-    with running_server(tmp_path_factory.mktemp("server") / "tasks.db") as server:
+    with server_database(request.param, tmp_path_factory.mktemp("server")) as target, running_server(target) as server:
         yield server
 
 
-@pytest.fixture(scope="session")
-def token_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A real server process that needs the token ``s3cret-token`` on every route."""
+@pytest.fixture(scope="session", params=ENGINES)
+def token_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real server process per engine that needs the token ``s3cret-token`` on every route."""
     from server_process import running_server
 
-    with running_server(tmp_path_factory.mktemp("token-server") / "tasks.db", token="s3cret-token") as server:
+    with server_database(request.param, tmp_path_factory.mktemp("token-server")) as target, running_server(
+        target, token="s3cret-token"
+    ) as server:
         yield server
 
 

@@ -1,4 +1,4 @@
-"""The child process of tests/test_reliability.py's crash test: works on a store until it is killed.
+"""The child process of tests/core/test_reliability.py's crash test: works on a store until it is killed.
 
 It prints "ready" once the store is open, "created ID" after each create has committed, and "deleting ID"
 before a delete; it loops

@@ -1,4 +1,4 @@
-"""A worker process for tests/test_workers.py: its own BatchStore, acquire/start/succeed until no task is New.
+"""A worker process for tests/lifecycle/test_workers.py: its own BatchStore, acquire/start/succeed until no task is New.
 
 A helper module (not a test module) so that ``spawn`` children can import it by name.
 """

@@ -1,6 +1,6 @@
 // Drives every method of the official SuperOffice WebAPI client's BatchAgent (@superoffice/webapi)
 // against a running `batchstore serve`, and prints what each returned as one JSON object on stdout.
-// tests/test_superoffice_client.py installs the package, starts the server, runs this and asserts.
+// tests/server/test_superoffice_client.py installs the package, starts the server, runs this and asserts.
 //
 //   node superoffice_agent.mjs <folder holding node_modules> <server URL> <token> <task name>
 //

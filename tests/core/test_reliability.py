@@ -1,7 +1,7 @@
 """Reliability with real processes and files: SIGKILL at random moments, a multi-process load, fuzzing,
 and the faults a disk can throw (a read-only file, a full database).
 
-These are the slow suite (marked ``slow``); CI runs them with the rest.
+These run in the full tier only (marked ``full``; CI runs them): they take most of a minute.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ import pytest
 
 from batchstore import BatchStore, StorageError, TaskNotFoundError
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.full("SIGKILLs, a multi-process load of 10,000 tasks, disk faults")
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parents[1]  # tests/: crash_child.py
 KILLS = int(os.environ.get("BATCHSTORE_KILLS", "20"))
 LOAD_TASKS = int(os.environ.get("BATCHSTORE_LOAD_TASKS", "10000"))
 

@@ -1,7 +1,8 @@
 """Fuzzing: random task mappings, JSON patches and select strings against a real file.
 
 Only batchstore's own errors may escape, and a refused call leaves the database exactly as it was.
-BATCHSTORE_FUZZ_EXAMPLES sets the number of cases (10,000 by default: the slow suite, which CI runs).
+BATCHSTORE_FUZZ_EXAMPLES sets the number of cases: 10,000 in the full tier (CI), 300 in the fast one
+(BATCHSTORE_FUZZ_POSTGRES_EXAMPLES: 1,500 on PostgreSQL, full tier only).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pytest
+from conftest import FULL
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,11 +23,9 @@ from batchstore._fields import FIELDS
 if TYPE_CHECKING:
     from conftest import Database
 
-pytestmark = pytest.mark.slow
-
 TABLES = ("batchtask", "binaryobject", "batchtaskchange", "batchstore_version")
 
-EXAMPLES = int(os.environ.get("BATCHSTORE_FUZZ_EXAMPLES", "10000"))
+EXAMPLES = int(os.environ.get("BATCHSTORE_FUZZ_EXAMPLES", "10000" if FULL else "300"))
 # Each PostgreSQL example costs round trips to a server: fewer of them keep the suite within its time.
 POSTGRES_EXAMPLES = int(os.environ.get("BATCHSTORE_FUZZ_POSTGRES_EXAMPLES", "1500"))
 NAMES = [f.wire for f in FIELDS] + [f.attr for f in FIELDS] + ["state", "STATE", "Bogus", "", "Id ", "parameterObject"]

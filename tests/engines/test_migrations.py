@@ -18,19 +18,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import snapshot
+from conftest import FULL, snapshot
 from server_process import require_postgres
 
 from batchstore import BatchStore, StorageError, TaskNotFoundError
 from batchstore._engines import migrate, migration_sql
 from batchstore._migrations import SCHEMA_VERSION, VERSION_TABLE
 
-FIXTURE = Path(__file__).resolve().parent / "fixtures" / "schema_v1.db"
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "schema_v1.db"
 V1_IDS = [1, 2, 3, 5]  # 4 was created, then deleted, by 0.1.0
 V1_TABLES = ("batchtask", "binaryobject")
 HEAD = f"{SCHEMA_VERSION:04d}"  # the Alembic revision of this release's schema
 NEWER = f"schema version {SCHEMA_VERSION + 1}, newer than this batchstore's {SCHEMA_VERSION}"
-PROCESSES = 8
+# Each is an interpreter importing Alembic (~1 s of CPU): the fast tier races three, the full tier eight.
+PROCESSES = 8 if FULL else 3
 
 
 @pytest.fixture
@@ -221,7 +222,7 @@ def test_processes_opening_a_v1_file_at_once_upgrade_it_once(v1: Path) -> None:
     after = snapshot(v1)
     for table in V1_TABLES:
         assert after[table] == before[table], table
-    check_history_moved(before, after)  # once: eight processes, eight rows
+    check_history_moved(before, after)  # moved once, however many processes opened it
     assert sqlite_versions(v1) == (SCHEMA_VERSION, [(HEAD,)])
     with BatchStore(v1) as store:
         check_v1_tasks(store)
@@ -506,6 +507,7 @@ def pg_schema(url: str, schema: str) -> dict[str, list[tuple[Any, ...]]]:
         }
 
 
+@pytest.mark.postgresql
 def test_alembic_base_to_head_makes_the_models_schema_on_postgres(pg: tuple[str, Callable[[str], str]]) -> None:
     url, new_schema = pg
     migrated, fresh = new_schema("alembic"), new_schema("fresh")
@@ -519,6 +521,7 @@ def test_alembic_base_to_head_makes_the_models_schema_on_postgres(pg: tuple[str,
     assert pg_dump(url, migrated)[VERSION_TABLE] == pg_dump(url, fresh)[VERSION_TABLE] == [(HEAD,)]
 
 
+@pytest.mark.postgresql
 def test_a_postgres_v1_database_is_upgraded_in_place(pg: tuple[str, Callable[[str], str]]) -> None:
     url, new_schema = pg
     schema = new_schema("v1")
@@ -547,6 +550,7 @@ def test_a_postgres_v1_database_is_upgraded_in_place(pg: tuple[str, Callable[[st
     assert migrate(target) == (SCHEMA_VERSION, SCHEMA_VERSION) and migration_sql(target) == ""
 
 
+@pytest.mark.postgresql
 def test_migrate_and_migration_sql_on_postgres(pg: tuple[str, Callable[[str], str]]) -> None:
     url, new_schema = pg
     schema = new_schema("sql")
@@ -565,6 +569,7 @@ def test_migrate_and_migration_sql_on_postgres(pg: tuple[str, Callable[[str], st
     assert migrate(with_search_path(url, v1)) == (1, SCHEMA_VERSION)
 
 
+@pytest.mark.postgresql
 def test_processes_opening_a_postgres_v1_database_at_once_upgrade_it_once(
     pg: tuple[str, Callable[[str], str]],
 ) -> None:
@@ -581,6 +586,7 @@ def test_processes_opening_a_postgres_v1_database_at_once_upgrade_it_once(
         assert after[table] == before[table], table
 
 
+@pytest.mark.postgresql
 def test_a_postgres_v2_database_keeps_every_history_entry_and_every_cursor(
     pg: tuple[str, Callable[[str], str]],
 ) -> None:
@@ -598,6 +604,7 @@ def test_a_postgres_v2_database_keeps_every_history_entry_and_every_cursor(
     assert pg_schema(url, schema) == pg_schema(url, fresh)
 
 
+@pytest.mark.postgresql
 @pytest.mark.parametrize("read_only", [False, True])
 def test_a_newer_postgres_database_is_refused_untouched(pg: tuple[str, Callable[[str], str]], read_only: bool) -> None:
     url, new_schema = pg
@@ -634,6 +641,7 @@ def test_an_upgrade_that_fails_leaves_the_file_as_it_was(v1: Path) -> None:
     assert snapshot(v1) == before
 
 
+@pytest.mark.postgresql
 def test_a_waiting_postgres_upgrade_gives_up_after_the_timeout(pg: tuple[str, Callable[[str], str]]) -> None:
     import psycopg
 

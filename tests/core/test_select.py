@@ -49,7 +49,10 @@ def task_id(store: BatchStore, seed: Any) -> int:
 
 
 @pytest.mark.parametrize("operation", OPERATIONS)
-@pytest.mark.parametrize(("select", "expected"), SELECTS, ids=[repr(s) for s, _ in SELECTS])
+# A set's id in sorted order: pytest-xdist's workers (each its own hash seed) must collect the same names.
+@pytest.mark.parametrize(("select", "expected"), SELECTS, ids=[
+    "{" + ", ".join(sorted(map(repr, s))) + "}" if isinstance(s, set) else repr(s) for s, _ in SELECTS
+])
 def test_select_returns_those_fields_and_the_id(
     store: BatchStore, task_id: int, operation: str, select: Any, expected: set[str]
 ) -> None:

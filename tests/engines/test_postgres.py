@@ -109,6 +109,7 @@ SCRIPT: list[tuple[str, Callable[[BatchStore], Any]]] = [
 ]
 
 
+@pytest.mark.postgresql
 def test_the_same_calls_give_the_same_results_on_both_engines(pg: BatchStore, lite: BatchStore) -> None:
     results = {}
     for engine, store in (("sqlite", lite), ("postgresql", pg)):
@@ -121,6 +122,7 @@ def test_the_same_calls_give_the_same_results_on_both_engines(pg: BatchStore, li
     assert results["postgresql"][-1][2] == [1, 2, 5, 6, 7]  # 3 and 4 deleted, 7 new: no id reused
 
 
+@pytest.mark.postgresql
 @pytest.mark.parametrize(
     "call",
     [
@@ -144,6 +146,7 @@ def test_a_nul_character_in_text_is_refused_alike_on_both_engines(
         assert snapshot(target) == before
 
 
+@pytest.mark.postgresql
 def test_one_store_serves_threads_from_several_connections(pg_url: str) -> None:
     """8 threads' updates wait on the server at once: only a pool can do that (one connection would queue them)."""
     import psycopg
@@ -199,6 +202,7 @@ def _acquire_all(url: str, found: Any) -> None:
         found.put(mine)
 
 
+@pytest.mark.postgresql
 def test_processes_acquire_every_task_once_with_skip_locked(pg: BatchStore, pg_url: str) -> None:
     ids = pg.create_many([{"Name": f"t{i}"} for i in range(400)])
     ctx = multiprocessing.get_context("spawn")
@@ -226,6 +230,7 @@ def _compare_and_set(url: str, task_id: int, worker: int, start: Any, result: An
             result.put((type(exc).__name__, worker))
 
 
+@pytest.mark.postgresql
 def test_compare_and_set_across_processes_has_one_winner(pg: BatchStore, pg_url: str) -> None:
     task_id = pg.create({"Name": "contended", "Response": "open"})
     ctx = multiprocessing.get_context("spawn")
@@ -251,6 +256,7 @@ def test_a_refused_connection_is_a_storage_error() -> None:
     assert "pw@" not in str(info.value)  # the password is never shown
 
 
+@pytest.mark.postgresql
 def test_a_bad_password_is_a_storage_error(pg_url: str) -> None:
     from server_process import require_postgres as postgres_url
 
@@ -263,6 +269,7 @@ def test_a_bad_password_is_a_storage_error(pg_url: str) -> None:
     assert "wrong-password-7" not in str(info.value)
 
 
+@pytest.mark.postgresql
 def test_a_server_connection_killed_mid_use_is_a_storage_error_and_the_next_call_works(pg_url: str) -> None:
     import psycopg
 
@@ -289,6 +296,7 @@ def test_a_server_connection_killed_mid_use_is_a_storage_error_and_the_next_call
         assert store.get(task_id).description == "after"
 
 
+@pytest.mark.postgresql
 def test_without_the_postgres_extra_the_error_says_how_to_install(pg_url: str) -> None:
     script = (
         "import sys\n"

@@ -1,4 +1,5 @@
-"""The ``batchstore`` command, run as a subprocess (``python -m batchstore``) on a database file."""
+"""The ``batchstore`` command on a database file: in this process in the fast tier, as ``python -m batchstore``
+in the full one (tests/cli_run.py); the tests about pipes, signals and terminals always start a process."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ import signal
 import sqlite3
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_run import COMMAND, ENV, cli
 
 import batchstore
 from batchstore import BatchStore
@@ -22,39 +23,6 @@ from batchstore._migrations import SCHEMA_VERSION
 
 # The CLI's commands are run on a SQLite file here; the store under them is tested on both engines.
 pytestmark = pytest.mark.sqlite_only("the CLI commands run on a SQLite file")
-
-#: Run the batchstore package the tests import, wherever the subprocess starts.
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [
-    str(Path(batchstore.__file__).resolve().parent.parent), os.environ.get("PYTHONPATH"),
-]))}  # fmt: skip
-
-
-@dataclass
-class Run:
-    returncode: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> Any:
-        return json.loads(self.stdout)
-
-
-COMMAND = [sys.executable, "-m", "batchstore"]
-
-
-def cli(
-    *args: str | Path,
-    stdin: str | None = None,
-    cwd: Path | None = None,
-    program: list[str] | None = None,
-    env: dict[str, str] | None = None,
-) -> Run:
-    command = [*(program or COMMAND), *map(str, args)]
-    done = subprocess.run(
-        command, input=stdin or "", capture_output=True, text=True, timeout=60, cwd=cwd, env={**ENV, **(env or {})},
-        check=False,
-    )
-    return Run(done.returncode, done.stdout, done.stderr)
 
 
 @pytest.fixture
@@ -92,6 +60,7 @@ def test_demo_runs_every_operation_on_the_given_file(tmp_path: Path, query: Any)
 
 
 def test_the_console_script_runs_the_demo(tmp_path: Path) -> None:
+    """A real process in both tiers: the installed ``batchstore`` script, as a shell runs it."""
     script = Path(sys.executable).with_name("batchstore")
     if not script.exists():
         pytest.skip("the batchstore console script is not installed next to this Python")
@@ -531,6 +500,7 @@ def many_db(db_path: Path) -> Path:
     return db_path
 
 
+@pytest.mark.full("20,000 tasks and a process per verb")
 @pytest.mark.parametrize("verb", [["list"], ["list", "--json"], ["list", "--wire"], ["get", "1", "--wire"]])
 def test_a_reader_that_goes_away_ends_the_command_quietly(many_db: Path, verb: list[str]) -> None:
     process = subprocess.Popen([*COMMAND, *verb, "--db", str(many_db)], stdout=subprocess.PIPE,
@@ -544,6 +514,7 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(many_db: Path, verb: l
     assert stderr == b""
 
 
+@pytest.mark.full("20,000 tasks and a process")
 def test_ctrl_c_during_a_long_list_prints_no_traceback(many_db: Path) -> None:
     process = subprocess.Popen([*COMMAND, "list", "--db", str(many_db)], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, env=ENV)
@@ -587,7 +558,7 @@ def test_a_terminal_gets_a_table_with_colour_and_progress_bars(cli_db: Path) -> 
 
 # --- migrate ------------------------------------------------------------------------------------
 
-V1_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "schema_v1.db"
+V1_FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "schema_v1.db"
 
 
 def test_migrate_upgrades_a_0_1_0_file_once_and_says_so(tmp_path: Path) -> None:
@@ -756,6 +727,7 @@ def test_serve_binds_loopback_and_refuses_other_addresses_without_a_token(cli_db
         process.communicate(timeout=30)
 
 
+@pytest.mark.postgresql
 def test_the_verbs_work_on_postgresql_through_batchstore_db() -> None:
     from server_process import postgres_schema
 

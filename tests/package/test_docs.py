@@ -36,7 +36,7 @@ from server_process import missing, postgres_schema, require, require_postgres, 
 
 import batchstore
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 EXAMPLES = DOCS / "examples"
 #: Every page a reader may open: the site's pages, and the Markdown files at the root that the site includes
@@ -84,7 +84,7 @@ def test_every_example_file_is_shown_on_a_page_and_every_included_file_exists() 
 def test_python_on_a_page_comes_from_an_example_file(page: Path) -> None:
     """An inline Python block would never run: every one is a file of docs/examples/ the tests run.
 
-    (README.md's own blocks run in tests/test_readme.py.)
+    (README.md's own blocks run in tests/package/test_readme.py.)
     """
     for language, body, line in fences(page):
         if language in ("python", "py", "pycon"):
@@ -292,8 +292,10 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
-@pytest.mark.parametrize("example", [p for p in examples("*.py") if not p.name.startswith("test_")],
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize("example", [
+    pytest.param(p, marks=[pytest.mark.postgresql] if p.name in NEEDS_POSTGRES else [])
+    for p in examples("*.py") if not p.name.startswith("test_")
+], ids=lambda p: p.name)
 def test_python_example_runs_and_prints_what_the_page_shows(
     example: Path,
     tmp_path: Path,
@@ -319,6 +321,8 @@ def batchstore_on_path() -> dict[str, str]:
     return {**os.environ, "PATH": f"{scripts}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
+# Dozens of batchstore processes each: the full tier (CI) runs them; tests/cli runs every verb in the fast one.
+@pytest.mark.full("a shell running the example's batchstore commands as processes")
 @pytest.mark.parametrize("example", examples("*.sh"), ids=lambda p: p.name)
 def test_shell_example_runs(
     example: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
@@ -334,7 +338,8 @@ def test_shell_example_runs(
     assert "Traceback" not in result.stderr, result.stderr
 
 
-# SQLite in-process: tests/test_pytest_plugin.py runs the same file with pytester.
+# SQLite in-process: tests/plugin/test_pytest_plugin.py runs the same file with pytester (in both tiers).
+@pytest.mark.full("a pytest process running the example, a server process among its tests")
 @pytest.mark.parametrize("engine", ["memory", "postgresql"])
 @pytest.mark.parametrize("example", examples("test_*.py"), ids=lambda p: p.name)
 def test_pytest_example_passes_with_the_plugin(example: Path, engine: str, tmp_path: Path) -> None:

@@ -60,7 +60,7 @@ from batchstore import (
 from batchstore._engines import redact
 from batchstore._environment import environment_value
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 UTC = dt.UTC
 #: A zone at UTC-12 and one at UTC+14: the farthest any clock is from UTC.
 WEST, EAST = "Etc/GMT+12", "Pacific/Kiritimati"
@@ -561,6 +561,7 @@ PROXY_SCRIPT = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.postgresql
 @pytest.mark.parametrize("logging_set_up", [False, True])
 def test_the_pools_warnings_go_to_batchstores_logger_silent_by_default(tmp_path: Path, logging_set_up: bool) -> None:
     with postgres_schema("attacks") as url:
@@ -611,6 +612,7 @@ def test_a_500_answers_json_with_an_error_id_and_logs_the_traceback_only(
 # --- shutdown with a client attached --------------------------------------------------------------------------
 
 
+@pytest.mark.full("two server processes and a signal")
 @pytest.mark.parametrize("front", ["batchstore serve", "python -m batchstore.server"])
 def test_ctrl_c_with_a_dashboard_open_exits_130_at_once_without_a_traceback(
     engine: str, tmp_path: Path, front: str
@@ -653,6 +655,7 @@ def test_ctrl_c_with_a_dashboard_open_exits_130_at_once_without_a_traceback(
 # --- secrets in output; --db the same way everywhere; a typo taken silently ---------------------------------
 
 
+@pytest.mark.postgresql
 def test_demo_on_postgresql_never_prints_the_password(tmp_path: Path) -> None:
     with postgres_schema("attacks") as url:
         password = urllib.parse.urlsplit(url).password
@@ -720,7 +723,7 @@ def test_an_empty_postgres_url_variable_is_unset_for_every_helper(monkeypatch: p
     monkeypatch.setenv("BATCHSTORE_TEST_POSTGRES_URL", "")
     monkeypatch.delenv("BATCHSTORE_REQUIRE_ALL", raising=False)
     assert environment_value("BATCHSTORE_TEST_POSTGRES_URL") is None
-    from test_pytest_plugin import postgres_url
+    from tests.plugin.test_pytest_plugin import postgres_url
 
     for helper in (require_postgres, postgres_url):
         with pytest.raises(pytest.skip.Exception):
@@ -757,7 +760,7 @@ def test_an_allowed_host_must_be_a_host_name() -> None:
 def test_no_test_names_a_fixed_absolute_path_to_write_to() -> None:
     """The browser test copied its screenshot to /work/wt/...: every file a test writes is under tmp_path."""
     allowed = ("/usr/bin/", "/dev/null", "/proc")  # /proc: read to find processes; nothing is written there
-    for test_file in sorted((ROOT / "tests").glob("*.py")):
+    for test_file in sorted((ROOT / "tests").rglob("*.py")):
         tree = ast.parse(test_file.read_text(), str(test_file))
         for node in ast.walk(tree):
             if (isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "Path"

@@ -319,6 +319,7 @@ def left_over(url: str, schemas: list[str]) -> list[Any]:
         return list(conn.execute("SELECT nspname FROM pg_namespace WHERE nspname = ANY(%s)", (schemas,)).fetchall())
 
 
+@pytest.mark.postgresql
 def test_postgresql_gives_each_test_a_schema_of_its_own_and_drops_it(pytester: pytest.Pytester) -> None:
     url = postgres_url()
     result = run(pytester, """
@@ -350,6 +351,7 @@ def test_postgresql_gives_each_test_a_schema_of_its_own_and_drops_it(pytester: p
     assert len(schemas) == 2 and left_over(url, schemas) == [], "the per-test schemas were not dropped"
 
 
+@pytest.mark.postgresql
 def test_postgresql_stores_are_fresh_per_test(pytester: pytest.Pytester) -> None:
     url = postgres_url()
     try:
@@ -385,12 +387,12 @@ def test_postgresql_stores_are_fresh_per_test(pytester: pytest.Pytester) -> None
 
 # --- the docs ------------------------------------------------------------------------------------------
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 @pytest.mark.parametrize("engine", ["memory", "sqlite"])
 def test_the_docs_test_file_passes(pytester: pytest.Pytester, engine: str) -> None:
-    # docs/guide/pytest-plugin.md shows this file; tests/test_docs.py also runs it in a pytest of its own.
+    # docs/guide/pytest-plugin.md shows this file; tests/package/test_docs.py also runs it in a pytest of its own.
     source = (DOCS / "examples" / "test_tasks.py").read_text()
     tests = len(re.findall(r"^def test_", source, re.M))
     run(pytester, source, "--batchstore-url", engine).assert_outcomes(passed=tests)

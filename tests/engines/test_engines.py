@@ -19,6 +19,7 @@ def fresh_postgres() -> Iterator[str]:
         yield url
 
 
+@pytest.mark.postgresql
 def test_threads_opening_a_new_postgresql_database_at_once_all_succeed(fresh_postgres: str) -> None:
     """One creates the tables under the advisory lock; the others, once they get it, find them made."""
     errors: list[BaseException] = []
@@ -42,6 +43,7 @@ def test_threads_opening_a_new_postgresql_database_at_once_all_succeed(fresh_pos
     assert sorted(ids) == [1, 2, 3, 4, 5, 6]
 
 
+@pytest.mark.postgresql
 def test_the_postgresql_url_forms_name_the_same_database(fresh_postgres: str) -> None:
     with BatchStore(fresh_postgres) as store:
         task_id = store.create({"Name": "a"})

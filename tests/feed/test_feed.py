@@ -8,23 +8,18 @@ from __future__ import annotations
 import datetime as dt
 import multiprocessing
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from conftest import Database
 from server_process import postgres_schema
 
 from batchstore import BatchStore, Change, InvalidTaskError, PatchConflictError, UnknownCursorError
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database for one test: a SQLite file, or a fresh schema of the test PostgreSQL server."""
-    if request.param == "sqlite":
-        yield str(tmp_path / "feed.db")
-    else:
-        with postgres_schema("feed") as url:
-            yield url
+@pytest.fixture
+def target(db: Database) -> str:
+    """The test's own database on each engine (tests/conftest.py): a SQLite file or a fresh PostgreSQL schema."""
+    return db.url
 
 
 def _ops(changes: list[Change]) -> list[tuple[int, str]]:
@@ -160,6 +155,7 @@ def test_prune_removes_old_changes_with_old_tasks(target: str) -> None:
         assert _ops(store.changes()) == [(task_id, "prune")]
 
 
+@pytest.mark.postgresql
 def test_the_feed_waits_for_an_older_transaction_on_postgresql() -> None:
     """A change committed while an older writer (a smaller xid) still runs is held back until that one ends;
     then both come, in transaction order, and none is skipped. Transactions that are not writers do not count.

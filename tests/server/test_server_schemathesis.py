@@ -1,7 +1,8 @@
 """schemathesis (4.x) against a real server process: no 5xx, and no response outside /openapi.json.
 
 It generates requests for every operation from the schema (coverage, fuzzing and stateful phases),
-valid and invalid, and checks each response's status code, content type, headers and body.
+valid and invalid, and checks each response's status code, content type, headers and body. Fuzzing: the
+full tier only (CI).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from server_process import require, require_server_packages, running_server
 
 CHECKS = ",".join(
@@ -23,6 +25,7 @@ CHECKS = ",".join(
 )
 
 
+@pytest.mark.full("fuzzing every route: 10-40 s")
 def test_schemathesis_finds_no_server_error_and_no_response_outside_the_schema(tmp_path: Path) -> None:
     require_server_packages()
     require("schemathesis")
@@ -47,7 +50,7 @@ def test_schemathesis_finds_no_server_error_and_no_response_outside_the_schema(t
                 "--exclude-path",
                 "/batchstore/v1/events",
                 # A wait is a long poll: it answers when the task finishes or its timeout (up to 60 s) runs
-                # out, so most fuzzed requests would only time out. tests/test_wait_requeue.py covers it.
+                # out, so most fuzzed requests would only time out. tests/lifecycle/test_wait_requeue.py covers it.
                 "--exclude-path",
                 "/batchstore/v1/tasks/{task_id}/wait",
             ],

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import collections
 import multiprocessing
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from server_process import postgres_schema
+from conftest import Database
 
 from batchstore import BatchStore
 
@@ -23,14 +21,10 @@ WORKERS = 4
 TASKS = 2_000  # 4 workers x 500 tasks each, on average
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield str(tmp_path / "tasks.db")
-        return
-    # A schema of its own in the test database, so runs (and other tests) never see each other's tasks.
-    with postgres_schema("test_workers") as url:
-        yield url
+@pytest.fixture
+def target(db: Database) -> str:
+    """The test's own database on each engine (tests/conftest.py): a SQLite file or a schema of its own."""
+    return db.url
 
 
 def test_worker_processes_lose_no_task_and_never_share_one(target: str) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_run import cli
 from conftest import Database, Refuses
 
 import batchstore
@@ -324,11 +325,6 @@ def test_http_requeue_stop_and_delete(db: Database, server: Any) -> None:
 
 
 # --- the command line ----------------------------------------------------------------------------------
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "batchstore", *args], capture_output=True, text=True, timeout=90,
-                          env=ENV, check=False)
 
 
 def test_cli_wait_exit_statuses(db: Database) -> None:

@@ -1,7 +1,8 @@
 """AsyncBatchStore: every verb as a coroutine, ``async for`` over the queries, and an event loop that keeps
 running while the database makes a call wait (here: another process holding the write lock).
 
-Each test is a plain function running its coroutine with ``asyncio.run``, on a real SQLite file.
+Each test is a plain function running its coroutine with ``asyncio.run``: on each engine (the ``db`` fixture of
+tests/conftest.py), except those about SQLite's own locking and trace hook, which run on a real SQLite file.
 """
 
 from __future__ import annotations
@@ -31,13 +32,20 @@ from batchstore import (
     StoreClosedError,
     TaskNotFoundError,
 )
-from tests.conftest import snapshot
+from tests.conftest import Database, snapshot
 
 T = TypeVar("T")
 
 
 def run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
     return asyncio.run(main())
+
+
+def open_async(db: Database, **options: Any) -> AsyncBatchStore:
+    """An AsyncBatchStore on the test's database; on SQLite without fsyncs, as ``db.open()`` does."""
+    if not db.is_postgres:
+        options.setdefault("synchronous", "OFF")
+    return AsyncBatchStore(db.url, **options)
 
 
 # A second process that takes the write lock with plain sqlite3, says so, holds it, then commits.
@@ -119,9 +127,9 @@ def test_the_constructor_takes_batchstores_arguments() -> None:
 # --- every verb ----------------------------------------------------------------------------------
 
 
-def test_crud_verbs(tmp_path: Path) -> None:
+def test_crud_verbs(db: Database) -> None:
     async def main() -> None:
-        async with AsyncBatchStore(tmp_path / "tasks.db", synchronous="OFF") as store:
+        async with open_async(db) as store:
             task_id = await store.create({"Name": "ERPSync", "ParameterObject": {"source": "SAP"}})
             assert (await store.get(task_id)).parameter_object == {"source": "SAP"}
             assert (await store.get(task_id, select="Name")).state is None
@@ -148,9 +156,9 @@ def test_crud_verbs(tmp_path: Path) -> None:
     run(main)
 
 
-def test_lifecycle_verbs(tmp_path: Path) -> None:
+def test_lifecycle_verbs(db: Database) -> None:
     async def main() -> None:
-        async with AsyncBatchStore(tmp_path / "tasks.db", lease_seconds=0.05, synchronous="OFF") as store:
+        async with open_async(db, lease_seconds=0.05) as store:
             first, second, third = await store.create_many([{"Name": "job"}] * 3)
             task = await store.acquire(name="job", worker="w1")
             assert task is not None and task.id == first and task.state is BatchTaskState.Aquired
@@ -174,9 +182,9 @@ def test_lifecycle_verbs(tmp_path: Path) -> None:
     run(main)
 
 
-def test_async_for_over_list_and_the_agent_queries(tmp_path: Path) -> None:
+def test_async_for_over_list_and_the_agent_queries(db: Database) -> None:
     async def main() -> None:
-        async with AsyncBatchStore(tmp_path / "tasks.db", synchronous="OFF") as store:
+        async with open_async(db) as store:
             # More than two pages of 500: the iterator must go back to the thread for each.
             many = await store.create_many(
                 {"Name": f"n{i % 3}", "AssociateId": i % 4, "IsSystemTask": i % 5 == 0,
@@ -201,9 +209,9 @@ def test_async_for_over_list_and_the_agent_queries(tmp_path: Path) -> None:
     run(main)
 
 
-def test_errors_come_through_unchanged(tmp_path: Path) -> None:
+def test_errors_come_through_unchanged(db: Database) -> None:
     async def main() -> None:
-        async with AsyncBatchStore(tmp_path / "tasks.db") as store:
+        async with open_async(db) as store:
             with pytest.raises(TaskNotFoundError, match="update"):
                 await store.update({"Id": 7, "State": "Failed"})
             with pytest.raises(InvalidTaskError, match="ProgressPercent"):
@@ -301,11 +309,9 @@ def test_cancelling_waiting_calls_leaves_the_database_consistent(tmp_path: Path)
 # --- opening and closing ---------------------------------------------------------------------------
 
 
-def test_async_with_closes_and_close_waits_for_earlier_calls(tmp_path: Path) -> None:
-    path = tmp_path / "tasks.db"
-
+def test_async_with_closes_and_close_waits_for_earlier_calls(db: Database) -> None:
     async def main() -> AsyncBatchStore:
-        async with AsyncBatchStore(path) as store:
+        async with AsyncBatchStore(db.url) as store:
             assert not store.closed
             pending = [asyncio.ensure_future(store.create({"Name": f"t{i}"})) for i in range(20)]
             await asyncio.sleep(0)  # the tasks start: their calls are made, queued behind each other
@@ -321,12 +327,12 @@ def test_async_with_closes_and_close_waits_for_earlier_calls(tmp_path: Path) -> 
     store = run(main)
     assert "closed" in repr(store)
     assert store._store().closed  # the sync core was closed, not just marked
-    assert len(snapshot(path)["batchtask"]) == 20
+    assert len(snapshot(db.target)["batchtask"]) == 20
 
 
-def test_close_without_async_with(tmp_path: Path) -> None:
+def test_close_without_async_with(db: Database) -> None:
     async def main() -> None:
-        store = AsyncBatchStore(tmp_path / "tasks.db")
+        store = AsyncBatchStore(db.url)
         assert await store.create({"Name": "x"}) == 1
         await store.close()
         assert store._store().closed
@@ -364,8 +370,8 @@ def test_a_store_that_cannot_open_raises_on_entering(
     run(main)
 
 
-def test_a_store_can_be_made_outside_a_running_loop(tmp_path: Path) -> None:
-    store = AsyncBatchStore(tmp_path / "tasks.db")  # e.g. at app start-up, before asyncio.run
+def test_a_store_can_be_made_outside_a_running_loop(db: Database) -> None:
+    store = AsyncBatchStore(db.url)  # e.g. at app start-up, before asyncio.run
 
     async def main() -> list[str]:
         async with store:
@@ -375,20 +381,19 @@ def test_a_store_can_be_made_outside_a_running_loop(tmp_path: Path) -> None:
     assert run(main) == ["early"]
 
 
-def test_a_read_only_store_reads_and_refuses_writes(tmp_path: Path) -> None:
-    path = tmp_path / "tasks.db"
-    with BatchStore(path) as writer:
+def test_a_read_only_store_reads_and_refuses_writes(db: Database) -> None:
+    with db.open() as writer:
         writer.create({"Name": "kept"})
-    before = snapshot(path)
+    before = db.snapshot()
 
     async def main() -> None:
-        async with AsyncBatchStore(path, read_only=True) as store:
+        async with AsyncBatchStore(db.url, read_only=True) as store:
             assert (await store.get(1)).name == "kept"
             with pytest.raises(StorageError, match="read-only"):
                 await store.create({"Name": "refused"})
 
     run(main)
-    assert snapshot(path) == before
+    assert db.snapshot() == before
 
 
 def test_importing_batchstore_does_not_import_asyncio() -> None:
@@ -408,8 +413,8 @@ def _create_elsewhere(path: str, name: str) -> None:
         store.create({"Name": name, "IsInternalTask": True})
 
 
-def test_watch_yields_changes_of_another_process_while_the_loop_keeps_running(tmp_path: Path) -> None:
-    path = str(tmp_path / "feed.db")
+def test_watch_yields_changes_of_another_process_while_the_loop_keeps_running(db: Database) -> None:
+    path = db.url
 
     async def scenario() -> tuple[list[str], int]:
         ticks = 0
@@ -425,8 +430,12 @@ def test_watch_yields_changes_of_another_process_while_the_loop_keeps_running(tm
             seen: list[str] = []
 
             async def watch() -> None:
-                async for change in store.watch(timeout=1.5):
+                # Ends at the last change expected, not after an idle timeout: spawning the other process
+                # (and, on PostgreSQL, its pool) may take longer than any short timeout on a loaded machine.
+                async for change in store.watch(timeout=60):
                     seen.append(change.operation)
+                    if change.operation == "stop":
+                        break
 
             watching = asyncio.create_task(watch())
             await asyncio.sleep(0.3)
@@ -444,9 +453,9 @@ def test_watch_yields_changes_of_another_process_while_the_loop_keeps_running(tm
     assert ticks >= 50  # the loop ran all along: the watch waits on a thread
 
 
-def test_a_cancelled_watch_stops_at_once_and_the_store_goes_on(tmp_path: Path) -> None:
+def test_a_cancelled_watch_stops_at_once_and_the_store_goes_on(db: Database) -> None:
     async def scenario() -> int:
-        async with AsyncBatchStore(str(tmp_path / "feed.db")) as store:
+        async with AsyncBatchStore(db.url) as store:
             async def watch() -> None:
                 async for _ in store.watch():
                     pass

@@ -54,7 +54,7 @@ def test_page_and_its_files_come_from_the_package(dashboard_server: LiveServer) 
         with _get(f"{url}/dashboard/static/{name}") as response:
             assert response.headers["Content-Type"].startswith(media)
             body = response.read()
-        assert body == (Path(__file__).parents[1] / "batchstore/server/static" / name).read_bytes()
+        assert body == (Path(__file__).resolve().parents[2] / "batchstore/server/static" / name).read_bytes()
     # Nothing is loaded from another host: every src and href is a path on this server.
     assert "//" not in html
 

@@ -20,7 +20,7 @@ from server_process import missing, require_server_packages, running_server
 
 #: The client's major version the test was written against (its BatchAgent has the fifteen methods).
 PACKAGE = "@superoffice/webapi@12"
-SCRIPT = Path(__file__).parent / "js" / "superoffice_agent.mjs"
+SCRIPT = Path(__file__).resolve().parents[1] / "js" / "superoffice_agent.mjs"
 TOKEN = "js-client-token"
 
 
@@ -58,6 +58,7 @@ def drive(folder: Path, url: str, name: str) -> dict[str, Any]:
     return result
 
 
+@pytest.mark.full("Node running the official client; tests/server/test_server_superoffice.py covers the routes")
 def test_every_batch_agent_method_of_the_official_client(webapi_package: Path, db: Database) -> None:
     with running_server(db.target, token=TOKEN) as server:
         out = drive(webapi_package, server.url, "FromJavaScript")

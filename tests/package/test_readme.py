@@ -1,6 +1,6 @@
 """README.md's set-up commands are the ones CI runs, and its examples run.
 
-The README is the front page; the rest of the documentation is under docs/ and tests/test_docs.py checks it
+The README is the front page; the rest of the documentation is under docs/ and tests/package/test_docs.py checks it
 (its examples, its commands, and that the reference names every public name).
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_ci_runs_the_readme_test_command_word_for_word() -> None:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from conftest import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -261,7 +262,7 @@ def trees(depth: int = 2) -> st.SearchStrategy[tuple[Q, Callable[[BatchTaskInfo]
 orders = st.lists(st.tuples(st.sampled_from(list(ATTR.values())), st.booleans()), max_size=3, unique_by=lambda k: k[0])
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(tree=trees(), keys=orders, offset=st.integers(0, 12), limit=st.none() | st.integers(0, 12))
 def test_random_queries_agree_with_python(
     filled: BatchStore, tree: tuple[Q, Callable[[BatchTaskInfo], bool]], keys: list[tuple[str, bool]],

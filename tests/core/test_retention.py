@@ -9,23 +9,16 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_run import Run, cli
 from conftest import Database, Refuses
 
-import batchstore
 from batchstore import AsyncBatchStore, BatchStore, ConfigurationError, RetentionPolicy
 from batchstore._retention import BATCH
 
 DAY = dt.timedelta(days=1)
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [
-    str(Path(batchstore.__file__).resolve().parent.parent), os.environ.get("PYTHONPATH"),
-]))}  # fmt: skip
 
 
 def age(db: Database, task_ids: list[int], days: float) -> None:
@@ -150,18 +143,17 @@ def test_async_retention(db: Database) -> None:
 
 
 def test_cli_retention_set_show_off(db: Database) -> None:
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "batchstore", "retention", *args, "--db", db.url],
-                              capture_output=True, text=True, timeout=60, env=ENV, check=False)
+    def retention(*args: str) -> Run:
+        return cli("retention", *args, "--db", db.url)
 
     db.open().close()
-    assert cli("show").stdout == "null\n"
-    done = cli("set", "--finished-older-than", "30d", "--keep-failed-for", "12h")
+    assert retention("show").stdout == "null\n"
+    done = retention("set", "--finished-older-than", "30d", "--keep-failed-for", "12h")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"finished_older_than": 30 * 86400.0, "keep_failed_for": 43200.0}
     with db.open() as store:
         assert store.retention == RetentionPolicy(30 * DAY, dt.timedelta(hours=12))
-    assert json.loads(cli("show").stdout)["finished_older_than"] == 30 * 86400.0
-    refused = cli("set", "--finished-older-than", "soon")
+    assert json.loads(retention("show").stdout)["finished_older_than"] == 30 * 86400.0
+    refused = retention("set", "--finished-older-than", "soon")
     assert refused.returncode == 2 and "--finished-older-than" in refused.stderr
-    assert cli("off").returncode == 0 and cli("show").stdout == "null\n"
+    assert retention("off").returncode == 0 and retention("show").stdout == "null\n"

@@ -131,6 +131,7 @@ def test_every_worker_answers_and_sees_the_others_writes(db: Any, tmp_path: Path
                 assert foreign.status_code == 400 and foreign.json()["field"] == "Host"
 
 
+@pytest.mark.full("a server with worker processes and a signal")
 def test_ctrl_c_ends_every_worker_and_exits_130_without_a_traceback(tmp_path: Path) -> None:
     target = tmp_path / "tasks.db"
     with workers_server(target, 2, tmp_path / "serve.log") as (process, _url):
