@@ -155,7 +155,7 @@ class AsyncBatchStore:
         pool_size: int = 10,
     ) -> None:
         # Spelt out, not forwarded with *args/**kwargs, so that type checkers see the parameters;
-        # tests/test_async.py fails when BatchStore's constructor gains one this lacks.
+        # tests/async_store/test_async.py fails when BatchStore's constructor gains one this lacks.
         self._database = database
         self._closed = False
         self._closing: concurrent.futures.Future[None] | None = None
@@ -240,7 +240,7 @@ class AsyncBatchStore:
         return f"<AsyncBatchStore {where!r}{' closed' if self._closed else ''}>"
 
     # --- the verbs: one line each, made from BatchStore's own methods ----------------------------
-    # tests/test_async.py checks that every public BatchStore method has its twin here, with its signature.
+    # tests/async_store/test_async.py checks that every public BatchStore method has its twin here, with its signature.
 
     create = _twin(BatchStore.create)
     create_many = _twin(BatchStore.create_many)

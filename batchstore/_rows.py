@@ -1,7 +1,7 @@
 """Between BatchTaskInfo values and batchtask rows: the SQL text, and the conversions of each column.
 
 The SQL is plain text built from the field table, so that a command that only reads needs neither
-SQLAlchemy nor SQLModel (half a second to import); ``tests/test_schema.py`` checks it against the
+SQLAlchemy nor SQLModel (half a second to import); ``tests/engines/test_schema.py`` checks it against the
 SQLModel tables in ``_schema.py``, which stay the one source of the schema.
 """
 
