@@ -20,7 +20,11 @@ from tests.conftest import SEED_CREATE_001, SEED_GET_002, SEED_LIST_003, SEED_UP
 
 # The inner pytest runs as strictly as the outer one. Hypothesis's plugin is left out: pytester drops the
 # modules an inner run imports, and hypothesis's end-of-run summary re-imports (and re-rewrites) ~150 of them.
-STRICT = ("-W", "error", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "--import-mode=importlib")
+# schemathesis and xdist are left out too: unused inside, they cost each inner run about a second of imports.
+STRICT = (
+    "-W", "error", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:schemathesis", "-p", "no:xdist",
+    "--import-mode=importlib",
+)  # fmt: skip
 
 
 @pytest.fixture(autouse=True)

@@ -700,8 +700,9 @@ def test_an_engine_named_without_a_url_is_refused_everywhere_with_the_expected_f
 
 def run_inner_pytest(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     pytester.makepyfile(test_inner="def test_engine(batchstore_database):\n    print('ENGINE', batchstore_database)\n")
-    return pytester.runpytest("-W", "error", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
-                              "--import-mode=importlib", "-s", *args)
+    from tests.plugin.test_pytest_plugin import STRICT  # the inner runs' options: one home
+
+    return pytester.runpytest(*STRICT, "-s", *args)
 
 
 def test_the_plugin_refuses_postgres_without_a_url_and_takes_an_empty_variable_as_unset(
