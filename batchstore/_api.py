@@ -3,7 +3,8 @@
 A front reaches the store through :class:`BatchStore`'s public API and, for what that API does not say,
 through this module: which engine a store runs on, the file it reads, the change feed's waiter, a task
 id's check, the database-level verbs (``migrate``, ``migration_sql``) and the test fixtures' scratch
-schema. The fronts never import ``_engines``, ``_migrations``, ``_core`` or a driver themselves; the
+schema, and :func:`at_once` (a call that runs only if it need not wait for a lock: the HTTP front's writes
+on its event loop). The fronts never import ``_engines``, ``_migrations``, ``_core`` or a driver themselves; the
 import-linter contracts in ``pyproject.toml`` hold them to that (``.ci/run`` checks them).
 
 >>> from batchstore._api import BatchStore, engine_name, sqlite_file
@@ -24,7 +25,7 @@ from ._engines import (
     redact,
     scratch_postgres_schema,
 )
-from ._engines.base import ChangeWaiter
+from ._engines.base import ChangeWaiter, WouldWaitError, at_once
 from ._lifecycle import STOPPED, why_not_stopped
 from ._model import BatchTaskInfo
 from ._store import DEFAULT_WRITABLE, BatchStore, wait_seconds
@@ -35,6 +36,8 @@ __all__ = [
     "STOPPED",
     "BatchStore",
     "ChangeWaiter",
+    "WouldWaitError",
+    "at_once",
     "change_waiter",
     "check_not_an_engine_word",
     "engine_name",

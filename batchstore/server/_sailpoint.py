@@ -316,13 +316,16 @@ def _target(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any] | N
 def _after_write(store: BatchStore, written: BatchTaskInfo) -> dict[str, Any]:
     """The TaskStatus after a committed patch. It cannot fail: the write is done, so the answer is a success.
 
-    The task is the one the patch returned; its trace is read again for the time of the change. Should
-    that read fail (the task deleted meanwhile, the database gone), the change is dated now.
+    The task is the one the patch returned; its trace is read again, in one statement, for the time of the
+    change (the store does not return it). Should that read fail (the task deleted meanwhile, the database
+    gone), the change is dated now.
     """
     assert written.id is not None
     try:
-        history = store.history(written.id)
+        history = store.histories([written.id]).get(written.id)
     except BatchStoreError:
+        history = None
+    if history is None:
         status = task_status(written, [])
         status["modified"] = status["completed"] = in_zone(dt.datetime.now(dt.UTC), None)
         return status
@@ -365,7 +368,12 @@ def patched(store: BatchStore, task_id: int, operations: list[dict[str, Any]]) -
     """The TaskStatus after the patch: read, evaluated and written on one thread, retried if the task moved."""
     for _ in range(_ATTEMPTS):
         task = store.get(task_id)
-        before = task_status(task, store.history(task_id))
+        # The trace in one statement (store.history takes five: a transaction, an existence check and
+        # the trace), after the task, as before: a write in between shows in the compare-and-set below.
+        history = store.histories([task_id]).get(task_id)
+        if history is None:  # deleted since the task was read
+            raise TaskNotFoundError(task_id, "history")
+        before = task_status(task, history)
         try:
             after = apply_patch(copy.deepcopy(before), operations)
         except PatchConflictError:
