@@ -646,6 +646,10 @@ class BatchStore:
         ...     ]).state
         <BatchTaskState.Aquired: 2>
         """
+        return self._patch(task_id, operations, select, None)
+
+    def _patch(self, task_id: int, operations: Any, select: Select, now: dt.datetime | None) -> BatchTaskInfo:
+        """:meth:`patch`, its change recorded at ``now`` (None: the time of the write); see ``_api.patch_at``."""
         task_id = _task_id(task_id, "patch")
         ops = parse_operations(operations)
         # The document holds the members the operations name: no other can be read or changed.
@@ -665,7 +669,7 @@ class BatchStore:
                     patched[name] = copy.deepcopy(document[name])
             patched = apply_patch(patched, ops)
             changes = self._patched_changes(document, patched, touched)
-            values = self._writer.change(tx, current, changes, "patch")
+            values = self._writer.change(tx, current, changes, "patch", now=now)
         self._retention.retain_if_due()
         return plan.project(values, self._rights)
 
