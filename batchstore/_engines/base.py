@@ -9,8 +9,8 @@ locks, ``SKIP LOCKED``). No module above this one imports a driver.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from typing import Any, Final, Protocol
 
@@ -47,8 +47,20 @@ class _Attempt:
 _AT_ONCE: ContextVar[_Attempt | None] = ContextVar("batchstore_at_once", default=None)
 
 
-@contextmanager
-def at_once() -> Iterator[None]:
+class _AtOnceBlock:
+    """The context manager :func:`at_once` returns: a class, as it wraps every HTTP write (a generator-based
+    one cost several microseconds more)."""
+
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> None:
+        self._token = _AT_ONCE.set(_Attempt())
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        _AT_ONCE.reset(self._token)
+
+
+def at_once() -> _AtOnceBlock:
     """Run the block's store calls only if they can start at once: an engine that would wait for a lock
     (SQLite: another thread holds the store's connection, or another connection holds the write lock)
     raises :class:`WouldWaitError` instead, before anything of the block is written. Once a write of the
@@ -61,11 +73,7 @@ def at_once() -> Iterator[None]:
     ...
     batchstore._engines.base.WouldWaitError: update: would wait for a lock (asked to run at once); nothing was written
     """
-    token = _AT_ONCE.set(_Attempt())
-    try:
-        yield
-    finally:
-        _AT_ONCE.reset(token)
+    return _AtOnceBlock()
 
 
 def refuse_to_wait(operation: str) -> None:
