@@ -4,7 +4,8 @@ A front reaches the store through :class:`BatchStore`'s public API and, for what
 through this module: which engine a store runs on, the file it reads, the change feed's waiter, a task
 id's check, the database-level verbs (``migrate``, ``migration_sql``) and the test fixtures' scratch
 schema, and :func:`at_once` (a call that runs only if it need not wait for a lock: the HTTP front's writes
-on its event loop). The fronts never import ``_engines``, ``_migrations``, ``_core`` or a driver themselves; the
+on its event loop) and :func:`patch_dated` (a patch and the time it recorded, for the SailPoint PATCH's
+answer). The fronts never import ``_engines``, ``_migrations``, ``_core`` or a driver themselves; the
 import-linter contracts in ``pyproject.toml`` hold them to that (``.ci/run`` checks them).
 
 >>> from batchstore._api import BatchStore, engine_name, sqlite_file
@@ -46,7 +47,7 @@ __all__ = [
     "engine_name",
     "migrate",
     "migration_sql",
-    "patch_at",
+    "patch_dated",
     "postgres_driver_installed",
     "redact",
     "scratch_postgres_schema",
@@ -77,10 +78,11 @@ def change_waiter(store: BatchStore) -> ChangeWaiter:
     return store._engine.change_waiter()
 
 
-def patch_at(store: BatchStore, task_id: int, operations: Any, now: dt.datetime) -> BatchTaskInfo:
-    """``store.patch(task_id, operations)``, its change recorded (trace and feed) at ``now``: the SailPoint
-    front's PATCH dates its answer by it rather than reading the task's trace back after the write."""
-    return store._patch(task_id, operations, None, now)
+def patch_dated(store: BatchStore, task_id: int, operations: Any) -> tuple[BatchTaskInfo, dt.datetime]:
+    """``store.patch(task_id, operations)`` and the time its change was recorded at (in the trace and the
+    feed, if it changed anything): the SailPoint front's PATCH dates its answer by it rather than reading
+    the task's trace back after the write."""
+    return store._patch(task_id, operations, None)
 
 
 def task_for_wait(store: BatchStore, task_id: int) -> BatchTaskInfo:

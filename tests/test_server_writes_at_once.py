@@ -242,3 +242,35 @@ def app_status_modified(store: BatchStore, task_id: int) -> str:
         return modified
     finally:
         app.state.calls.close()
+
+
+@pytest.mark.parametrize("statuses", [("ERROR",), ("SUCCESS", "ERROR"), ("ERROR", "TERMINATED")])
+def test_a_sailpoint_patch_answers_the_status_a_later_read_finds(store: BatchStore, statuses: tuple[str, ...]) -> None:
+    """The answer is dated by the write itself, not read back: it must still be what a GET reads next, for a
+    change of State and for a change of Response alone (ERROR -> TERMINATED keeps the task Failed)."""
+    task_id = store.create({"Name": "ERPSync", "State": "Started"})
+    app = create_app(store)
+
+    async def run() -> list[tuple[dict[str, object], dict[str, object]]]:
+        transport = httpx.ASGITransport(app=app)
+        pairs = []
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
+            for status in statuses:
+                body = [{"op": "replace", "path": "/completionStatus", "value": status},
+                        {"op": "replace", "path": "/completed", "value": "2026-01-01T00:00:00Z"}]
+                patched = await client.patch(f"/task-status/v1/{task_id}", json=body,
+                                             headers={"Content-Type": "application/json-patch+json"})
+                assert patched.status_code == 200, patched.text
+                read = await client.get(f"/task-status/v1/{task_id}")
+                pairs.append((patched.json(), read.json()))
+        return pairs
+
+    try:
+        for answered, read in asyncio.run(run()):
+            assert answered == read
+    finally:
+        app.state.calls.close()
+    history = store.history(task_id)
+    assert [e.operation for e in history].count("patch") == len(statuses)
+    # the last write changed State, or (TERMINATED after ERROR) only Response: both ways of dating the answer
+    assert set(history[-1].changes) == ({"Response"} if statuses[-1] == "TERMINATED" else {"State"})

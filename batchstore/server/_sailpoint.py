@@ -68,7 +68,7 @@ from typing import Annotated, Any, Final
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import Response
 
-from .._api import STOPPED, patch_at
+from .._api import STOPPED, patch_dated
 from .._enums import FINISHED, BatchTaskState
 from .._exceptions import BatchStoreError, PatchConflictError, PatchError, TaskNotFoundError
 from .._fields import INT32_MAX, to_json_value, wire_document
@@ -398,9 +398,8 @@ def patched(store: BatchStore, task_id: int, operations: list[dict[str, Any]]) -
         wire = wire_document(task.__dict__, _VIEWED_SET)  # the viewed fields only: not the rights' 2.5 KB
         guard = [{"op": "test", "path": f"/{name}", "value": wire[name]} for name in _VIEWED]
         writes = [{"op": "replace", "path": f"/{name}", "value": value} for name, value in changes.items()]
-        now = dt.datetime.now(dt.UTC)
         try:
-            written = patch_at(store, task_id, guard + writes, now)
+            written, now = patch_dated(store, task_id, guard + writes)
         except PatchConflictError:
             continue  # the task changed after it was read: evaluate the patch again on the new reading
         return _after_write(store, task, history, written, now)
