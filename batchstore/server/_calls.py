@@ -9,7 +9,7 @@ every other request until it returns, so only what cannot wait is called there:
   SQLite's write lock behind another process). In WAL mode a read never waits for a writer either.
 - **Writes to SQLite** run on the event loop when they can start at once: the store's connection is free
   (no executor thread is using it) and SQLite's write lock is free (no other process is writing). A
-  SQLite write then costs about 180 µs, where the hop to a thread alone cost 80. Otherwise the engine
+  SQLite write then costs 110-180 µs, where the hop to a thread alone cost 80 or more. Otherwise the engine
   refuses before anything is written (:func:`~batchstore._api.at_once`) and the call runs on the
   executor as below, waiting there, with the store's timeout, while the loop serves other requests.
   Once the call's write has committed, whatever else the call does (retention's turn, once a minute)
