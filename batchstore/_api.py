@@ -3,7 +3,9 @@
 A front reaches the store through :class:`BatchStore`'s public API and, for what that API does not say,
 through this module: which engine a store runs on, the file it reads, the change feed's waiter, a task
 id's check, the database-level verbs (``migrate``, ``migration_sql``) and the test fixtures' scratch
-schema. The fronts never import ``_engines``, ``_migrations``, ``_core`` or a driver themselves; the
+schema, and :func:`at_once` (a call that runs only if it need not wait for a lock: the HTTP front's writes
+on its event loop) and :func:`patch_dated` (a patch and the time it recorded, for the SailPoint PATCH's
+answer). The fronts never import ``_engines``, ``_migrations``, ``_core`` or a driver themselves; the
 import-linter contracts in ``pyproject.toml`` hold them to that (``.ci/run`` checks them).
 
 >>> from batchstore._api import BatchStore, engine_name, sqlite_file
@@ -13,6 +15,9 @@ import-linter contracts in ``pyproject.toml`` hold them to that (``.ci/run`` che
 """
 
 from __future__ import annotations
+
+import datetime as dt
+from typing import Any
 
 from ._core import _task_id as task_id
 from ._engines import (
@@ -24,7 +29,7 @@ from ._engines import (
     redact,
     scratch_postgres_schema,
 )
-from ._engines.base import ChangeWaiter
+from ._engines.base import ChangeWaiter, WouldWaitError, at_once
 from ._lifecycle import STOPPED, why_not_stopped
 from ._model import BatchTaskInfo
 from ._store import DEFAULT_WRITABLE, BatchStore, wait_seconds
@@ -35,11 +40,14 @@ __all__ = [
     "STOPPED",
     "BatchStore",
     "ChangeWaiter",
+    "WouldWaitError",
+    "at_once",
     "change_waiter",
     "check_not_an_engine_word",
     "engine_name",
     "migrate",
     "migration_sql",
+    "patch_dated",
     "postgres_driver_installed",
     "redact",
     "scratch_postgres_schema",
@@ -68,6 +76,13 @@ def change_waiter(store: BatchStore) -> ChangeWaiter:
     """A new waiter on the store's change feed, armed now: ``wait(seconds)`` returns when a commit may have
     added changes (the async twin's ``watch`` sleeps on it off the store's thread)."""
     return store._engine.change_waiter()
+
+
+def patch_dated(store: BatchStore, task_id: int, operations: Any) -> tuple[BatchTaskInfo, dt.datetime]:
+    """``store.patch(task_id, operations)`` and the time its change was recorded at (in the trace and the
+    feed, if it changed anything): the SailPoint front's PATCH dates its answer by it rather than reading
+    the task's trace back after the write."""
+    return store._patch(task_id, operations, None)
 
 
 def task_for_wait(store: BatchStore, task_id: int) -> BatchTaskInfo:

@@ -646,6 +646,10 @@ class BatchStore:
         ...     ]).state
         <BatchTaskState.Aquired: 2>
         """
+        return self._patch(task_id, operations, select)[0]
+
+    def _patch(self, task_id: int, operations: Any, select: Select) -> tuple[BatchTaskInfo, dt.datetime]:
+        """:meth:`patch`, and the time its change is recorded at (if it records one); see ``_api.patch_dated``."""
         task_id = _task_id(task_id, "patch")
         ops = parse_operations(operations)
         # The document holds the members the operations name: no other can be read or changed.
@@ -653,6 +657,7 @@ class BatchStore:
         plan = plan_for(select)
         reads_blob = plan.with_blob or named is None or "ParameterObject" in named
         with self._engine.write("patch") as tx:
+            now = _now()  # taken under the write lock, as every write's time is
             current = self._writer.values(tx, task_id, FULL if reads_blob else NO_BLOB, "patch")
             document = wire_document(current, named)
             for wire, value in self._rights_wire.items():
@@ -665,9 +670,9 @@ class BatchStore:
                     patched[name] = copy.deepcopy(document[name])
             patched = apply_patch(patched, ops)
             changes = self._patched_changes(document, patched, touched)
-            values = self._writer.change(tx, current, changes, "patch")
+            values = self._writer.change(tx, current, changes, "patch", now=now)
         self._retention.retain_if_due()
-        return plan.project(values, self._rights)
+        return plan.project(values, self._rights), now
 
     def _patched_changes(
         self, before: dict[str, Any], after: dict[str, Any], touched: set[str] | None

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from contextvars import ContextVar
 from typing import Any, Final, Protocol
+
+from .._exceptions import StorageError
 
 #: The URL schemes that name PostgreSQL (libpq's two, and SQLAlchemy's with its driver): the one list.
 POSTGRES_SCHEMES: Final = ("postgresql://", "postgresql+psycopg://", "postgres://")
@@ -20,7 +23,72 @@ SYNCHRONOUS: Final = ("OFF", "NORMAL", "FULL", "EXTRA")
 #: What every engine says when a closed store is used.
 CLOSED: Final = "the store is closed; open a new BatchStore"
 
-__all__ = ["ChangeWaiter", "Engine", "Transaction"]
+__all__ = ["ChangeWaiter", "Engine", "Transaction", "WouldWaitError", "at_once", "refuse_to_wait", "wrote_at_once"]
+
+
+class WouldWaitError(StorageError):
+    """A call made :func:`at_once` would have waited for a lock before its first write: nothing was written.
+
+    Raised only inside :func:`at_once` (the HTTP front catches it and runs the call again on a thread).
+    """
+
+
+class _Attempt:
+    """One :func:`at_once` call: whether a write of it committed (from then on it may no longer be refused)."""
+
+    __slots__ = ("wrote",)
+
+    def __init__(self) -> None:
+        self.wrote = False
+
+
+# The call running at once in this context, if any. A context variable, not a flag on the store: the
+# executor's threads run other calls on the same store meanwhile, and must wait as they always did.
+_AT_ONCE: ContextVar[_Attempt | None] = ContextVar("batchstore_at_once", default=None)
+
+
+class _AtOnceBlock:
+    """The context manager :func:`at_once` returns: a class, as it wraps every HTTP write (a generator-based
+    one cost several microseconds more)."""
+
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> None:
+        self._token = _AT_ONCE.set(_Attempt())
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        _AT_ONCE.reset(self._token)
+
+
+def at_once() -> _AtOnceBlock:
+    """Run the block's store calls only if they can start at once: an engine that would wait for a lock
+    (SQLite: another thread holds the store's connection, or another connection holds the write lock)
+    raises :class:`WouldWaitError` instead, before anything of the block is written. Once a write of the
+    block has committed, later waits of the block wait as usual: a refusal then could not leave the
+    database as it was. PostgreSQL's engine ignores it (its waits are on the network anyway).
+
+    >>> with at_once():
+    ...     refuse_to_wait("update")
+    Traceback (most recent call last):
+    ...
+    batchstore._engines.base.WouldWaitError: update: would wait for a lock (asked to run at once); nothing was written
+    """
+    return _AtOnceBlock()
+
+
+def refuse_to_wait(operation: str) -> None:
+    """Raise :class:`WouldWaitError` if this context runs :func:`at_once` and has written nothing yet; an
+    engine calls it where it is about to wait for a lock."""
+    attempt = _AT_ONCE.get()
+    if attempt is not None and not attempt.wrote:
+        raise WouldWaitError(f"{operation}: would wait for a lock (asked to run at once); nothing was written")
+
+
+def wrote_at_once() -> None:
+    """An engine calls it after a commit: an :func:`at_once` block that wrote may no longer be refused."""
+    attempt = _AT_ONCE.get()
+    if attempt is not None:
+        attempt.wrote = True
 
 
 class Transaction(Protocol):

@@ -34,7 +34,7 @@ from typing import Any, Final, TypeVar
 from .. import _migrations as versions  # the version rules and Alembic; this module reads and creates
 from .._exceptions import StorageError, StoreClosedError
 from .._queries import INSERT_CHANGE
-from .base import CLOSED
+from .base import CLOSED, refuse_to_wait, wrote_at_once
 
 __all__ = ["SQLiteEngine", "ensure_sqlite_schema", "has_version_table", "read_schema_version", "sqlite_schema_version"]
 
@@ -318,7 +318,7 @@ class _Write:
         engine._acquire(deadline, self._operation)
         try:
             conn = self._conn = engine._connection()
-            engine._busy_retry(lambda: conn.execute("BEGIN IMMEDIATE"), deadline)
+            engine._busy_retry(lambda: conn.execute("BEGIN IMMEDIATE"), deadline, self._operation)
         except BaseException as exc:
             engine._lock.release()
             if isinstance(exc, sqlite3.Error):
@@ -338,6 +338,7 @@ class _Write:
                         raise translate(failed, self._operation) from failed
                     raise
                 self._engine._committed_one()
+                wrote_at_once()
                 return
             _roll_back(conn)
             if isinstance(exc, sqlite3.Error):
@@ -474,12 +475,15 @@ class SQLiteEngine:
 
     def _acquire(self, deadline: float, operation: str) -> None:
         """Take the store's connection (its lock), waiting for another thread of this process until ``deadline``."""
-        if self._lock.acquire(False) or self._lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+        if self._lock.acquire(False):
+            return
+        refuse_to_wait(operation)  # a call made at_once() does not wait: it goes to a thread instead
+        if self._lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
             return
         raise StorageError(f"{operation}: other threads of this process held the store's connection past the "
                            f"timeout ({self._timeout:g} s); nothing was written")
 
-    def _busy_retry(self, step: Callable[[], _T], deadline: float | None = None) -> _T:
+    def _busy_retry(self, step: Callable[[], _T], deadline: float | None = None, operation: str = "open") -> _T:
         """Run ``step``, retrying while another connection holds a lock it needs, until ``deadline``
         (``time.monotonic()``; by default the store's timeout from now).
 
@@ -492,12 +496,16 @@ class SQLiteEngine:
         0.72 (8) of the handler's rate, where 2 ms gave 0.80 and 0.62 and 20 ms let one of 8 workers fall
         to 51 tasks of 750. Changing the
         journal mode needs this too: SQLite answers it with SQLITE_BUSY at once, whatever its timeout.
+
+        Inside :func:`~batchstore._engines.base.at_once` the first busy answer raises WouldWaitError
+        instead: the step (a BEGIN) has changed nothing, and the caller's lock is released by its caller.
         """
         try:
             return step()
         except sqlite3.OperationalError as exc:
             if not _busy(exc):
                 raise
+        refuse_to_wait(operation)
         if deadline is None:
             deadline = time.monotonic() + self._timeout
         pause = _FIRST_PAUSE
@@ -562,7 +570,7 @@ class SQLiteEngine:
             try:
                 # The snapshot is taken here, where a busy database can be waited for, not at the block's
                 # first statement, which could only fail.
-                self._busy_retry(lambda: _begin_read(conn), deadline)
+                self._busy_retry(lambda: _begin_read(conn), deadline, operation)
                 try:
                     yield _Transaction(conn)
                 finally:
@@ -601,7 +609,7 @@ class SQLiteEngine:
                 except sqlite3.OperationalError as exc:
                     if not _busy(exc):
                         raise
-                return self._busy_retry(lambda: fetch(conn.execute(sql, params)), deadline)
+                return self._busy_retry(lambda: fetch(conn.execute(sql, params)), deadline, operation)
             except sqlite3.Error as exc:
                 raise translate(exc, operation) from exc
         finally:

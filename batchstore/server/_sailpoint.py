@@ -68,7 +68,7 @@ from typing import Annotated, Any, Final
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import Response
 
-from .._api import STOPPED
+from .._api import STOPPED, patch_dated
 from .._enums import FINISHED, BatchTaskState
 from .._exceptions import BatchStoreError, PatchConflictError, PatchError, TaskNotFoundError
 from .._fields import INT32_MAX, to_json_value, wire_document
@@ -313,20 +313,35 @@ def _target(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any] | N
     return changes
 
 
-def _after_write(store: BatchStore, written: BatchTaskInfo) -> dict[str, Any]:
+def _after_write(
+    store: BatchStore, task: BatchTaskInfo, history: list[TraceEntry], written: BatchTaskInfo, now: dt.datetime
+) -> dict[str, Any]:
     """The TaskStatus after a committed patch. It cannot fail: the write is done, so the answer is a success.
 
-    The task is the one the patch returned; its trace is read again for the time of the change. Should
-    that read fail (the task deleted meanwhile, the database gone), the change is dated now.
+    The task is the one the patch returned; its trace is the one read before the write (``task`` and
+    ``history``) and the entry the write added at ``now``, not read back: the compare-and-set let the write
+    through only if no viewed field (State and Response among them) had changed since, so that entry is the
+    newest and any other entry since changed no State, which is all ``modified`` and ``completed`` read of it.
+    A write that recorded nothing (an internal task keeps no trace) leaves the trace as it was read. Only a
+    write that changed neither State nor Response (none does today) has its trace read back; should that read
+    fail (the task deleted meanwhile, the database gone), the change is dated now.
     """
     assert written.id is not None
+    if written.is_internal_task:
+        return task_status(written, history)
+    if written.state != task.state:
+        return task_status(written, [*history, TraceEntry(0, written.id, now, "patch", None, {"State": ("", "")})])
+    if written.response != task.response:
+        return task_status(written, [*history, TraceEntry(0, written.id, now, "patch", None, {"Response": ("", "")})])
     try:
-        history = store.history(written.id)
+        read_back = store.histories([written.id]).get(written.id)
     except BatchStoreError:
+        read_back = None
+    if read_back is None:
         status = task_status(written, [])
         status["modified"] = status["completed"] = in_zone(dt.datetime.now(dt.UTC), None)
         return status
-    return task_status(written, history)
+    return task_status(written, read_back)
 
 
 def status_of(store: BatchStore, task_id: int) -> dict[str, Any]:
@@ -365,7 +380,12 @@ def patched(store: BatchStore, task_id: int, operations: list[dict[str, Any]]) -
     """The TaskStatus after the patch: read, evaluated and written on one thread, retried if the task moved."""
     for _ in range(_ATTEMPTS):
         task = store.get(task_id)
-        before = task_status(task, store.history(task_id))
+        # The trace in one statement (store.history takes five: a transaction, an existence check and
+        # the trace), after the task, as before: a write in between shows in the compare-and-set below.
+        history = store.histories([task_id]).get(task_id)
+        if history is None:  # deleted since the task was read
+            raise TaskNotFoundError(task_id, "history")
+        before = task_status(task, history)
         try:
             after = apply_patch(copy.deepcopy(before), operations)
         except PatchConflictError:
@@ -379,10 +399,10 @@ def patched(store: BatchStore, task_id: int, operations: list[dict[str, Any]]) -
         guard = [{"op": "test", "path": f"/{name}", "value": wire[name]} for name in _VIEWED]
         writes = [{"op": "replace", "path": f"/{name}", "value": value} for name, value in changes.items()]
         try:
-            written = store.patch(task_id, guard + writes)
+            written, now = patch_dated(store, task_id, guard + writes)
         except PatchConflictError:
             continue  # the task changed after it was read: evaluate the patch again on the new reading
-        return _after_write(store, written)
+        return _after_write(store, task, history, written, now)
     raise PatchConflictError(f"task {task_id} kept changing while the patch was applied; nothing was written")
 
 
