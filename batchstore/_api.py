@@ -50,8 +50,10 @@ __all__ = [
     "patch_dated",
     "postgres_driver_installed",
     "redact",
+    "retention_turn_due",
     "scratch_postgres_schema",
     "sqlite_file",
+    "take_retention_turn",
     "task_for_wait",
     "task_id",
     "wait_seconds",
@@ -83,6 +85,18 @@ def patch_dated(store: BatchStore, task_id: int, operations: Any) -> tuple[Batch
     feed, if it changed anything): the SailPoint front's PATCH dates its answer by it rather than reading
     the task's trace back after the write."""
     return store._patch(task_id, operations, None)
+
+
+def retention_turn_due(store: BatchStore) -> bool:
+    """Whether the store's next look at retention is due: a write made :func:`at_once` leaves that turn to
+    its caller (it may wait for locks), which runs :func:`take_retention_turn` where waiting costs nothing."""
+    return store._retention.turn_due()
+
+
+def take_retention_turn(store: BatchStore) -> None:
+    """Retention's turn, if it is due (as a write of the store takes it); its failures are logged, not raised."""
+    if not store.closed:
+        store._retention.retain_if_due()
 
 
 def task_for_wait(store: BatchStore, task_id: int) -> BatchTaskInfo:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from ._core import Writer, _now
+from ._engines.base import running_at_once
 from ._enums import FINISHED, SUCCEEDED
 from ._exceptions import BatchStoreError, ConfigurationError, StorageError
 from ._queries import (
@@ -162,7 +163,9 @@ class Retention:
     def retain_if_due(self) -> None:
         """After a write: once a minute, look whether retention is due, and if so claim and apply a turn of it."""
         now = time.monotonic()
-        if now < self._next_retention_check:
+        if now < self._next_retention_check or running_at_once():
+            # At once (a write on the HTTP front's event loop): the turn may wait for locks and delete for a
+            # quarter of a second, so it is left due; the front hands it to its executor (take_turn_if_due).
             return
         self._next_retention_check = now + CHECK_EVERY  # first: a failure below waits a minute, not a write
         if self._engine.read_only:
@@ -180,6 +183,10 @@ class Retention:
                 self._next_retention_check = time.monotonic() + AGAIN.total_seconds()
         except BatchStoreError as exc:  # the caller's write committed: retention tries again later
             _log.warning("batchstore retention: %s (tried again in a minute)", exc)
+
+    def turn_due(self) -> bool:
+        """Whether the next look at retention is due (cheap: a clock read)."""
+        return time.monotonic() >= self._next_retention_check
 
     def _claim_retention(self) -> tuple[RetentionPolicy | None, float | None]:
         """(the policy, None) if retention is due and this store claimed it; else (None, seconds until it is due)."""

@@ -87,6 +87,17 @@ def _seconds(value: object, option: str, *, low: float, high: float, zero: bool)
     return number
 
 
+def _ids_of_tasks(task_ids: Iterable[int], operation: str) -> builtins.list[int]:
+    """The checked ids of a many-task call; an id no task can have (beyond int64) is left out, as unknown."""
+    ids = []
+    for value in _iterable(task_ids, operation, "Id"):
+        try:
+            ids.append(_task_id(value, operation))
+        except TaskNotFoundError:
+            continue  # an id no task can have: unknown, so skipped like any other
+    return ids
+
+
 def wait_seconds(value: object) -> float:
     """The ``timeout`` of a wait: 0 or more seconds (0: look once), at most about 24 days."""
     return _seconds(value, "timeout", low=0, high=MAX_TIMEOUT_SECONDS, zero=True)
@@ -455,7 +466,7 @@ class BatchStore:
         ...     {i: [e.operation for e in h] for i, h in store.histories([first, 404]).items()}
         {1: ['create']}
         """
-        ids = [_task_id(task_id, "histories") for task_id in task_ids]
+        ids = _ids_of_tasks(task_ids, "histories")
         if len(ids) <= IDS_PER_READ:  # one statement sees one snapshot by itself
             return read_histories(lambda sql, params: self._engine.fetchall(sql, params, "histories"), ids)
         with self._engine.read("histories") as tx:
@@ -657,8 +668,9 @@ class BatchStore:
         plan = plan_for(select)
         reads_blob = plan.with_blob or named is None or "ParameterObject" in named
         with self._engine.write("patch") as tx:
-            now = _now()  # taken under the write lock, as every write's time is
             current = self._writer.values(tx, task_id, FULL if reads_blob else NO_BLOB, "patch")
+            # Taken once the task is locked (PostgreSQL locks its row in the read above), as every write's time is.
+            now = _now()
             document = wire_document(current, named)
             for wire, value in self._rights_wire.items():
                 if named is None or wire in named:
@@ -721,12 +733,7 @@ class BatchStore:
 
     def delete_many(self, task_ids: Iterable[int]) -> int:
         """Delete these tasks in one transaction; returns how many existed. Unknown ids are skipped."""
-        ids = []
-        for value in _iterable(task_ids, "delete_many", "Id"):
-            try:
-                ids.append(_task_id(value, "delete_many"))
-            except TaskNotFoundError:
-                continue  # an id no task can have: unknown, so skipped like any other
+        ids = _ids_of_tasks(task_ids, "delete_many")
         with self._engine.write("delete_many") as tx:
             # In Id order: two calls locking rows of the same tasks never wait on each other in a circle.
             return sum(self._writer.delete(tx, i, "delete_many") for i in sorted(set(ids)))

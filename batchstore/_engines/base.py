@@ -23,7 +23,10 @@ SYNCHRONOUS: Final = ("OFF", "NORMAL", "FULL", "EXTRA")
 #: What every engine says when a closed store is used.
 CLOSED: Final = "the store is closed; open a new BatchStore"
 
-__all__ = ["ChangeWaiter", "Engine", "Transaction", "WouldWaitError", "at_once", "refuse_to_wait", "wrote_at_once"]
+__all__ = [
+    "ChangeWaiter", "Engine", "Transaction", "WouldWaitError", "at_once", "refuse_to_wait", "running_at_once",
+    "wrote_at_once",
+]  # fmt: skip
 
 
 class WouldWaitError(StorageError):
@@ -74,6 +77,12 @@ def at_once() -> _AtOnceBlock:
     batchstore._engines.base.WouldWaitError: update: would wait for a lock (asked to run at once); nothing was written
     """
     return _AtOnceBlock()
+
+
+def running_at_once() -> bool:
+    """Whether this context runs an :func:`at_once` block: work that may wait (retention's turn) is left
+    for later, where a wait costs no event loop."""
+    return _AT_ONCE.get() is not None
 
 
 def refuse_to_wait(operation: str) -> None:

@@ -12,8 +12,9 @@ every other request until it returns, so only what cannot wait is called there:
   SQLite write then costs 110-180 µs, where the hop to a thread alone cost 80 or more. Otherwise the engine
   refuses before anything is written (:func:`~batchstore._api.at_once`) and the call runs on the
   executor as below, waiting there, with the store's timeout, while the loop serves other requests.
-  Once the call's write has committed, whatever else the call does (retention's turn, once a minute)
-  waits as usual: a refusal then could not leave the database as it was. A write on the loop holds it
+  Once the call's write has committed, a later wait of the call is not refused (it could no longer
+  leave the database as it was); retention's turn, which may wait and delete for a quarter of a second,
+  is not taken on the loop at all but handed to the executor after the answer. A write on the loop holds it
   for the write's time: about 110-180 µs for one task, a few milliseconds when its commit is the one
   that checkpoints SQLite's WAL (every 1,000 pages); a write of many tasks (``delete_many``) goes to the
   executor anyway (:meth:`StoreCalls.on_thread`).
@@ -32,7 +33,15 @@ import functools
 from collections.abc import Callable
 from typing import TypeVar
 
-from .._api import BatchStore, WouldWaitError, at_once, engine_name, sqlite_file
+from .._api import (
+    BatchStore,
+    WouldWaitError,
+    at_once,
+    engine_name,
+    retention_turn_due,
+    sqlite_file,
+    take_retention_turn,
+)
 from .._exceptions import BatchStoreError
 
 __all__ = ["StoreCalls"]
@@ -73,17 +82,26 @@ class StoreCalls:
                 self.reader = None
             else:
                 return call(self.reader)
-        return await self.write(call)
+        # On a thread, never at once: a read's call may not be safe to run twice (a streamed list advances
+        # its generator), and what it waits for is a connection another thread holds.
+        return await self.on_thread(call)
 
     async def write(self, call: Callable[[BatchStore], _T]) -> _T:
         """``call(store)``: on the event loop if it can start at once (SQLite), else on a thread of the app's
-        executor, where it may wait for the database's locks."""
+        executor, where it may wait for the database's locks. ``call`` must be safe to run again from the
+        start: a refusal (nothing written) runs it once more on the executor."""
         if self.writes_at_once:
             try:
                 with at_once():
-                    return call(self.store)
+                    result = call(self.store)
             except WouldWaitError:
                 pass  # nothing was written: the same call again, on the executor, where it may wait
+            else:
+                if retention_turn_due(self.store):
+                    # The write left retention's turn (it may wait, and deletes for up to a quarter of a
+                    # second): the executor takes it, and this answer does not wait for it.
+                    self._executor.submit(take_retention_turn, self.store)
+                return result
         return await self.on_thread(call)
 
     async def on_thread(self, call: Callable[[BatchStore], _T]) -> _T:

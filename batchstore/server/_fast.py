@@ -35,13 +35,14 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from .._exceptions import BatchStoreError
+from .._fields import INT32_MAX
 from . import _sailpoint as sailpoint
 from . import _superoffice as superoffice
 from ._body import parse_body
 from ._calls import StoreCalls
 from ._errors import internal_error, store_error_response
 from ._filters import parse_filters, parse_sorters
-from ._guard import Guard
+from ._guard import Guard, header
 from ._metrics import Metrics
 from ._sailpoint_paths import API_VERSIONS
 from ._timezone import zone_of
@@ -57,25 +58,16 @@ _BATCH_TASK: Final = "/api/v1/BatchTask/"
 _V1: Final = "/task-status/v1"
 #: A list's query parameter as the FastAPI route's validation takes it without a doubt: a plain number.
 _NUMBER: Final = re.compile(rb"0|[1-9][0-9]{0,9}")
-_LIMIT_MAX: Final = 250
-_OFFSET_MAX: Final = 2**31 - 1
 
 
 async def _no_app(scope: Scope, receive: Receive, send: Send) -> None:
     raise AssertionError("the fast path's guard only checks; it passes nothing on")
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return bytes(value).decode("latin-1")
-    return None
-
-
 def _paging(query: bytes) -> tuple[int, int, bool] | None:
     """``limit`` and ``offset`` of a list's query string, each at most once, plain numbers in range; else
     None (FastAPI takes the request, and refuses what it must)."""
-    limit, offset = 250, 0
+    limit, offset = sailpoint.PAGE_MAX, 0  # the FastAPI route's defaults and bounds (_page_parameters)
     seen: set[bytes] = set()
     for part in query.split(b"&") if query else ():
         name, equals, value = part.partition(b"=")
@@ -83,9 +75,9 @@ def _paging(query: bytes) -> tuple[int, int, bool] | None:
             return None
         seen.add(name)
         number = int(value)
-        if name == b"limit" and number <= _LIMIT_MAX:
+        if name == b"limit" and number <= sailpoint.PAGE_MAX:
             limit = number
-        elif name == b"offset" and number <= _OFFSET_MAX:
+        elif name == b"offset" and number <= INT32_MAX:
             offset = number
         else:
             return None
@@ -181,8 +173,10 @@ class FastPath:
             status = response.status_code
             await response(scope, receive, tracked)
         except Exception:
-            # What InternalErrors does for the other routes: a JSON 500 with an error id, the traceback logged.
-            status = 500
+            # What InternalErrors does for the other routes: a JSON 500 with an error id, the traceback logged
+            # (counted as the 500 it answers, unless an answer had begun: then as the status already sent).
+            if not started:
+                status = 500
             await internal_error(scope, receive, send, started=started)
         finally:
             self._count(scope["method"], template, status)
@@ -215,15 +209,15 @@ class FastPath:
 
     async def _get_task(self, scope: Scope, body: bytes | None, parameter: str | None) -> Response:
         value = parse_body(body or b"")
-        return await superoffice.get_task_answer(self.calls, value, zone_of(_header(scope, b"so-timezone")), None)
+        return await superoffice.get_task_answer(self.calls, value, zone_of(header(scope, b"so-timezone")), None)
 
     async def _update_task(self, scope: Scope, body: bytes | None, parameter: str | None) -> Response:
         value = parse_body(body or b"")
-        return await superoffice.update_task_answer(self.calls, value, zone_of(_header(scope, b"so-timezone")), None)
+        return await superoffice.update_task_answer(self.calls, value, zone_of(header(scope, b"so-timezone")), None)
 
     async def _by_id_or_state(self, scope: Scope, body: bytes | None, parameter: str | None) -> Response:
         assert parameter is not None
-        zone = zone_of(_header(scope, b"so-timezone"))
+        zone = zone_of(header(scope, b"so-timezone"))
         return await superoffice.by_id_or_state_answer(self.calls, parameter, zone, None)
 
     async def _status(self, scope: Scope, body: bytes | None, parameter: str | None) -> Response:

@@ -25,7 +25,7 @@ from ._errors import RequestRefusedError, error_response, flat_routes
 from ._sailpoint_paths import TASK_STATUS_PREFIXES, TOKEN_PATH
 from ._setup import allowed_host_names, answers_to, host_name
 
-__all__ = ["JSON_TYPES", "PATCH_TYPES", "Guard", "HeadAsGet"]
+__all__ = ["JSON_TYPES", "PATCH_TYPES", "Guard", "HeadAsGet", "header"]
 
 #: Request bodies of SuperOffice's routes (its pages also list XML and forms, which batchstore does not speak).
 JSON_TYPES: Final = frozenset({"application/json", "text/json"})
@@ -52,7 +52,7 @@ def _raw_header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+def header(scope: Scope, name: bytes) -> str | None:
     value = _raw_header(scope, name)
     return None if value is None else value.decode("latin-1")
 
@@ -140,7 +140,7 @@ class Guard:
         return hmac.compare_digest(secret, self.token)
 
     def _check_host(self, scope: Scope) -> None:
-        host = _header(scope, b"host")
+        host = header(scope, b"host")
         if host is None:
             return  # HTTP/1.0 without Host: no browser sends that, so no rebinding can either
         known = self._hosts.get(host)
@@ -200,7 +200,7 @@ class Guard:
         """
         path: str = scope["path"]
         if _answers_json(route, path):
-            accept = _header(scope, b"accept")
+            accept = header(scope, b"accept")
             if accept and not self._json_accepted(accept):
                 raise RequestRefusedError(
                     406, f"responses are application/json or text/json, not {accept!r}", field="Accept"
@@ -208,9 +208,9 @@ class Guard:
         method: str = scope["method"]
         if method not in _WRITE_METHODS or path == TOKEN_PATH:
             return  # the token route takes a form by design (OAuth's client credentials)
-        length = _header(scope, b"content-length")
-        content_type = _header(scope, b"content-type")
-        if (length is None or length.strip() == "0") and _header(scope, b"transfer-encoding") is None:
+        length = header(scope, b"content-length")
+        content_type = header(scope, b"content-type")
+        if (length is None or length.strip() == "0") and header(scope, b"transfer-encoding") is None:
             # No body (SuperOffice's POST /api/v1/BatchTask/{id}/Stop): no type, or a JSON one, is fine. A form's
             # type is refused: a form on another site can post an empty body to a server without a token
             # (no CORS preflight for it), which must not stop or requeue a task.

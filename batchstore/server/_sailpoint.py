@@ -471,8 +471,12 @@ async def _version(
         )
 
 
+#: A list's page: at most this many statuses, this many by default (the documented 0..250).
+PAGE_MAX: Final = 250
+
+
 async def _page_parameters(
-    limit: Annotated[int, Query(ge=0, le=250, description="At most this many (0..250)")] = 250,
+    limit: Annotated[int, Query(ge=0, le=PAGE_MAX, description=f"At most this many (0..{PAGE_MAX})")] = PAGE_MAX,
     offset: Annotated[int, Query(ge=0, le=INT32_MAX, description="Skip this many")] = 0,
     count: Annotated[bool, Query(description="Set X-Total-Count to the number of matches")] = False,
 ) -> tuple[int, int, bool]:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import datetime as dt
+import json
 import sqlite3
 import threading
 import time
@@ -274,3 +276,80 @@ def test_a_sailpoint_patch_answers_the_status_a_later_read_finds(store: BatchSto
     assert [e.operation for e in history].count("patch") == len(statuses)
     # the last write changed State, or (TERMINATED after ERROR) only Response: both ways of dating the answer
     assert set(history[-1].changes) == ({"Response"} if statuses[-1] == "TERMINATED" else {"State"})
+
+
+def test_retention_is_left_off_the_event_loop_and_taken_by_the_executor_after_the_answer(tmp_path: Path) -> None:
+    """A write made at once does not take retention's turn on the loop (it may wait for locks and delete for a
+    quarter of a second): the executor takes it after the answer, and the expired task does go."""
+    path = tmp_path / "tasks.db"
+    with BatchStore(path) as store:
+        expired = store.create({"Name": "old", "State": "Succeeded"})
+        with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as raw:
+            raw.execute("UPDATE batchtask SET state_changed = '2000-01-01T00:00:00+00:00' WHERE id = ?", (expired,))
+        task_id = store.create({"Name": "ERPSync"})
+        store.set_retention(dt.timedelta(days=1))  # due at the next write
+        app = create_app(store)
+        deleting: list[int] = []
+
+        def traced(statement: str) -> None:
+            if statement.startswith("DELETE FROM batchtask"):
+                deleting.append(threading.get_ident())
+
+        store._engine._conn.set_trace_callback(traced)  # type: ignore[attr-defined]  # sqlite3's own hook
+
+        async def update() -> tuple[httpx.Response, int]:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
+                response = await client.post(UPDATE_TASK, json=update_body(task_id, "Started"), headers=JSON)
+                return response, threading.get_ident()
+
+        response, loop_thread = asyncio.run(update())
+        assert response.status_code == 200, response.text
+        deadline = time.monotonic() + 10
+        while not deleting and time.monotonic() < deadline:
+            time.sleep(0.02)
+        app.state.calls.close()
+        time.sleep(0.1)  # the executor's turn commits before the store is read
+        assert deleting and loop_thread not in deleting  # deleted, and not by the event loop's thread
+        assert [t.id for t in store.list()] == [task_id]
+
+
+
+@pytest.mark.parametrize("tasks", [600, 3_000], ids=["sent whole", "streamed"])
+def test_a_list_of_an_in_memory_store_waits_for_a_busy_connection_between_pages_and_comes_back_whole(
+    tasks: int,
+) -> None:
+    """Reads without a reader of their own (an in-memory store) run on the executor and wait: never at once,
+    where a refusal between two pages would run the list's next step again on a half-built answer."""
+    from batchstore.server._calls import StoreCalls
+    from batchstore.server._encode import task_bytes
+    from batchstore.server._superoffice import array_response
+
+    with BatchStore() as store:
+        store.create_many([{"Name": f"task {i:04}", "Description": "x" * 250} for i in range(tasks)])
+        calls = StoreCalls(store)
+        held, release = threading.Event(), threading.Event()
+
+        def hold_the_connection() -> None:
+            with store._engine._lock:  # type: ignore[attr-defined]  # what another thread's call holds
+                held.set()
+                release.wait(5)
+
+        def query(s: BatchStore) -> Iterator[object]:
+            for n, task in enumerate(s.list()):
+                if n == 10 and not held.is_set():  # inside the first page: the next page's read finds it held
+                    threading.Thread(target=hold_the_connection).start()
+                    held.wait(5)
+                    threading.Timer(0.2, release.set).start()
+                yield task
+
+        async def answer() -> bytes:
+            response = await array_response(calls, query, lambda task: task_bytes(task, None))  # type: ignore[arg-type]
+            if hasattr(response, "body_iterator"):
+                return b"".join([chunk async for chunk in response.body_iterator])  # type: ignore[misc]
+            return bytes(response.body)
+
+        body = asyncio.run(answer())
+        calls.close()
+        assert held.is_set()
+        assert [task["Name"] for task in json.loads(body)] == [f"task {i:04}" for i in range(tasks)]
