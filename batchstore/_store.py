@@ -692,7 +692,7 @@ class BatchStore:
         return plan.project(values, self._rights), now
 
     def _patch_simple(
-        self, task_id: int, simple: list[tuple[bool, str, Any]], plan: ReadPlan
+        self, task_id: int, simple: builtins.list[tuple[bool, str, Any]], plan: ReadPlan
     ) -> tuple[BatchTaskInfo, dt.datetime]:
         """:meth:`_patch` for tests and replaces of top-level scalar fields: no wire document, no copies.
 
