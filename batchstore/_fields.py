@@ -579,3 +579,15 @@ def wire_document(values: Mapping[str, Any], names: set[str] | None = None) -> d
         for wire, attr, convert in _WIRE_CONVERTERS
         if names is None or wire in names
     }
+
+
+_CONVERTER_OF: Final = {wire: (attr, convert) for wire, attr, convert in _WIRE_CONVERTERS}
+
+
+def wire_values(values: Mapping[str, Any], names: Iterable[str]) -> dict[str, Any]:
+    """The wire form of the data fields in ``names`` (each one's wire name): :func:`wire_document` for a few."""
+    document = {}
+    for wire in names:
+        attr, convert = _CONVERTER_OF[wire]
+        document[wire] = to_wire_value(BY_ATTR[attr], values[attr]) if convert else values[attr]
+    return document

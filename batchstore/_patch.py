@@ -16,9 +16,9 @@ import jsonpatch
 import jsonpointer
 
 from ._exceptions import InvalidTaskError, PatchConflictError, PatchError
-from ._fields import BY_WIRE, MAX_DEPTH, deeper_than, is_text, nesting_message, parse_json, resolve
+from ._fields import BY_WIRE, DATA_FIELDS, MAX_DEPTH, deeper_than, is_text, nesting_message, parse_json, resolve
 
-__all__ = ["apply_patch", "json_equal", "parse_operations", "referenced_fields"]
+__all__ = ["apply_patch", "apply_simple", "json_equal", "parse_operations", "referenced_fields", "simple_operations"]
 
 _OPS = ("add", "remove", "replace", "move", "copy", "test")
 _SCALARS = frozenset({str, int, float, bool})  # immutable: nothing to copy
@@ -107,6 +107,57 @@ def parse_operations(operations: object) -> list[dict[str, Any]]:
             clean["from"] = _wire_path(op.get("from"), index)
         parsed.append(clean)
     return parsed
+
+
+#: Top-level data fields whose wire values are scalars (or null): a test or replace of one needs no
+#: wire document, no copy and no jsonpatch. The ParameterObject and the carrier's rights are left out.
+_SIMPLE_PATHS: Final = {f"/{f.wire}": f.wire for f in DATA_FIELDS if f.kind != "object"}
+
+
+def simple_operations(operations: object) -> list[tuple[bool, str, Any]] | None:
+    """The common patch taken apart once: (is it a test, wire name, value) per operation, or None.
+
+    None unless every operation is a ``test`` or ``replace`` of a top-level scalar field spelled as on
+    the wire, with a scalar or null value; anything else (other spellings and errors included) goes the
+    general way, :func:`parse_operations` and :func:`apply_patch`, which say what is wrong.
+    """
+    if type(operations) is not list:
+        return None
+    simple = []
+    for op in operations:
+        if type(op) is not dict:
+            return None
+        name = op.get("op")
+        if name != "test" and name != "replace":
+            return None
+        path = op.get("path")
+        wire = _SIMPLE_PATHS.get(path) if type(path) is str else None  # a list as path is unhashable
+        if wire is None or "value" not in op:
+            return None
+        value = op["value"]
+        if value is not None and type(value) not in _SCALARS:
+            return None
+        simple.append((name == "test", wire, value))
+    return simple
+
+
+def apply_simple(document: dict[str, Any], operations: list[tuple[bool, str, Any]]) -> dict[str, Any]:
+    """Apply :func:`simple_operations` to ``document`` (the wire values of the fields they name); a new dict.
+
+    The same semantics and messages as :func:`apply_patch`: the fields are always members, so a replace
+    cannot miss, and a test compares by JSON value and type.
+    """
+    patched = dict(document)
+    for index, (test, wire, value) in enumerate(operations):
+        if test:
+            actual = patched[wire]
+            if not json_equal(actual, value):
+                raise PatchConflictError(
+                    f"operation {index}: test of /{wire} failed: expected {_shown(value)}, found {_shown(actual)}"
+                )
+        else:
+            patched[wire] = value
+    return patched
 
 
 def referenced_fields(operations: list[dict[str, Any]]) -> tuple[set[str] | None, set[str] | None]:

@@ -41,10 +41,11 @@ from ._fields import (
     same_value,
     to_json_value,
     wire_document,
+    wire_values,
 )
 from ._lifecycle import Lifecycle
 from ._model import BatchTaskInfo, given_values
-from ._patch import apply_patch, json_equal, parse_operations, referenced_fields
+from ._patch import apply_patch, apply_simple, json_equal, parse_operations, referenced_fields, simple_operations
 from ._progress import RECENT_REPORTS, ProgressEstimate, estimate, reports_of
 from ._queries import PRUNE_CHANGES, RECENT_TRACE, TASK_EXISTS, prunable
 from ._query import Ordering, Q, compile_where, parse_order, to_q
@@ -59,6 +60,7 @@ DEFAULT_WRITABLE: Final = tuple(f.wire for f in FIELDS if f.writable)
 # Never writable: the id, and the fields that tie a task to the blob batchstore owns for it.
 _NEVER_WRITABLE: Final = frozenset({"id", "parameter_object", "details_table", "details_record"})
 _CARRIER: Final = frozenset(f.attr for f in CARRIER_FIELDS)
+_DATA_INDEX: Final = {f.wire: i for i, f in enumerate(DATA_FIELDS)}
 _ALWAYS_READ: Final = ("id", "state", "is_internal_task")  # what _change needs of every task it writes
 _NESTED: Final = ("ParameterObject", "TableRight", "FieldProperties")
 _PAGE_SIZE: Final = 500
@@ -662,6 +664,9 @@ class BatchStore:
     def _patch(self, task_id: int, operations: Any, select: Select) -> tuple[BatchTaskInfo, dt.datetime]:
         """:meth:`patch`, and the time its change is recorded at (if it records one); see ``_api.patch_dated``."""
         task_id = _task_id(task_id, "patch")
+        simple = simple_operations(operations)
+        if simple is not None:
+            return self._patch_simple(task_id, simple, plan_for(select))
         ops = parse_operations(operations)
         # The document holds the members the operations name: no other can be read or changed.
         named, touched = referenced_fields(ops)
@@ -686,6 +691,25 @@ class BatchStore:
         self._retention.retain_if_due()
         return plan.project(values, self._rights), now
 
+    def _patch_simple(
+        self, task_id: int, simple: builtins.list[tuple[bool, str, Any]], plan: ReadPlan
+    ) -> tuple[BatchTaskInfo, dt.datetime]:
+        """:meth:`_patch` for tests and replaces of top-level scalar fields: no wire document, no copies.
+
+        The same checks on the same values: the wire form of the fields named, the patch applied with
+        the same semantics, the result through :meth:`_patched_changes`.
+        """
+        named = {wire for _, wire, _ in simple}
+        changed = {wire for test, wire, _ in simple if not test}
+        with self._engine.write("patch") as tx:
+            current = self._writer.values(tx, task_id, FULL if plan.with_blob else NO_BLOB, "patch")
+            now = _now()
+            document = wire_values(current, named)
+            changes = self._patched_changes(document, apply_simple(document, simple), changed)
+            values = self._writer.change(tx, current, changes, "patch", now=now)
+        self._retention.retain_if_due()
+        return plan.project(values, self._rights), now
+
     def _patched_changes(
         self, before: dict[str, Any], after: dict[str, Any], touched: set[str] | None
     ) -> dict[str, Any]:
@@ -695,9 +719,10 @@ class BatchStore:
             raise InvalidTaskError(f"the patch adds unknown field(s) {', '.join(map(repr, unknown))}")
         changes: dict[str, Any] = {}
         read_only = []
-        for field in DATA_FIELDS:
-            if touched is not None and field.wire not in touched:
-                continue
+        # In DATA_FIELDS' order, so a ReadOnlyFieldError names the fields in it whatever the patch's order.
+        fields = DATA_FIELDS if touched is None else [DATA_FIELDS[i] for i in sorted(
+            _DATA_INDEX[w] for w in touched if w in _DATA_INDEX)]
+        for field in fields:
             old, new = before[field.wire], after.get(field.wire)
             if json_equal(old, new):
                 continue

@@ -19,6 +19,7 @@ from batchstore import (
     ReadOnlyFieldError,
     TaskNotFoundError,
 )
+from batchstore._patch import simple_operations
 
 if TYPE_CHECKING:
     from conftest import Database
@@ -517,3 +518,58 @@ def test_a_missing_member_is_named_without_dumping_the_document(
     with refuses(PatchError, "operation 0", "'nope'") as info:
         store.patch(task_id, [{"op": "add", "path": "/ParameterObject/nope/x", "value": 1}])
     assert "format=xlsx" not in str(info.value)  # the stored ParameterObject is not the message
+
+
+# --- the common patch's fast path ---------------------------------------------------------------
+
+_TASK_FOR_PATHS = {
+    "Name": "ContactExport", "IsInternalTask": True, "Created": "2024-11-27T09:00:00+01:00",
+    "State": "Started", "Description": "d", "ProgressPercent": 40,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "operations",
+    [
+        [{"op": "test", "path": "/State", "value": "Started"}, {"op": "replace", "path": "/State", "value": "Failed"}],
+        [{"op": "test", "path": "/State", "value": "New"}, {"op": "replace", "path": "/State", "value": "Failed"}],
+        [{"op": "replace", "path": "/Description", "value": "x"}, {"op": "test", "path": "/Description", "value": "y"}],
+        [{"op": "test", "path": "/IsInternalTask", "value": 1}],  # true is not 1
+        [{"op": "test", "path": "/IsInternalTask", "value": True},
+         {"op": "replace", "path": "/Response", "value": "r"}],
+        [{"op": "test", "path": "/ProgressPercent", "value": 40.0},
+         {"op": "replace", "path": "/ProgressPercent", "value": 41}],
+        [{"op": "test", "path": "/ProgressPercent", "value": "40"}],  # "40" is not 40
+        [{"op": "test", "path": "/LastStarted", "value": None}, {"op": "replace", "path": "/State", "value": 5}],
+        [{"op": "replace", "path": "/Name", "value": "other"}, {"op": "replace", "path": "/State", "value": "Failed"},
+         {"op": "replace", "path": "/Created", "value": "2024-01-01T00:00:00Z"}],  # read-only, named in field order
+        [{"op": "replace", "path": "/Created", "value": "2024-11-27T08:00:00Z"},  # the same instant: no change
+         {"op": "replace", "path": "/IsInternalTask", "value": True},
+         {"op": "replace", "path": "/Request", "value": "q"}],
+        [{"op": "replace", "path": "/State", "value": None}],
+        [{"op": "replace", "path": "/Description", "value": None}],
+        [{"op": "replace", "path": "/State", "value": "Nonsense"}],
+        [{"op": "replace", "path": "/Response", "value": 7}],
+        [{"op": "test", "path": "/State", "value": "Started"}, {"op": "test", "path": "/Name", "value": "Contact"}],
+    ],
+)  # fmt: skip
+def test_the_common_patch_does_what_the_general_path_does(store: BatchStore, operations: Any) -> None:
+    # A list of tests and replaces of top-level scalar fields takes the fast path; the same patch as JSON
+    # text takes the general one. Both must write, refuse and name things alike.
+    assert simple_operations(operations) is not None
+    assert simple_operations(json.dumps(operations)) is None
+    outcomes = []
+    for patch in (operations, json.dumps(operations)):
+        task_id = store.create(_TASK_FOR_PATHS)
+        before = store.get(task_id).to_wire()  # type: ignore[union-attr]
+        try:
+            result = store.patch(task_id, patch).to_wire()
+        except BatchStoreError as exc:
+            after = store.get(task_id).to_wire()  # type: ignore[union-attr]
+            assert after == before  # nothing written
+            outcomes.append((type(exc), str(exc), getattr(exc, "fields", None)))
+        else:
+            stored = store.get(task_id).to_wire()  # type: ignore[union-attr]
+            assert stored == result
+            outcomes.append(changed_fields(before, result))
+    assert outcomes[0] == outcomes[1]
