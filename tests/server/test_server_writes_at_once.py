@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from server_process import require_server_packages, running_server
@@ -66,6 +67,18 @@ def threads_of_updates(store: BatchStore) -> list[int]:
     return seen
 
 
+def update_on_the_loop(app: Any, task_id: int, state: str) -> tuple[httpx.Response, int]:
+    """UpdateBatchTask through the app on an event loop of this thread: the answer, and the loop's thread id."""
+
+    async def update() -> tuple[httpx.Response, int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
+            response = await client.post(UPDATE_TASK, json=update_body(task_id, state), headers=JSON)
+            return response, threading.get_ident()
+
+    return asyncio.run(update())
+
+
 def updates_of(store: BatchStore, task_id: int) -> list[str]:
     return [entry.operation for entry in store.history(task_id) if entry.operation == "update"]
 
@@ -76,13 +89,7 @@ def test_a_write_with_its_locks_free_runs_on_the_event_loop(tmp_path: Path) -> N
         app = create_app(store)
         threads = threads_of_updates(store)
 
-        async def update() -> tuple[httpx.Response, int]:
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
-                response = await client.post(UPDATE_TASK, json=update_body(task_id, "Started"), headers=JSON)
-                return response, threading.get_ident()
-
-        response, loop_thread = asyncio.run(update())
+        response, loop_thread = update_on_the_loop(app, task_id, "Started")
         assert response.status_code == 200, response.text
         assert response.json()["State"] == "Started"
         assert threads == [loop_thread]  # written by the event loop's thread, not the executor's
@@ -297,13 +304,7 @@ def test_retention_is_left_off_the_event_loop_and_taken_by_the_executor_after_th
 
         store._engine._conn.set_trace_callback(traced)  # type: ignore[attr-defined]  # sqlite3's own hook
 
-        async def update() -> tuple[httpx.Response, int]:
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
-                response = await client.post(UPDATE_TASK, json=update_body(task_id, "Started"), headers=JSON)
-                return response, threading.get_ident()
-
-        response, loop_thread = asyncio.run(update())
+        response, loop_thread = update_on_the_loop(app, task_id, "Started")
         assert response.status_code == 200, response.text
         deadline = time.monotonic() + 10
         while not deleting and time.monotonic() < deadline:
