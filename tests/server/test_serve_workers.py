@@ -82,21 +82,41 @@ def fresh(url: str) -> httpx.Client:
                         timeout=30, limits=httpx.Limits(max_keepalive_connections=0))
 
 
+class WorkerReplaced(Exception):
+    """uvicorn's supervisor killed a stopped worker (it had not answered a health check for 5 s) and
+    started another: an artifact of stopping workers to steer connections, not of batchstore."""
+
+
 @contextmanager
 def only(worker: int, others: list[int]) -> Iterator[None]:
     """Only ``worker`` accepts connections meanwhile: the others are stopped, and continued afterwards."""
     stopped = [pid for pid in others if pid != worker]
-    for pid in stopped:
-        os.kill(pid, signal.SIGSTOP)
     try:
-        yield
-    finally:
         for pid in stopped:
-            os.kill(pid, signal.SIGCONT)
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for pid in stopped:
+                os.kill(pid, signal.SIGCONT)
+    except ProcessLookupError as exc:
+        raise WorkerReplaced(str(exc)) from exc
 
 
 def test_every_worker_answers_and_sees_the_others_writes(db: Any, tmp_path: Path) -> None:
-    with workers_server(db.target, 2, tmp_path / "serve.log") as (process, url), fresh(url) as client:
+    # A stopped worker can hold up a new connection the kernel woke it for (the other worker is not woken),
+    # until the supervisor's health check replaces it; on a loaded machine that happens now and then. Such a
+    # run starts again on a fresh server; a wrong answer fails at once.
+    for attempt in range(3):
+        try:
+            return check_every_worker(db, tmp_path / f"serve-{attempt}.log")
+        except WorkerReplaced:
+            continue
+    pytest.fail("three servers in a row had a stopped worker replaced by uvicorn's supervisor")
+
+
+def check_every_worker(db: Any, log: Path) -> None:
+    with workers_server(db.target, 2, log) as (process, url), fresh(url) as client:
         workers = children(process.pid)
         assert len(workers) == 2, workers
         written: dict[int, int] = {}
