@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, Final
+from typing import Final
 
 from fastapi import FastAPI
 from starlette.requests import ClientDisconnect
@@ -122,7 +122,6 @@ class FastPath:
                 "GET": ("/{version}/task-status/{id}", self._status),
                 "PATCH": ("/{version}/task-status/{id}", self._patch),
             }
-        self._counters: dict[tuple[str, str, int], Any] = {}
 
     def route(self, scope: Scope) -> tuple[str, _Answer, str | None] | None:
         """The fast route of an HTTP request (its template, its answer, the path's parameter), or None: FastAPI's.
@@ -179,15 +178,7 @@ class FastPath:
                 status = 500
             await internal_error(scope, receive, send, started=started)
         finally:
-            self._count(scope["method"], template, status)
-
-    def _count(self, method: str, template: str, status: int) -> None:
-        # The labelled counter is looked up once per (method, route, status): labels() takes a lock each time.
-        counter = self._counters.get((method, template, status))
-        if counter is None:
-            counter = self._counters[method, template, status] = self.metrics.requests.labels(
-                method=method, route=template, status=str(status))
-        counter.inc()
+            self.metrics.count_request(scope["method"], template, status)
 
     async def _body(self, receive: Receive) -> bytes:
         """The whole body, 413 past the limit (a chunked one, as it arrives) before the rest is read."""

@@ -21,7 +21,7 @@ from typing import Any, Final
 from starlette.routing import BaseRoute, Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ._errors import RequestRefusedError, error_response, flat_routes
+from ._errors import RequestRefusedError, flat_routes, store_error_response
 from ._sailpoint_paths import TASK_STATUS_PREFIXES, TOKEN_PATH
 from ._setup import allowed_host_names, answers_to, host_name
 
@@ -250,11 +250,7 @@ class Guard:
         try:
             self._check(scope)
         except RequestRefusedError as exc:
-            fields: Iterable[str] = (exc.field,) if exc.field else ()
-            response = error_response(
-                scope["path"], exc.status, "RequestRefusedError", str(exc), tuple(fields), exc.headers
-            )
-            await response(scope, receive, send)
+            await store_error_response(scope["path"], exc)(scope, receive, send)
             return
         if scope["method"] not in _BODY_METHODS:
             await self.app(scope, receive, send)

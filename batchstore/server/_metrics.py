@@ -77,9 +77,19 @@ class Metrics:
                                      ["state"], buckets=_BUCKETS, registry=self.registry)
         self.requests = Counter("batchstore_http_requests", "HTTP requests answered, by route template and status",
                                 ["method", "route", "status"], registry=self.registry)
+        self._request_counters: dict[tuple[str, str, int], Any] = {}
         self._cursor = store.last_cursor()  # the feed is counted from the server's start
         self._acquired: OrderedDict[int, Any] = OrderedDict()
         self._lock = threading.Lock()  # two scrapes at once must not count a change twice
+
+    def count_request(self, method: str, route: str, status: int) -> None:
+        """One answered request, by method, route template and status (the middleware's and the fast path's)."""
+        # The labelled counter is looked up once per (method, route, status): labels() takes a lock each time.
+        key = (method, route, status)
+        counter = self._request_counters.get(key)
+        if counter is None:
+            counter = self._request_counters[key] = self.requests.labels(method=method, route=route, status=str(status))
+        counter.inc()
 
     def _count(self, change: Change) -> None:
         if change.operation in _DELETES:
@@ -160,4 +170,4 @@ class RequestCounter:
             matched = scope.get("route")
             path = getattr(matched, "path_format", None) or getattr(matched, "path", None)
             route = str(path) if path else _route_of(self.routes, scope)
-            self.metrics.requests.labels(method=scope["method"], route=route, status=str(status)).inc()
+            self.metrics.count_request(scope["method"], route, status)

@@ -329,10 +329,9 @@ def _after_write(
     assert written.id is not None
     if written.is_internal_task:
         return task_status(written, history)
-    if written.state != task.state:
-        return task_status(written, [*history, TraceEntry(0, written.id, now, "patch", None, {"State": ("", "")})])
-    if written.response != task.response:
-        return task_status(written, [*history, TraceEntry(0, written.id, now, "patch", None, {"Response": ("", "")})])
+    changed = "State" if written.state != task.state else "Response" if written.response != task.response else None
+    if changed is not None:
+        return task_status(written, [*history, TraceEntry(0, written.id, now, "patch", None, {changed: ("", "")})])
     try:
         read_back = store.histories([written.id]).get(written.id)
     except BatchStoreError:
