@@ -53,6 +53,13 @@ def _shown(value: object) -> str:
         return repr(value)
 
 
+def _test_failed(index: int, path: str, expected: object, actual: object) -> PatchConflictError:
+    """The conflict of a failed ``test``: one message for the general path and the common patch's."""
+    return PatchConflictError(
+        f"operation {index}: test of {path} failed: expected {_shown(expected)}, found {_shown(actual)}"
+    )
+
+
 def _reason(exc: Exception) -> str:
     # jsonpointer says "member 'x' not found in <the whole document>": keep the first half only.
     text = str(exc).partition(" not found in ")[0]
@@ -152,9 +159,7 @@ def apply_simple(document: dict[str, Any], operations: list[tuple[bool, str, Any
         if test:
             actual = patched[wire]
             if not json_equal(actual, value):
-                raise PatchConflictError(
-                    f"operation {index}: test of /{wire} failed: expected {_shown(value)}, found {_shown(actual)}"
-                )
+                raise _test_failed(index, f"/{wire}", value, actual)
         else:
             patched[wire] = value
     return patched
@@ -199,10 +204,7 @@ def apply_patch(document: dict[str, Any], operations: list[dict[str, Any]]) -> d
                     # '-' names the place after a list's last element: there is no value there to test.
                     raise PatchError(f"operation {index} (test {path}): the path names no existing value")
                 if not json_equal(actual, op["value"]):
-                    raise PatchConflictError(
-                        f"operation {index}: test of {path} failed: "
-                        f"expected {_shown(op['value'])}, found {_shown(actual)}"
-                    )
+                    raise _test_failed(index, path, op["value"], actual)
             elif top is not None and name in ("add", "replace", "remove"):
                 if name != "add" and top not in document:
                     raise PatchError(f"operation {index} ({name} {path}): the document has no member {top!r}")
