@@ -28,9 +28,7 @@ __all__ = [
     "READ_SETTINGS_LOCKED",
     "RECENT_TRACE",
     "SELECT_CLAIM",
-    "SELECT_TRACE",
     "STALE_CLAIMS",
-    "TASK_EXISTS",
     "TRIMMABLE_CHANGES",
     "TRIM_CHANGE",
     "UNTRACE",
@@ -52,21 +50,17 @@ INSERT_CHANGE: Final = (
 
 #: Within a write: the task's own blob link, with the row locked (the engine appends the lock).
 LOCK_TASK: Final = "SELECT t.parameter_blob FROM batchtask t WHERE t.id = ?"
-TASK_EXISTS: Final = "SELECT 1 FROM batchtask WHERE id = ?"
 SELECT_CLAIM: Final = "SELECT worker, stop_requested FROM batchtask WHERE id = ?"
 #: A task's newest trace rows, newest first (the progress reports of its current run are among them).
 RECENT_TRACE: Final = (
     "SELECT at, operation, changes FROM batchtaskchange WHERE task_id = ? AND traced ORDER BY id DESC LIMIT ?"
 )
-SELECT_TRACE: Final = (
-    "SELECT id, task_id, at, operation, worker, changes FROM batchtaskchange WHERE task_id = ? AND traced ORDER BY id"
-)
 
 
 def select_traces(count: int) -> str:
     """The traces of ``count`` tasks (their ids bound), oldest first, in one statement: a row per trace entry
-    (SELECT_TRACE's columns after the task's id), and one of NULLs for a task without any; no row for an id
-    of no task."""
+    (the task's id, then the entry's id, task_id, at, operation, worker, changes), and one of NULLs after the
+    task's id for a task without any; no row for an id of no task."""
     return (
         "SELECT t.id, c.id, c.task_id, c.at, c.operation, c.worker, c.changes FROM batchtask t "
         "LEFT JOIN batchtaskchange c ON c.task_id = t.id AND c.traced "

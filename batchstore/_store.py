@@ -47,11 +47,11 @@ from ._lifecycle import Lifecycle
 from ._model import BatchTaskInfo, given_values
 from ._patch import apply_patch, apply_simple, json_equal, parse_operations, referenced_fields, simple_operations
 from ._progress import RECENT_REPORTS, ProgressEstimate, estimate, reports_of
-from ._queries import PRUNE_CHANGES, RECENT_TRACE, TASK_EXISTS, prunable
+from ._queries import PRUNE_CHANGES, RECENT_TRACE, prunable
 from ._query import Ordering, Q, compile_where, parse_order, to_q
 from ._retention import Retention, RetentionPolicy, before_now
 from ._rows import ReadPlan, plan_for, read_plan, timestamp
-from ._trace import IDS_PER_READ, TraceEntry, read_histories, read_history
+from ._trace import IDS_PER_READ, TraceEntry, read_histories
 
 __all__ = ["DEFAULT_WRITABLE", "BatchStore"]
 
@@ -453,10 +453,11 @@ class BatchStore:
         ['create']
         """
         task_id = _task_id(task_id, "history")
-        with self._engine.read("history") as tx:
-            if tx.one(TASK_EXISTS, (task_id,)) is None:
-                raise TaskNotFoundError(task_id, "history")
-            return read_history(tx, task_id)
+        # One statement, which also says whether the task exists (it read the two in a transaction).
+        trace = self._traces([task_id], "history").get(task_id)
+        if trace is None:
+            raise TaskNotFoundError(task_id, "history")
+        return trace
 
     def histories(self, task_ids: Iterable[int]) -> dict[int, builtins.list[TraceEntry]]:
         """The traces of many tasks at once (a page of a list), in one statement per 500 ids: task id ->
@@ -468,10 +469,12 @@ class BatchStore:
         ...     {i: [e.operation for e in h] for i, h in store.histories([first, 404]).items()}
         {1: ['create']}
         """
-        ids = _ids_of_tasks(task_ids, "histories")
+        return self._traces(_ids_of_tasks(task_ids, "histories"), "histories")
+
+    def _traces(self, ids: builtins.list[int], operation: str) -> dict[int, builtins.list[TraceEntry]]:
         if len(ids) <= IDS_PER_READ:  # one statement sees one snapshot by itself
-            return read_histories(lambda sql, params: self._engine.fetchall(sql, params, "histories"), ids)
-        with self._engine.read("histories") as tx:
+            return read_histories(lambda sql, params: self._engine.fetchall(sql, params, operation), ids)
+        with self._engine.read(operation) as tx:
             return read_histories(tx.all, ids)
 
     def progress_estimate(self, task_id: int) -> ProgressEstimate:

@@ -16,10 +16,10 @@ from typing import Any, Final
 
 from ._engines.base import Transaction
 from ._exceptions import StorageError
-from ._queries import SELECT_TRACE, select_traces
+from ._queries import select_traces
 
 __all__ = [
-    "IDS_PER_READ", "TraceEntry", "dump_changes", "entries", "read_histories", "read_history", "record", "record_many",
+    "IDS_PER_READ", "TraceEntry", "dump_changes", "entries", "read_histories", "record", "record_many",
 ]  # fmt: skip
 
 
@@ -96,11 +96,6 @@ def dump_changes(changes: dict[str, Any]) -> str:
     return _ENCODE(changes)
 
 
-def read_history(tx: Transaction, task_id: int) -> list[TraceEntry]:
-    """The trace rows of a task, oldest first; StorageError naming the task and row if one is damaged."""
-    return entries(tx.all(SELECT_TRACE, (task_id,)))
-
-
 #: Ids per statement of read_histories: under every engine's limit on bound parameters.
 IDS_PER_READ: Final = 500
 
@@ -110,10 +105,11 @@ def read_histories(
 ) -> dict[int, list[TraceEntry]]:
     """The traces of many tasks (a page of a list) in one statement per 500 ids, each read by ``fetch(sql,
     params)``: task id -> entries, oldest first, for every id that names a task (an internal task's list is
-    empty); an id of no task is absent.
+    empty); an id of no task is absent. StorageError naming the task and row if a trace row is damaged.
 
-    One statement for a page of 100 tasks, where ``read_history`` for each costs 100 (measured: a SailPoint
-    list of 100 spent most of its time there).
+    One statement for a page of 100 tasks, where a read per task costs 100 (measured: a SailPoint list of
+    100 spent most of its time there); one statement for one task, where a transaction with an existence
+    check took four.
     """
     found: dict[int, list[TraceEntry]] = {}
     ids = list(dict.fromkeys(task_ids))
@@ -128,7 +124,8 @@ def read_histories(
 
 
 def entries(rows: Sequence[Any]) -> list[TraceEntry]:
-    """The TraceEntry of each trace row read with ``SELECT_TRACE``'s columns; StorageError for a damaged one."""
+    """The TraceEntry of each trace row (id, task_id, at, operation, worker, changes); StorageError for a
+    damaged one."""
     entries = []
     for id_, tid, at, op, worker, changes in rows:
         try:

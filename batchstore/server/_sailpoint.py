@@ -333,10 +333,8 @@ def _after_write(
     if changed is not None:
         return task_status(written, [*history, TraceEntry(0, written.id, now, "patch", None, {changed: ("", "")})])
     try:
-        read_back = store.histories([written.id]).get(written.id)
-    except BatchStoreError:
-        read_back = None
-    if read_back is None:
+        read_back = store.history(written.id)
+    except BatchStoreError:  # TaskNotFoundError among them
         status = task_status(written, [])
         status["modified"] = status["completed"] = in_zone(dt.datetime.now(dt.UTC), None)
         return status
@@ -345,12 +343,8 @@ def _after_write(
 
 def status_of(store: BatchStore, task_id: int) -> dict[str, Any]:
     """The TaskStatus of one task (``GET .../task-status/{id}``)."""
-    # The trace first, in one statement (store.history takes four: a transaction and an existence check),
-    # then the task: a task deleted in between is a 404, as it was.
-    history = store.histories([task_id]).get(task_id)
-    if history is None:
-        raise TaskNotFoundError(task_id, "get")
-    return task_status(store.get(task_id), history, to_encode=True)
+    task = store.get(task_id)  # an unknown task: its 404
+    return task_status(task, store.history(task_id), to_encode=True)  # one statement; gone since: a 404 too
 
 
 def read_page(
@@ -379,11 +373,8 @@ def patched(store: BatchStore, task_id: int, operations: list[dict[str, Any]]) -
     """The TaskStatus after the patch: read, evaluated and written on one thread, retried if the task moved."""
     for _ in range(_ATTEMPTS):
         task = store.get(task_id)
-        # The trace in one statement (store.history takes five: a transaction, an existence check and
-        # the trace), after the task, as before: a write in between shows in the compare-and-set below.
-        history = store.histories([task_id]).get(task_id)
-        if history is None:  # deleted since the task was read
-            raise TaskNotFoundError(task_id, "history")
+        # The trace after the task: a write in between shows in the compare-and-set below.
+        history = store.history(task_id)
         before = task_status(task, history)
         try:
             after = apply_patch(copy.deepcopy(before), operations)
